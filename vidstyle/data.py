@@ -1,0 +1,79 @@
+"""Training photos: a folder of images, sampled deterministically by global sample number.
+
+Every crop depends only on ``(seed, sample number)``, so a resumed run sees exactly the
+batches an uninterrupted one would have seen, and distributed ranks never overlap.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import VidstyleError
+from .images import IMAGE_SUFFIXES, read_image, to_tensor
+
+
+def find_images(directory: Path) -> list[Path]:
+    """All image files below ``directory`` (recursive, sorted for reproducibility)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise VidstyleError(f"training data directory not found: {directory}")
+    files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise VidstyleError(f"no images found in {directory} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Scale the short side to ``size * U(1, 1.25)``, then take a random ``size`` square."""
+    h, w = image.shape[:2]
+    scale = size * rng.uniform(1.0, 1.25) / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    image = cv2.resize(image, (nw, nh), interpolation=interp)
+    top = int(rng.integers(0, nh - size + 1))
+    left = int(rng.integers(0, nw - size + 1))
+    crop = image[top : top + size, left : left + size]
+    return crop[:, ::-1] if rng.random() < 0.5 else crop
+
+
+class PhotoSampler:
+    """Batches of random crops; sample ``k`` of the whole run is a pure function of ``k``."""
+
+    def __init__(self, directory: Path, image_size: int = 256, seed: int = 0) -> None:
+        self.files = find_images(directory)
+        self.image_size, self.seed = image_size, seed
+        self.skipped: set[Path] = set()
+        self._perms: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _file(self, k: int) -> Path:
+        epoch, pos = divmod(k, len(self.files))
+        if epoch not in self._perms:
+            self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.files))}
+        return self.files[self._perms[epoch][pos]]
+
+    def sample(self, k: int) -> np.ndarray:
+        """The crop for global sample number ``k``; unreadable files fall through to the next."""
+        for attempt in range(len(self.files)):
+            path = self._file(k + attempt * 7919)
+            if path in self.skipped:
+                continue
+            try:
+                image = read_image(path)
+            except VidstyleError as exc:
+                self.skipped.add(path)
+                warnings.warn(f"skipping unreadable training image: {exc}", stacklevel=2)
+                continue
+            return random_crop(image, self.image_size, np.random.default_rng([self.seed, k, 1]))
+        raise VidstyleError("none of the training images could be read")
+
+    def batch(self, first: int, count: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Samples ``first .. first+count-1`` as an ``N x 3 x S x S`` tensor in [0, 1]."""
+        return to_tensor([self.sample(first + i) for i in range(count)], device)

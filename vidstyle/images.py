@@ -1,0 +1,87 @@
+"""Reading and writing still images, and converting between arrays and tensors.
+
+Arrays are ``H x W x 3`` uint8 RGB; tensors are ``N x 3 x H x W`` float RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import VidstyleError
+from .fileio import atomic_output
+
+#: the largest image accepted (pixels); more is treated as a decompression bomb
+MAX_PIXELS = 100_000_000
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode any common image to RGB uint8, upright (EXIF), alpha composited on white."""
+    path = Path(path)
+    if not path.is_file():
+        raise VidstyleError(f"image not found: {path}")
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.width * im.height > max_pixels:
+                    raise VidstyleError(
+                        f"{path} is too large ({im.width}x{im.height} pixels; limit {max_pixels:,})"
+                    )
+                im = ImageOps.exif_transpose(im)
+                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                    im = im.convert("RGBA")
+                    background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                    im = Image.alpha_composite(background, im)
+                return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except VidstyleError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise VidstyleError(f"{path} is too large (limit {max_pixels:,} pixels)") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise VidstyleError(f"cannot read image {path}: {exc}") from None
+
+
+def write_image(path: Path, image: np.ndarray, quality: int = 95) -> None:
+    """Save an RGB uint8 array atomically; the format follows the suffix."""
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise VidstyleError(f"unsupported image type {path.suffix!r} for {path}")
+    with atomic_output(path) as tmp:
+        Image.fromarray(image).save(tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
+
+
+def is_image_path(path: Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def resize_max(image: np.ndarray, max_size: int | None) -> np.ndarray:
+    """Downscale so the longest side is at most ``max_size`` (never upscales)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if not max_size or max(h, w) <= max_size:
+        return image
+    scale = max_size / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def to_tensor(images: np.ndarray | list[np.ndarray], device: torch.device | str = "cpu") -> torch.Tensor:
+    """One image or a list of equal-size images -> ``N x 3 x H x W`` float in [0, 1]."""
+    batch = np.stack(images) if isinstance(images, list) else images[None]
+    t = torch.from_numpy(batch).to(device)
+    return t.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_images(batch: torch.Tensor) -> list[np.ndarray]:
+    """``N x 3 x H x W`` in [0, 1] (clamped) -> list of RGB uint8 arrays."""
+    arr = batch.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu()
+    return list(arr.contiguous().numpy())

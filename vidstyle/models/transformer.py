@@ -1,0 +1,103 @@
+"""The feed-forward style transform network of Johnson et al. 2016.
+
+Value ranges (the single convention used everywhere in vidstyle): images are float
+tensors ``N x 3 x H x W``, RGB, values in ``[0, 1]``. The network maps such a batch to
+a stylized batch of the same size in the same range (clamped at inference).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvLayer(nn.Sequential):
+    """Reflection padding then a convolution, so borders carry no zero-padding seam."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> None:
+        super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(in_ch, out_ch, kernel, stride))
+
+
+class ConvNormReLU(nn.Sequential):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> None:
+        super().__init__(
+            ConvLayer(in_ch, out_ch, kernel, stride),
+            nn.InstanceNorm2d(out_ch, affine=True),
+            nn.ReLU(inplace=True),
+        )
+
+
+class UpsampleConvNormReLU(nn.Sequential):
+    """Nearest-neighbour upsampling then a convolution: no checkerboard artifacts."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3) -> None:
+        super().__init__(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            ConvLayer(in_ch, out_ch, kernel),
+            nn.InstanceNorm2d(out_ch, affine=True),
+            nn.ReLU(inplace=True),
+        )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with instance norm and an identity shortcut."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvLayer(channels, channels, 3),
+            nn.InstanceNorm2d(channels, affine=True),
+            nn.ReLU(inplace=True),
+            ConvLayer(channels, channels, 3),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class TransformerNet(nn.Module):
+    """Encoder (three convs, two of stride 2), residual blocks, upsampling decoder.
+
+    Args:
+        width: channels of the first layer; the encoder uses ``width``, ``2*width`` and
+            ``4*width``. Johnson et al. use 32; 8 or 16 make light networks for CPU real time.
+        blocks: number of residual blocks at ``4*width`` channels (classic: 5).
+    """
+
+    #: spatial sizes must be a multiple of this (two stride-2 convs); ``forward`` pads.
+    multiple = 4
+
+    def __init__(self, width: int = 32, blocks: int = 5) -> None:
+        super().__init__()
+        if width < 1 or blocks < 0:
+            raise ValueError(f"invalid architecture: width={width}, blocks={blocks}")
+        self.width, self.blocks = width, blocks
+        w = width
+        self.encoder = nn.Sequential(
+            ConvNormReLU(3, w, 9),
+            ConvNormReLU(w, 2 * w, 3, stride=2),
+            ConvNormReLU(2 * w, 4 * w, 3, stride=2),
+        )
+        self.residuals = nn.Sequential(*(ResidualBlock(4 * w) for _ in range(blocks)))
+        self.decoder = nn.Sequential(
+            UpsampleConvNormReLU(4 * w, 2 * w),
+            UpsampleConvNormReLU(2 * w, w),
+            ConvLayer(w, 3, 9),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Stylize ``x`` (N x 3 x H x W, RGB in [0, 1]); any H and W; output is unclamped."""
+        h, w = x.shape[-2:]
+        pad_h, pad_w = -h % self.multiple, -w % self.multiple
+        if pad_h or pad_w:
+            mode = "reflect" if h > pad_h and w > pad_w else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        y = self.decoder(self.residuals(self.encoder(x)))
+        return y[..., :h, :w]
+
+    @property
+    def config(self) -> dict[str, int]:
+        """The constructor arguments, as stored in a weights file."""
+        return {"width": self.width, "blocks": self.blocks}
