@@ -27,6 +27,89 @@ def _echo_json(obj: object) -> None:
 
 
 @app.command()
+def stylize(
+    input: Annotated[Path, typer.Argument(help="A video (mp4, mkv, mov, webm, avi...) or an image.")],
+    style: Annotated[str, typer.Option("-s", "--style", help="Shipped style name or weights path.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output video or image.")],
+    max_size: Annotated[int | None, typer.Option(help="Longest side in pixels (keeps aspect).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Frames per network call.")] = 1,
+    half: Annotated[bool, typer.Option(help="fp16 inference (CUDA).")] = False,
+    strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Blend with the original.")] = 1.0,
+    preserve_color: Annotated[bool, typer.Option(help="Keep the source colours.")] = False,
+    max_frames: Annotated[int | None, typer.Option(min=1, help="Only the first N frames.")] = None,
+    crf: Annotated[int, typer.Option(min=0, max=51, help="H.264 quality (lower is better).")] = 18,
+    preset: Annotated[str, typer.Option(help="x264 speed preset.")] = "medium",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Stylize a video or an image with a fast style network."""
+    from .images import is_image_path
+    from .stylize import stylize_image, stylize_video
+    from .stylizer import FastStylizer
+
+    if not input.exists():
+        raise VidstyleError(f"input not found: {input}")
+    stylizer = FastStylizer(style, device=device, half=half, strength=strength, preserve_color=preserve_color)
+    if is_image_path(input):
+        result = stylize_image(input, output, stylizer, max_size=max_size, overwrite=overwrite)
+    else:
+        result = stylize_video(
+            input,
+            output,
+            stylizer,
+            max_size=max_size,
+            max_frames=max_frames,
+            batch_size=batch_size,
+            crf=crf,
+            preset=preset,
+            overwrite=overwrite,
+            progress=not as_json,
+        )
+    if as_json:
+        typer.echo(json.dumps(result.to_json()))
+    else:
+        lost = f", {result.lost_frames} damaged frame(s) skipped" if result.lost_frames else ""
+        typer.echo(
+            f"wrote {result.output}: {result.frames} frame(s) in {result.seconds:.1f} s "
+            f"({result.fps:.1f} fps, {result.device}, style {result.style}){lost}"
+        )
+
+
+@app.command()
+def styles(
+    directory: Annotated[
+        list[Path] | None, typer.Argument(help="Extra directories of weights files.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """List the shipped styles (and those in the given directories) with their metadata."""
+    from .weights import list_styles
+
+    found = [info.summary() for info in list_styles(list(directory or []))]
+    if as_json:
+        _echo_json(found)
+        return
+    if not found:
+        typer.echo("no styles found")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "network", "MB", "trained on", "iterations", "path")
+    for row in found:
+        table.add_row(
+            row["name"],
+            f"width {row['width']}, {row['blocks']} blocks",
+            f"{row['size_mb']:.1f}",
+            str(row["style_image"] or ""),
+            str(row["iterations"] or ""),
+            row["path"],
+        )
+    Console().print(table)
+
+
+@app.command()
 def train(
     style_image: Annotated[Path, typer.Argument(help="The painting to learn.")],
     data: Annotated[Path, typer.Option("--data", help="Folder of training photos (recursive).")],
@@ -55,9 +138,7 @@ def train(
     sample_every: int = 100,
     sample_image: Annotated[Path | None, typer.Option(help="Photo for progress samples.")] = None,
     device: str = "auto",
-    amp: Annotated[
-        bool, typer.Option(help="Mixed precision (CUDA fp16; CPU bf16 where supported).")
-    ] = True,
+    amp: Annotated[bool, typer.Option(help="Mixed precision (CUDA fp16; CPU bf16 where supported).")] = True,
     threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint.")] = False,
 ) -> None:
@@ -67,13 +148,33 @@ def train(
     from .train import train as run_training
 
     config = TrainConfig(
-        style_image=style_image, data=data, output=output, name=name, image_size=image_size,
-        style_size=style_size or None, batch_size=batch_size, iterations=iterations,
-        epochs=epochs, lr=lr, width=width, blocks=blocks, vgg=vgg, vgg_weights=vgg_weights,
-        content_layer=content_layer, style_layers=style_layers, content_weight=content_weight,
-        style_weight=style_weight, tv_weight=tv_weight, stability_weight=stability_weight,
-        seed=seed, checkpoint_every=checkpoint_every, sample_every=sample_every,
-        sample_image=sample_image, device=device, amp=amp, threads=threads,
+        style_image=style_image,
+        data=data,
+        output=output,
+        name=name,
+        image_size=image_size,
+        style_size=style_size or None,
+        batch_size=batch_size,
+        iterations=iterations,
+        epochs=epochs,
+        lr=lr,
+        width=width,
+        blocks=blocks,
+        vgg=vgg,
+        vgg_weights=vgg_weights,
+        content_layer=content_layer,
+        style_layers=style_layers,
+        content_weight=content_weight,
+        style_weight=style_weight,
+        tv_weight=tv_weight,
+        stability_weight=stability_weight,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        sample_every=sample_every,
+        sample_image=sample_image,
+        device=device,
+        amp=amp,
+        threads=threads,
     )
     with TrainProgress() as progress:
         path = run_training(config, resume=resume, progress=progress.update)

@@ -24,7 +24,9 @@ def find_images(directory: Path) -> list[Path]:
         raise VidstyleError(f"training data directory not found: {directory}")
     files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise VidstyleError(f"no images found in {directory} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise VidstyleError(
+            f"no images found in {directory} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     return files
 
 

@@ -53,9 +53,7 @@ def tv_loss(images: torch.Tensor) -> torch.Tensor:
     return dh.pow(2).mean() + dw.pow(2).mean()
 
 
-def style_distance(
-    features: Mapping[str, torch.Tensor], style_features: Mapping[str, torch.Tensor]
-) -> float:
+def style_distance(features: Mapping[str, torch.Tensor], style_features: Mapping[str, torch.Tensor]) -> float:
     """Mean over layers of ``||G(x) - G(s)||^2 / ||G(s)||^2`` (0 = the style's statistics)."""
     ratios = []
     for name, s in style_features.items():

@@ -34,9 +34,14 @@ class _Display:
     def __enter__(self) -> _Display:
         if self.live:
             self._bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
-                TimeRemainingColumn(), console=self.console,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=self.console,
             )
             self._bar.__enter__()
             self._task = self._bar.add_task(self.description, total=None, info="")
@@ -72,8 +77,28 @@ class TrainProgress(_Display):
     def update(self, done: int, total: int, losses: Any, elapsed: float) -> None:
         rate = done / elapsed if elapsed else 0.0
         self.show(
-            done, total,
+            done,
+            total,
             f"content {losses.content:.3f} style {losses.style:.3f} tv {losses.tv:.4f}"
             + (f" stab {losses.stability:.4f}" if losses.stability else "")
             + f" | {rate:.2f} it/s",
         )
+
+
+class FrameProgress(_Display):
+    """Frames done, fps and ETA for video jobs."""
+
+    def __init__(self, total: int | None, description: str = "stylize", enabled: bool = True) -> None:
+        super().__init__(description, enabled)
+        self.total = total
+        self._start = time.monotonic()
+
+    def __enter__(self) -> FrameProgress:
+        super().__enter__()
+        self._start = time.monotonic()
+        return self
+
+    def update(self, done: int, extra: str = "") -> None:
+        elapsed = time.monotonic() - self._start
+        fps = done / elapsed if elapsed > 0 else 0.0
+        self.show(done, self.total, f"{fps:.1f} fps{' ' + extra if extra else ''}")

@@ -210,10 +210,16 @@ def train(
 
     def checkpoint(iteration: int) -> None:
         if rank == 0:
-            _save_checkpoint(ckpt, {
-                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                "iteration": iteration, "elapsed": elapsed, "config": config.to_json(),
-            })
+            _save_checkpoint(
+                ckpt,
+                {
+                    "model": net.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "iteration": iteration,
+                    "elapsed": elapsed,
+                    "config": config.to_json(),
+                },
+            )
 
     it = start
     try:
@@ -260,9 +266,7 @@ def train(
                 progress(done, total, losses, elapsed)
             if done % config.checkpoint_every == 0 or done == total:
                 checkpoint(done)
-            if rank == 0 and sample_photo is not None and (
-                done % config.sample_every == 0 or done == total
-            ):
+            if rank == 0 and sample_photo is not None and (done % config.sample_every == 0 or done == total):
                 _write_sample(config, net, sample_photo, done, device)
     except KeyboardInterrupt:
         checkpoint(it)

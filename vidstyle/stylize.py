@@ -1,0 +1,153 @@
+"""The stylize job: a video or image file in, a stylized file out (the CLI's engine)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import pipeline
+from .errors import VidstyleError
+from .fileio import atomic_output, check_output_path
+from .images import is_image_path, read_image, resize_max, write_image
+from .progress import FrameProgress
+from .stylizer import Stylizer
+from .video import FORMATS, VideoFrame, VideoReader, VideoWriter
+
+
+@dataclass
+class StylizeResult:
+    """What a stylize job did, as printed by ``vidstyle stylize --json``."""
+
+    output: str
+    frames: int
+    seconds: float
+    fps: float
+    device: str
+    style: str
+    lost_frames: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _check_input(path: Path) -> None:
+    if not path.exists():
+        raise VidstyleError(f"input not found: {path}")
+    if path.is_dir():
+        raise VidstyleError(f"input {path} is a directory, not a video or image")
+
+
+def stylize_image(
+    input: Path,
+    output: Path,
+    stylizer: Stylizer,
+    *,
+    max_size: int | None = None,
+    overwrite: bool = False,
+) -> StylizeResult:
+    """Stylize one image file; the output format follows ``output``'s suffix."""
+    input, output = Path(input), Path(output)
+    _check_input(input)
+    check_output_path(output, inputs=(input,), overwrite=overwrite)
+    if not is_image_path(output):
+        raise VidstyleError(f"output {output} must be an image file (.png, .jpg...) for an image input")
+    start = time.perf_counter()
+    image = resize_max(read_image(input), max_size)
+    result = stylizer([image])[0]
+    write_image(output, result)
+    seconds = time.perf_counter() - start
+    return StylizeResult(
+        str(output), 1, round(seconds, 3), round(1 / seconds, 2), _device_of(stylizer), _name_of(stylizer)
+    )
+
+
+def stylize_video(
+    input: Path,
+    output: Path,
+    stylizer: Stylizer,
+    *,
+    max_size: int | None = None,
+    max_frames: int | None = None,
+    batch_size: int = 1,
+    crf: int = 18,
+    preset: str = "medium",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> StylizeResult:
+    """Stylize a video: same timestamps, audio carried over, written atomically.
+
+    Frames that fail to decode (a damaged file) are skipped with a warning; the output is
+    still a valid video of what decoded.
+    """
+    input, output = Path(input), Path(output)
+    _check_input(input)
+    check_output_path(output, inputs=(input,), overwrite=overwrite)
+    if output.suffix.lower() not in FORMATS:
+        raise VidstyleError(
+            f"unsupported output type {output.suffix or '(none)'!r} for a video; "
+            f"use one of {', '.join(FORMATS)}"
+        )
+    start = time.perf_counter()
+    with VideoReader(input, max_frames=max_frames) as reader:
+        info = reader.info
+        width, height = _scaled_size(info.width, info.height, max_size)
+        with atomic_output(output) as tmp:
+            writer = VideoWriter(
+                tmp,
+                width,
+                height,
+                time_base=info.time_base,
+                fps=info.fps,
+                crf=crf,
+                preset=preset,
+                audio_source=input if info.has_audio else None,
+            )
+            last_time = [0.0]
+
+            def sink(image: np.ndarray, frame: VideoFrame) -> None:
+                writer.write(image, frame.pts)
+                last_time[0] = frame.time
+
+            def image_of(frame: VideoFrame) -> np.ndarray:
+                return resize_max(frame.image, max_size)
+
+            with writer, FrameProgress(reader.expected_frames, enabled=progress) as bar:
+                frames = pipeline.run(
+                    reader, image_of, stylizer, sink, batch_size=batch_size, on_frame=bar.update
+                )
+                if max_frames is not None and frames >= max_frames:  # cut the audio to match
+                    writer.set_max_time(last_time[0] + 1 / max(info.fps, 1e-6))
+            if frames == 0:
+                raise VidstyleError(f"no frame of {input} could be decoded")
+        lost = reader.decode_errors
+    if lost:
+        warnings.warn(f"{input}: {lost} damaged frame(s) or packet(s) could not be decoded", stacklevel=2)
+    seconds = time.perf_counter() - start
+    return StylizeResult(
+        str(output),
+        frames,
+        round(seconds, 3),
+        round(frames / seconds, 2),
+        _device_of(stylizer),
+        _name_of(stylizer),
+        lost,
+    )
+
+
+def _scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    if not max_size or max(width, height) <= max_size:
+        return width, height
+    scale = max_size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _device_of(stylizer: Stylizer) -> str:
+    return str(getattr(stylizer, "device", "cpu"))
+
+
+def _name_of(stylizer: Stylizer) -> str:
+    return str(getattr(stylizer, "name", type(stylizer).__name__))
