@@ -69,6 +69,9 @@ def stylize(
     if as_json:
         typer.echo(json.dumps(result.to_json()))
     else:
+        if result.lost_frames:
+            typer.echo(f"warning: {result.lost_frames} damaged frame(s) of {input} could not be decoded",
+                       err=True)
         lost = f", {result.lost_frames} damaged frame(s) skipped" if result.lost_frames else ""
         typer.echo(
             f"wrote {result.output}: {result.frames} frame(s) in {result.seconds:.1f} s "

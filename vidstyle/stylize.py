@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -80,8 +79,8 @@ def stylize_video(
 ) -> StylizeResult:
     """Stylize a video: same timestamps, audio carried over, written atomically.
 
-    Frames that fail to decode (a damaged file) are skipped with a warning; the output is
-    still a valid video of what decoded.
+    Frames that fail to decode (a damaged file) are skipped and counted in
+    ``lost_frames``; the output is still a valid video of what decoded.
     """
     input, output = Path(input), Path(output)
     _check_input(input)
@@ -124,8 +123,6 @@ def stylize_video(
             if frames == 0:
                 raise VidstyleError(f"no frame of {input} could be decoded")
         lost = reader.decode_errors
-    if lost:
-        warnings.warn(f"{input}: {lost} damaged frame(s) or packet(s) could not be decoded", stacklevel=2)
     seconds = time.perf_counter() - start
     return StylizeResult(
         str(output),

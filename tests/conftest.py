@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny random networks and VGG weights so tests need no downloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from vidstyle.models import TransformerNet
+from vidstyle.models.vgg import build_features
+from vidstyle.weights import save_style
+
+
+def make_style(path: Path, seed: int = 0, width: int = 8, blocks: int = 1, name: str = "tiny") -> Path:
+    """A randomly initialised style network saved in the weights format."""
+    torch.manual_seed(seed)
+    net = TransformerNet(width, blocks)
+    style_image = np.random.default_rng(seed).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    save_style(path, net, name=name, style_image=style_image, metadata={"description": "test"})
+    return path
+
+
+@pytest.fixture
+def tiny_style(tmp_path: Path) -> Path:
+    return make_style(tmp_path / "tiny.safetensors")
+
+
+@pytest.fixture
+def random_vgg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Random VGG16 weights, selected through the environment variable the CLI honours."""
+    torch.manual_seed(0)
+    path = tmp_path / "vgg16-random.safetensors"
+    save_file({k: v.contiguous() for k, v in build_features("vgg16").state_dict().items()}, str(path))
+    monkeypatch.setenv("VIDSTYLE_VGG_WEIGHTS", str(path))
+    return path
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    """A folder of small synthetic photos in assorted formats and modes."""
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    (folder / "nested").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        arr = rng.integers(0, 256, (48 + 8 * i, 64, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(folder / f"rgb{i}.jpg")
+    Image.fromarray(rng.integers(0, 256, (50, 50), dtype=np.uint8), "L").save(folder / "gray.png")
+    Image.fromarray(rng.integers(0, 256, (40, 70, 4), dtype=np.uint8), "RGBA").save(
+        folder / "nested" / "alpha.png"
+    )
+    Image.fromarray(rng.integers(0, 256, (60, 40, 3), dtype=np.uint8)).convert("CMYK").save(
+        folder / "cmyk.jpg"
+    )
+    Image.fromarray(rng.integers(0, 256, (45, 45, 3), dtype=np.uint8)).convert("P").save(
+        folder / "palette.png"
+    )
+    (folder / "broken.jpg").write_bytes(b"not really a jpeg")
+    return folder

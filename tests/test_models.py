@@ -1,0 +1,127 @@
+"""The transform network, the VGG feature extractor and the weights file format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_style
+
+from vidstyle.errors import VidstyleError
+from vidstyle.models import TransformerNet, VGGFeatures
+from vidstyle.models.vgg import layer_names
+from vidstyle.weights import find_style, list_styles, load_style, read_info
+
+
+@pytest.mark.parametrize("size", [(32, 32), (37, 51), (5, 9)])
+def test_transformer_keeps_any_size(size: tuple[int, int]) -> None:
+    net = TransformerNet(width=8, blocks=2).eval()
+    with torch.no_grad():
+        out = net(torch.rand(2, 3, *size))
+    assert out.shape == (2, 3, *size)
+
+
+def test_transformer_width_and_blocks_change_capacity() -> None:
+    small = sum(p.numel() for p in TransformerNet(8, 1).parameters())
+    big = sum(p.numel() for p in TransformerNet(32, 5).parameters())
+    assert big > 20 * small
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in TransformerNet(8, 1).modules())
+
+
+def test_vgg_layer_names_match_torchvision_indices() -> None:
+    import torchvision
+
+    for arch, ctor in (("vgg16", torchvision.models.vgg16), ("vgg19", torchvision.models.vgg19)):
+        reference = ctor(weights=None).features
+        names = layer_names(arch)
+        assert len(names) == len(reference)
+        for name, module in zip(names, reference, strict=True):
+            kind = {"conv": torch.nn.Conv2d, "relu": torch.nn.ReLU, "pool": torch.nn.MaxPool2d}
+            assert isinstance(module, kind[name[:4].rstrip("0123456789_")])
+
+
+def test_vgg_features_returns_requested_layers_and_is_frozen() -> None:
+    vgg = VGGFeatures("vgg16", ["relu1_2", "relu3_3"], pool="avg")
+    out = vgg(torch.rand(1, 3, 32, 32))
+    assert set(out) == {"relu1_2", "relu3_3"}
+    assert out["relu3_3"].shape == (1, 256, 8, 8)
+    assert all(not p.requires_grad for p in vgg.parameters())
+    assert len(vgg.features) == layer_names("vgg16").index("relu3_3") + 1
+    vgg.train()
+    assert not vgg.training
+    with pytest.raises(ValueError, match="unknown vgg16 layer"):
+        VGGFeatures("vgg16", ["relu5_4"])
+
+
+def test_vgg_loads_torchvision_state_dict() -> None:
+    import torchvision
+
+    model = torchvision.models.vgg16(weights=None)
+    vgg = VGGFeatures("vgg16", ["relu2_2"], state_dict=model.state_dict())
+    x = torch.rand(1, 3, 24, 24)
+    normalized = (x - vgg.mean) / vgg.std
+    assert torch.allclose(vgg(x)["relu2_2"], model.features[:9](normalized), atol=1e-5)
+
+
+def test_weights_round_trip(tmp_path: Path) -> None:
+    path = make_style(tmp_path / "mine.safetensors", seed=3, width=8, blocks=2)
+    style = load_style(path)
+    assert style.name == "mine"
+    assert style.net.config == {"width": 8, "blocks": 2}
+    assert style.style_image.shape == (40, 60, 3) and style.style_image.dtype == np.uint8
+    torch.manual_seed(3)
+    reference = TransformerNet(8, 2).eval()
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(style.net(x), reference(x))
+    info = read_info(path)
+    assert info.metadata["format_version"] == 1 and info.metadata["description"] == "test"
+
+
+def test_style_lookup_by_name_in_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_style(tmp_path / "alpha.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"garbage")
+    monkeypatch.setenv("VIDSTYLE_STYLES", str(tmp_path))
+    names = [s.name for s in list_styles()]
+    assert "alpha" in names and "junk" not in names
+    assert find_style("alpha") == tmp_path / "alpha.safetensors"
+    with pytest.raises(VidstyleError, match=r"unknown style 'nope' \(available: .*alpha"):
+        find_style("nope")
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [(b"garbage", "not a vidstyle weights file"), (b"", "not a vidstyle weights file")],
+)
+def test_corrupt_weights_named_in_error(tmp_path: Path, content: bytes, message: str) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(content)
+    with pytest.raises(VidstyleError, match=message) as err:
+        load_style(bad)
+    assert str(bad) in str(err.value)
+
+
+def test_foreign_safetensors_rejected(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(VidstyleError, match="no vidstyle metadata"):
+        load_style(foreign)
+
+
+def test_weights_with_wrong_tensors_rejected(tmp_path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = make_style(tmp_path / "ok.safetensors")
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    tensors.pop(next(k for k in tensors if k.startswith("net.")))
+    broken = tmp_path / "broken.safetensors"
+    save_file(tensors, str(broken), metadata=meta)
+    with pytest.raises(VidstyleError, match="not a valid vidstyle weights file"):
+        load_style(broken)

@@ -1,0 +1,204 @@
+"""`vidstyle stylize` end to end on synthetic videos and images, and its error handling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from media import make_audio, make_corrupt_video, make_video, pattern
+from PIL import Image
+
+from vidstyle.cli import main
+from vidstyle.stylizer import FastStylizer, preserve_colors
+from vidstyle.video import VideoReader
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def read_all(path: Path) -> tuple[list[float], list[np.ndarray]]:
+    with VideoReader(path) as reader:
+        frames = list(reader)
+    return [f.time for f in frames], [f.image for f in frames]
+
+
+def audio_duration(path: Path) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        end = 0.0
+        for packet in container.demux(stream):
+            if packet.pts is not None and packet.duration:
+                end = max(end, float((packet.pts + packet.duration) * packet.time_base))
+        return end
+
+
+def test_video_keeps_frames_timestamps_and_audio(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    src = tmp_path / "in.mp4"
+    times = make_video(src, frames=12, fps=12, audio=True, vfr=True)
+    out = tmp_path / "out.mp4"
+    code, stdout, _ = run_cli(["stylize", src, "-s", tiny_style, "-o", out, "--json"], capsys)
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["frames"] == 12 and summary["output"] == str(out) and summary["device"] == "cpu"
+    out_times, images = read_all(out)
+    assert out_times == pytest.approx(times, abs=1e-3)
+    _, originals = read_all(src)
+    assert np.abs(images[3].astype(int) - originals[3].astype(int)).mean() > 10
+    assert audio_duration(out) == pytest.approx(audio_duration(src), abs=0.05)
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_max_frames_cuts_audio(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    src = tmp_path / "in.mkv"
+    make_video(src, frames=20, fps=10, audio=True)
+    out = tmp_path / "out.mp4"
+    code, _, _ = run_cli(["stylize", src, "-s", tiny_style, "-o", out, "--max-frames", "5"], capsys)
+    assert code == 0
+    times, _ = read_all(out)
+    assert len(times) == 5
+    assert audio_duration(out) == pytest.approx(0.5, abs=0.06)
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mov", ".webm"])
+def test_container_follows_output_suffix(tmp_path: Path, tiny_style: Path, suffix: str, capsys) -> None:
+    src = tmp_path / "in.mp4"
+    make_video(src, frames=4)
+    out = tmp_path / f"out{suffix}"
+    assert run_cli(["stylize", src, "-s", tiny_style, "-o", out], capsys)[0] == 0
+    assert len(read_all(out)[0]) == 4
+
+
+def test_odd_size_rotation_and_max_size(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    src = tmp_path / "rot.mp4"
+    make_video(src, width=65, height=49, frames=3, rotation=90, pix_fmt="yuv444p")
+    out = tmp_path / "out.mp4"
+    code, _, _ = run_cli(["stylize", src, "-s", tiny_style, "-o", out], capsys)
+    assert code == 0
+    _, images = read_all(out)
+    assert images[0].shape == (64, 48, 3)  # upright (rotated) and cropped to even
+    small = tmp_path / "small.mp4"
+    assert run_cli(["stylize", src, "-s", tiny_style, "-o", small, "--max-size", "32"], capsys)[0] == 0
+    assert read_all(small)[1][0].shape[0] == 32
+
+
+def test_full_range_mkv(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    src = tmp_path / "cam.mkv"
+    make_video(src, frames=3, pix_fmt="yuvj420p", codec="mjpeg")
+    out = tmp_path / "out.mp4"
+    assert run_cli(["stylize", src, "-s", tiny_style, "-o", out], capsys)[0] == 0
+    assert len(read_all(out)[0]) == 3
+
+
+def test_corrupt_video_keeps_what_decodes(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    src = tmp_path / "bad.mkv"
+    make_corrupt_video(src, mode="garbage", frames=20)
+    out = tmp_path / "out.mp4"
+    code, stdout, err = run_cli(["stylize", src, "-s", tiny_style, "-o", out], capsys)
+    assert code == 0
+    assert "damaged" in stdout and "warning: " in err
+    assert 10 <= len(read_all(out)[0]) < 20
+
+
+def test_image_input_strength_and_colors(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    src = tmp_path / "photo.png"
+    Image.fromarray(pattern(2, 50, 40)).save(src)
+    full, none = tmp_path / "full.png", tmp_path / "none.png"
+    assert run_cli(["stylize", src, "-s", tiny_style, "-o", full], capsys)[0] == 0
+    assert run_cli(["stylize", src, "-s", tiny_style, "-o", none, "--strength", "0"], capsys)[0] == 0
+    original = np.asarray(Image.open(src)).astype(int)
+    assert np.abs(np.asarray(Image.open(none)).astype(int) - original).max() <= 1
+    assert np.abs(np.asarray(Image.open(full)).astype(int) - original).mean() > 10
+
+
+def test_preserve_color_keeps_chroma(tiny_style: Path) -> None:
+    import cv2
+
+    frame = pattern(0, 64, 48)
+    mid_gray = np.full_like(frame, 128)
+    kept = preserve_colors(mid_gray, frame)
+    chroma = [cv2.cvtColor(a, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(int) for a in (frame, kept)]
+    assert np.abs(chroma[0] - chroma[1]).mean() < 2
+    assert np.abs(cv2.cvtColor(kept, cv2.COLOR_RGB2YCrCb)[..., 0].astype(int) - 128).mean() < 2
+    plain = FastStylizer(tiny_style, device="cpu")([frame])[0]
+    colored = FastStylizer(tiny_style, device="cpu", preserve_color=True)([frame])[0]
+    assert np.abs(plain.astype(int) - colored.astype(int)).mean() > 3
+
+
+def test_batching_gives_the_same_frames(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    src = tmp_path / "in.mp4"
+    make_video(src, frames=7)
+    one, four = tmp_path / "one.mkv", tmp_path / "four.mkv"
+    run_cli(["stylize", src, "-s", tiny_style, "-o", one, "--crf", "0"], capsys)
+    run_cli(["stylize", src, "-s", tiny_style, "-o", four, "--crf", "0", "--batch-size", "4"], capsys)
+    a, b = read_all(one)[1], read_all(four)[1]
+    assert len(a) == len(b) == 7
+    assert max(np.abs(x.astype(int) - y.astype(int)).max() for x, y in zip(a, b, strict=True)) <= 2
+
+
+def bad_inputs(tmp_path: Path, tiny_style: Path) -> dict[str, tuple[list, str]]:
+    video = tmp_path / "ok.mp4"
+    make_video(video, frames=2)
+    text = tmp_path / "notes.mp4"
+    text.write_text("hello")
+    sound = tmp_path / "sound.m4a"
+    make_audio(sound)
+    junk_weights = tmp_path / "junk.safetensors"
+    junk_weights.write_bytes(b"\x00" * 64)
+    existing = tmp_path / "exists.mp4"
+    existing.write_bytes(b"keep me")
+    return {
+        "missing": ([tmp_path / "nope.mp4", "-s", tiny_style, "-o", tmp_path / "o.mp4"], "not found"),
+        "not a video": ([text, "-s", tiny_style, "-o", tmp_path / "o.mp4"], "not a video"),
+        "no video stream": ([sound, "-s", tiny_style, "-o", tmp_path / "o.mp4"], "no video stream"),
+        "unknown style": ([video, "-s", "no_such_style", "-o", tmp_path / "o.mp4"], "unknown style"),
+        "corrupt weights": ([video, "-s", junk_weights, "-o", tmp_path / "o.mp4"], "junk.safetensors"),
+        "unwritable": ([video, "-s", tiny_style, "-o", tmp_path / "no" / "dir" / "o.mp4"], "cannot write"),
+        "same file": ([video, "-s", tiny_style, "-o", video, "--overwrite"], "same file as the input"),
+        "exists": ([video, "-s", tiny_style, "-o", existing], "already exists"),
+        "bad suffix": ([video, "-s", tiny_style, "-o", tmp_path / "o.xyz"], "unsupported output"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing", "not a video", "no video stream", "unknown style", "corrupt weights",
+     "unwritable", "same file", "exists", "bad suffix"],
+)
+def test_bad_input_one_line_error(tmp_path: Path, tiny_style: Path, case: str, capsys) -> None:
+    args, message = bad_inputs(tmp_path, tiny_style)[case]
+    before = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    code, _, err = run_cli(["stylize", *args], capsys)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert {p: p.read_bytes() for p in before} == before  # inputs untouched
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_console_script_has_no_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "vidstyle", "stylize", str(tmp_path / "x.mp4"), "-s", "x", "-o",
+         str(tmp_path / "y.mp4")], capture_output=True, text=True,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "input not found" in result.stderr
+
+
+def test_styles_json_lists_given_directory(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    code, stdout, _ = run_cli(["styles", tmp_path, "--json"], capsys)
+    assert code == 0
+    entries = json.loads(stdout)
+    mine = [e for e in entries if e["path"] == str(tiny_style)]
+    assert mine and mine[0]["name"] == "tiny" and mine[0]["width"] == 8
