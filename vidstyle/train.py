@@ -147,7 +147,12 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def _fixed_sample(config: TrainConfig, sampler: PhotoSampler) -> np.ndarray:
     if config.sample_image is not None:
         return resize_max(read_image(config.sample_image), 384)
-    return resize_max(read_image(sampler.files[0]), 384)
+    for path in sampler.files:
+        try:
+            return resize_max(read_image(path), 384)
+        except VidstyleError:
+            continue
+    raise VidstyleError("none of the training images could be read")
 
 
 def train(
@@ -161,7 +166,6 @@ def train(
         torch.set_num_threads(config.threads)
     _setup_distributed(device)
     rank, world = _world()
-    torch.manual_seed(config.seed)
     if config.batch_size % world:
         raise VidstyleError(f"--batch-size {config.batch_size} must be divisible by {world} ranks")
     local_batch = config.batch_size // world
@@ -175,6 +179,7 @@ def train(
     if config.epochs is not None:
         total = max(1, math.ceil(config.epochs * len(sampler) / config.batch_size))
 
+    torch.manual_seed(config.seed)  # initial weights depend on the seed alone
     net = TransformerNet(config.width, config.blocks).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     start, elapsed = 0, 0.0
@@ -221,7 +226,7 @@ def train(
                 },
             )
 
-    it = start
+    completed = start
     try:
         for it in range(start, total):
             gen.manual_seed(config.seed * 1_000_003 + it * 7 + rank)
@@ -256,12 +261,13 @@ def train(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            completed = it + 1
 
             now = time.perf_counter()
             elapsed += now - last_time
             last_time = now
             losses = Losses(c.item(), s.item(), t.item(), stab.item(), loss.item())
-            done = it + 1
+            done = completed
             if progress is not None and rank == 0:
                 progress(done, total, losses, elapsed)
             if done % config.checkpoint_every == 0 or done == total:
@@ -269,9 +275,9 @@ def train(
             if rank == 0 and sample_photo is not None and (done % config.sample_every == 0 or done == total):
                 _write_sample(config, net, sample_photo, done, device)
     except KeyboardInterrupt:
-        checkpoint(it)
+        checkpoint(completed)
         raise VidstyleError(
-            f"interrupted at iteration {it}; checkpoint saved, continue with --resume",
+            f"interrupted after iteration {completed}; checkpoint saved, continue with --resume",
             exit_code=130,
         ) from None
 

@@ -68,7 +68,8 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _check_arch(sd: dict[str, torch.Tensor], arch: str, path: Path) -> dict[str, torch.Tensor]:
-    expected = build_features(arch).state_dict()
+    with torch.device("meta"):  # shapes only: no time spent on random initialisation
+        expected = build_features(arch).state_dict()
     features = {k.removeprefix("features."): v for k, v in sd.items()}
     for key, ref in expected.items():
         if key not in features or features[key].shape != ref.shape:

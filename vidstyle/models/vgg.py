@@ -72,11 +72,14 @@ class VGGFeatures(nn.Module):
         unknown = [n for n in self.layers if n not in names]
         if unknown:
             raise ValueError(f"unknown {arch} layer(s): {', '.join(unknown)}")
-        features = build_features(arch, pool)
-        if state_dict is not None:
+        if state_dict is None:
+            features = build_features(arch, pool)
+        else:
+            with torch.device("meta"):  # the weights are given: skip random initialisation
+                features = build_features(arch, pool)
             sd = {k.removeprefix("features."): v for k, v in state_dict.items()}
             sd = {k: v for k, v in sd.items() if k.split(".")[0].isdigit()}
-            features.load_state_dict(sd)
+            features.load_state_dict(sd, assign=True)
         last = max(names.index(n) for n in self.layers)
         self.features = features[: last + 1]
         self.arch = arch

@@ -1,0 +1,171 @@
+"""Losses, training data, and the training loop (checkpoints, resume, distributed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vidstyle.data import PhotoSampler, find_images
+from vidstyle.errors import VidstyleError
+from vidstyle.losses import (
+    content_loss,
+    gram_matrix,
+    parse_layer_weights,
+    style_distance,
+    style_loss,
+    tv_loss,
+)
+from vidstyle.train import TrainConfig, perturb, train
+from vidstyle.weights import load_style
+
+
+def test_gram_matrix_known_values() -> None:
+    f = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 1, 2)
+    expected = torch.tensor([[5.0, 11.0], [11.0, 25.0]]) / 4
+    assert torch.allclose(gram_matrix(f)[0], expected)
+
+
+def test_losses_are_zero_at_target_and_scale_free() -> None:
+    torch.manual_seed(0)
+    a, b = torch.rand(2, 8, 6, 6), torch.rand(2, 8, 6, 6)
+    assert content_loss(a, a).item() == 0
+    assert content_loss(b, a).item() == pytest.approx(content_loss(10 * b, 10 * a).item(), rel=1e-5)
+    grams = {"x": gram_matrix(a[:1])}
+    assert style_loss({"x": a[:1]}, grams, {"x": 1.0}).item() == pytest.approx(0, abs=1e-7)
+    assert style_loss({"x": b[:1]}, grams, {"x": 1.0}).item() > 0
+    assert style_distance({"x": a[:1]}, {"x": a[:1]}) == pytest.approx(0, abs=1e-7)
+    assert tv_loss(torch.ones(1, 3, 5, 5)).item() == 0
+    assert tv_loss(torch.rand(1, 3, 5, 5)).item() > 0
+
+
+def test_parse_layer_weights() -> None:
+    assert parse_layer_weights("relu1_2:0.5, relu2_2") == {"relu1_2": 0.5, "relu2_2": 1.0}
+    with pytest.raises(ValueError, match="bad layer weight"):
+        parse_layer_weights("relu1_2:lots")
+
+
+def test_data_folder_edge_cases(photo_dir: Path, tmp_path: Path) -> None:
+    files = find_images(photo_dir)
+    assert len(files) == 9 and any(p.parent.name == "nested" for p in files)
+    sampler = PhotoSampler(photo_dir, image_size=32, seed=5)
+    with pytest.warns(UserWarning, match="skipping unreadable"):
+        batch = torch.cat([sampler.batch(k, 1) for k in range(3 * len(files))])
+    assert batch.shape == (27, 3, 32, 32) and 0 <= batch.min() and batch.max() <= 1
+    assert sampler.skipped == {photo_dir / "broken.jpg"}
+    assert np.array_equal(sampler.sample(7), PhotoSampler(photo_dir, 32, seed=5).sample(7))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VidstyleError, match="no images found"):
+        find_images(tmp_path / "empty")
+    with pytest.raises(VidstyleError, match="not found"):
+        find_images(tmp_path / "missing")
+
+
+def test_perturb_is_small_and_invertible_by_its_grid() -> None:
+    x = torch.rand(2, 3, 32, 32)
+    moved, grid = perturb(x, torch.Generator().manual_seed(0))
+    assert moved.shape == x.shape and grid.shape == (2, 32, 32, 2)
+    assert 0 < (moved - x).abs().mean() < 0.2
+
+
+def config(tmp_path: Path, photo_dir: Path, **overrides) -> TrainConfig:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    style = tmp_path / "style.png"
+    if not style.exists():
+        Image.fromarray(np.random.default_rng(2).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(style)
+    settings = dict(
+        style_image=style, data=photo_dir, output=tmp_path / "out" / "net.safetensors", image_size=32,
+        style_size=48, batch_size=2, iterations=4, width=4, blocks=1, checkpoint_every=2,
+        sample_every=2, device="cpu", amp=False, seed=1,
+    )
+    settings.update(overrides)
+    settings["output"].parent.mkdir(parents=True, exist_ok=True)
+    return TrainConfig(**settings)
+
+
+@pytest.mark.filterwarnings("ignore:skipping unreadable")
+def test_training_writes_a_loadable_style(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
+    seen: list[int] = []
+    cfg = config(tmp_path, photo_dir, stability_weight=1.0)
+    path = train(cfg, progress=lambda i, total, losses, t: seen.append(i))
+    assert seen == [1, 2, 3, 4]
+    style = load_style(path)
+    training = style.info.metadata["training"]
+    assert training["iterations"] == 4 and training["width"] == 4
+    assert training["vgg_source"] == str(random_vgg)
+    assert training["final_losses"]["stability"] > 0
+    assert style.style_image.shape == (48, 48, 3)
+    assert sorted(p.name for p in cfg.samples_dir.iterdir()) == ["iter_000002.jpg", "iter_000004.jpg"]
+
+
+@pytest.mark.filterwarnings("ignore:skipping unreadable")
+def test_resume_after_interrupt_matches_uninterrupted_run(
+    tmp_path: Path, photo_dir: Path, random_vgg: Path
+) -> None:
+    straight = load_style(train(config(tmp_path / "a", photo_dir))).net.state_dict()
+
+    cfg = config(tmp_path / "b", photo_dir, checkpoint_every=100)
+
+    def interrupt(i: int, total: int, losses, t: float) -> None:
+        if i == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(VidstyleError, match="continue with --resume") as err:
+        train(cfg, progress=interrupt)
+    assert err.value.exit_code == 130
+    assert torch.load(cfg.checkpoint_path, weights_only=True)["iteration"] == 3
+    with pytest.raises(VidstyleError, match="use --resume"):
+        train(cfg)
+    resumed = load_style(train(cfg, resume=True)).net.state_dict()
+    for key, value in straight.items():
+        assert torch.allclose(value, resumed[key], atol=1e-6), key
+
+
+def test_resume_refuses_changed_settings(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
+    cfg = config(tmp_path, photo_dir, iterations=2)
+    with pytest.warns(UserWarning):
+        train(cfg)
+    with pytest.raises(VidstyleError, match="width differs"):
+        train(config(tmp_path, photo_dir, iterations=3, width=8), resume=True)
+
+
+def test_cli_train_errors(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
+    from vidstyle.cli import main
+
+    (tmp_path / "empty").mkdir()
+    bad_style = tmp_path / "style.jpg"
+    bad_style.write_text("no image")
+    cases = [
+        ([str(bad_style), "--data", str(photo_dir)], "cannot read image"),
+        ([str(tmp_path / "none.jpg"), "--data", str(photo_dir)], "image not found"),
+    ]
+    good_style = tmp_path / "good.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(good_style)
+    cases.append(([str(good_style), "--data", str(tmp_path / "empty")], "no images found"))
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", *args, "-o", str(tmp_path / "x.safetensors"), "--iterations", "1"])
+        assert exit_info.value.code == 1, message
+
+
+@pytest.mark.slow
+def test_distributed_training_with_two_processes(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
+    style = tmp_path / "style.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(style)
+    out = tmp_path / "ddp.safetensors"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+        "-m", "vidstyle", "train", str(style), "--data", str(photo_dir), "-o", str(out),
+        "--iterations", "3", "--batch-size", "2", "--image-size", "32", "--width", "4",
+        "--blocks", "1", "--device", "cpu", "--no-amp", "--threads", "1",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert load_style(out).info.metadata["training"]["world_size"] == 2
