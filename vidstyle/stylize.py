@@ -17,6 +17,10 @@ from .stylizer import Stylizer
 from .video import FORMATS, VideoFrame, VideoReader, VideoWriter
 
 
+#: a short street scene with sound bundled with the package (see vidstyle/data/README.md)
+DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.mp4"
+
+
 @dataclass
 class StylizeResult:
     """What a stylize job did, as printed by ``vidstyle stylize --json``."""

@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""Measure shipped styles: style and content distances on photos, and flicker on a clip.
+
+    python scripts/evaluate.py [STYLE ...] [--content DIR] [--styles-dir DIR] [--size 512]
+    python scripts/evaluate.py --video CLIP [--frames 120] [--width 480] [STYLE ...]
+    python scripts/evaluate.py --write-readme    # also replace the table in weights/README.md
+
+Style distance: mean over relu1_2, relu2_2, relu3_3, relu4_3 of ||G(x) - G(s)||^2 / ||G(s)||^2
+(G: Gram matrix per position; s: the style image at the same longest side); reported for
+the photo and the stylized photo, and their ratio (lower is more stylized).
+Content distance at relu2_2: ||F(x) - F(c)||^2 / ||F(c)||^2.
+Flicker: temporal warping error of the stylized clip (see vidstyle.flow.warping_error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+from pathlib import Path
+
+import torch
+
+from vidstyle import vgg_weights
+from vidstyle.images import read_image, resize_max, to_tensor
+from vidstyle.losses import content_distance, style_distance
+from vidstyle.models import VGGFeatures
+from vidstyle.stylizer import FastStylizer
+from vidstyle.weights import StyleInfo, list_styles, load_style
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+STYLE_LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
+MARK_BEGIN, MARK_END = "<!-- evaluate:begin -->", "<!-- evaluate:end -->"
+
+
+def style_reference(info: StyleInfo, styles_dir: Path, size: int) -> torch.Tensor:
+    """The full style image when available (the weights hold a 256 px thumbnail)."""
+    name = info.metadata.get("style_image_name")
+    path = styles_dir / name if name else None
+    image = read_image(path) if path and path.is_file() else load_style(info.path).style_image
+    return to_tensor(resize_max(image, size))
+
+
+@torch.no_grad()
+def photo_metrics(info: StyleInfo, photos: list[Path], vgg: VGGFeatures, size: int, styles_dir: Path):
+    stylizer = FastStylizer(info.path, device="cpu")
+    style_feats = vgg(style_reference(info, styles_dir, size))
+    style_feats = {k: style_feats[k] for k in STYLE_LAYERS}
+    rows = []
+    for photo in photos:
+        image = resize_max(read_image(photo), size)
+        out = stylizer([image])[0]
+        fc, fo = vgg(to_tensor(image)), vgg(to_tensor(out))
+        before, after = style_distance(fc, style_feats), style_distance(fo, style_feats)
+        content = content_distance(fo["relu2_2"], fc["relu2_2"])
+        rows.append((photo.stem, before, after, after / before, content))
+    return rows
+
+
+def video_flicker(info: StyleInfo, clip: Path, frames: int, width: int) -> float:
+    from vidstyle.flow import warping_error
+    from vidstyle.video import VideoReader
+
+    stylizer = FastStylizer(info.path, device="cpu")
+    errors, prev = [], None
+    with VideoReader(clip, max_frames=frames) as reader:
+        for frame in reader:
+            src = resize_max(frame.image, width)
+            out = stylizer([src])[0]
+            if prev is not None:
+                errors.append(warping_error(prev[1], out, prev[0], src))
+            prev = (src, out)
+    return statistics.fmean(errors)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("styles", nargs="*", help="style names or weights files (default: all shipped)")
+    parser.add_argument("--content", type=Path, default=SHARED / "content")
+    parser.add_argument("--styles-dir", type=Path, default=SHARED / "styles")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--video", type=Path, help="also measure flicker on this clip")
+    parser.add_argument("--frames", type=int, default=120)
+    parser.add_argument("--width", type=int, default=480)
+    parser.add_argument("--write-readme", action="store_true", help="update weights/README.md")
+    args = parser.parse_args()
+
+    infos = list_styles()
+    if args.styles:
+        infos = [load_style(s).info for s in args.styles]
+    weights = vgg_weights.load("vgg16")
+    vgg = VGGFeatures("vgg16", STYLE_LAYERS, weights.state_dict)
+    photos = sorted(p for p in args.content.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    if args.video is None and args.write_readme and (SHARED / "videos/car-detection.mp4").is_file():
+        args.video = SHARED / "videos/car-detection.mp4"
+
+    header = "| style | photo | style dist. photo | style dist. output | ratio | content dist. |"
+    lines = [header, "|---|---|---:|---:|---:|---:|"]
+    summary = ["| style | network | mean ratio | max ratio | mean content dist. | flicker |",
+               "|---|---|---:|---:|---:|---:|"]
+    for info in infos:
+        rows = photo_metrics(info, photos, vgg, args.size, args.styles_dir)
+        for name, before, after, ratio, content in rows:
+            lines.append(
+                f"| {info.name} | {name} | {before:.3f} | {after:.3f} | {ratio:.3f} | {content:.3f} |"
+            )
+        flicker = f"{video_flicker(info, args.video, args.frames, args.width):.4f}" if args.video else "-"
+        ratios = [r[3] for r in rows]
+        summary.append(
+            f"| {info.name} | width {info.arch['width']} | {statistics.fmean(ratios):.3f} | "
+            f"{max(ratios):.3f} | {statistics.fmean(r[4] for r in rows):.3f} | {flicker} |"
+        )
+    table = "\n".join(summary + ["", *lines])
+    print(table)
+    if args.write_readme:
+        readme = ROOT / "weights" / "README.md"
+        text = readme.read_text()
+        block = f"{MARK_BEGIN}\n{table}\n{MARK_END}"
+        pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
+        readme.write_text(pattern.sub(block, text) if pattern.search(text) else f"{text}\n{block}\n")
+        print(f"updated {readme}")
+
+
+if __name__ == "__main__":
+    main()
