@@ -82,8 +82,11 @@ def run(
 
     def encode() -> None:
         nonlocal written
-        while True:
-            got = stylized.get()
+        while not stop.is_set():
+            try:
+                got = stylized.get(timeout=0.1)
+            except queue.Empty:
+                continue
             if got is _DONE:
                 return
             for image, item in got:
@@ -113,9 +116,10 @@ def run(
                 writer.check()
         writer.join()
         writer.check()
-    finally:
+    finally:  # on errors and Ctrl-C too: no stage may outlive the call (the sink closes next)
         stop.set()
         reader.join(timeout=5)
+        writer.join(timeout=5)
     return written
 
 

@@ -1,0 +1,58 @@
+"""The threaded source -> stylizer -> sink pipeline."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from vidstyle import pipeline
+
+
+def frames(n: int):
+    for i in range(n):
+        yield i, np.full((4, 4, 3), i, np.uint8)
+
+
+def test_order_batches_and_count() -> None:
+    seen: list[int] = []
+    calls: list[int] = []
+
+    def stylize(images):
+        calls.append(len(images))
+        return [255 - im for im in images]
+
+    written = pipeline.run(frames(10), lambda f: f[1], stylize, lambda im, f: seen.append(f[0]), batch_size=4)
+    assert written == 10 and seen == list(range(10)) and calls == [4, 4, 2]
+
+
+@pytest.mark.parametrize("stage", ["source", "stylize", "sink"])
+def test_errors_in_any_stage_reach_the_caller_and_stop_threads(stage: str) -> None:
+    def source():
+        for i, frame in frames(50):
+            if stage == "source" and i == 5:
+                raise OSError("disk gone")
+            yield i, frame
+
+    def stylize(images):
+        if stage == "stylize":
+            raise RuntimeError("boom")
+        return images
+
+    def sink(image, frame):
+        if stage == "sink" and frame[0] == 3:
+            raise ValueError("full")
+
+    with pytest.raises((OSError, RuntimeError, ValueError)):
+        pipeline.run(source(), lambda f: f[1], stylize, sink, queue_size=2)
+    assert not [t for t in threading.enumerate() if t.name.startswith("vidstyle-")]
+
+
+def test_keyboard_interrupt_stops_everything() -> None:
+    def stylize(images):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(frames(100), lambda f: f[1], stylize, lambda im, f: None, queue_size=2)
+    assert not [t for t in threading.enumerate() if t.name.startswith("vidstyle-")]
