@@ -202,3 +202,24 @@ def test_styles_json_lists_given_directory(tmp_path: Path, tiny_style: Path, cap
     entries = json.loads(stdout)
     mine = [e for e in entries if e["path"] == str(tiny_style)]
     assert mine and mine[0]["name"] == "tiny" and mine[0]["width"] == 8
+
+
+def test_interrupted_video_leaves_no_output(tmp_path: Path, tiny_style: Path) -> None:
+    from vidstyle.stylize import stylize_video
+
+    src = tmp_path / "in.mp4"
+    make_video(src, frames=20)
+    inner = FastStylizer(tiny_style, device="cpu")
+    calls = []
+
+    def stylizer(images):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return inner(images)
+
+    before = src.read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(src, tmp_path / "out.mp4", stylizer, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "tiny.safetensors"]
+    assert src.read_bytes() == before
