@@ -18,11 +18,13 @@ from pathlib import Path
 
 import torch
 
+# vidstyle loads OpenCV before PyAV: the other order makes OpenCV's Qt window hang (PyAV's
+# bundled libxcb takes precedence), so the test clip generator is imported after it.
+from vidstyle.webcam import parse_size, run_webcam
+from vidstyle.weights import list_styles
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from media import make_video  # noqa: E402 (the test clip generator lives with the tests)
-
-from vidstyle.webcam import parse_size, run_webcam  # noqa: E402
-from vidstyle.weights import list_styles  # noqa: E402
 
 
 def main() -> None:

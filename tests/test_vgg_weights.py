@@ -97,7 +97,10 @@ def installed_vgg16() -> Path | None:
     return path if path.is_file() else None
 
 
-@pytest.mark.skipif(installed_vgg16() is None, reason="converted VGG16 not installed (run `vidstyle vgg install`)")
+NOT_INSTALLED = "converted VGG16 not installed (run `vidstyle vgg install`)"
+
+
+@pytest.mark.skipif(installed_vgg16() is None, reason=NOT_INSTALLED)
 def test_converted_vgg_sees_a_photo_differently_from_noise(tmp_path: Path) -> None:
     from PIL import Image
 

@@ -7,6 +7,8 @@ The Python API behind the ``vidstyle`` command line::
     vidstyle.stylize_video("in.mp4", "out.mp4", stylizer)
 """
 
+import cv2  # noqa: F401  (before PyAV: loading FFmpeg's libraries first makes HighGUI windows hang)
+
 from .errors import VidstyleError
 from .stylize import StylizeResult, stylize_image, stylize_video
 from .stylizer import FastStylizer

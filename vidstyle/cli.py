@@ -11,6 +11,7 @@ import click
 import typer
 
 from .errors import VidstyleError
+from .weights import DEFAULT_STYLE
 
 app = typer.Typer(
     help="Neural style transfer for videos, images and webcams.",
@@ -29,7 +30,9 @@ def _echo_json(obj: object) -> None:
 @app.command()
 def stylize(
     input: Annotated[Path, typer.Argument(help="A video (mp4, mkv, mov, webm, avi...) or an image.")],
-    style: Annotated[str, typer.Option("-s", "--style", help="Shipped style name or weights path.")],
+    style: Annotated[
+        str, typer.Option("-s", "--style", help="Shipped style name or weights path (hq: or a style image).")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output video or image.")],
     max_size: Annotated[int | None, typer.Option(help="Longest side in pixels (keeps aspect).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
@@ -42,41 +45,163 @@ def stylize(
     preset: Annotated[str, typer.Option(help="x264 speed preset.")] = "medium",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    mode: Annotated[str, typer.Option(help="fast (a style network) or hq (optimisation).")] = "fast",
+    temporal: Annotated[
+        float,
+        typer.Option(min=0.0, max=0.95, help="Fast-mode video: flow-guided blending with the previous "
+                     "output on consistent pixels (0 = off)."),
+    ] = 0.5,
+    vgg: Annotated[str | None, typer.Option(help="vgg16 or vgg19.", rich_help_panel="HQ mode")] = None,
+    vgg_weights: Annotated[
+        Path | None, typer.Option(help="Explicit VGG weights file.", rich_help_panel="HQ mode")
+    ] = None,
+    content_layers: Annotated[
+        str | None, typer.Option(help="NAME:WEIGHT,...", rich_help_panel="HQ mode")
+    ] = None,
+    style_layers: Annotated[
+        str | None, typer.Option(help="NAME:WEIGHT,...", rich_help_panel="HQ mode")
+    ] = None,
+    content_weight: Annotated[float | None, typer.Option(min=0.0, rich_help_panel="HQ mode")] = None,
+    style_weight: Annotated[float | None, typer.Option(min=0.0, rich_help_panel="HQ mode")] = None,
+    tv_weight: Annotated[float | None, typer.Option(min=0.0, rich_help_panel="HQ mode")] = None,
+    temporal_weight: Annotated[
+        float | None, typer.Option(min=0.0, help="0 disables it.", rich_help_panel="HQ mode")
+    ] = None,
+    pool: Annotated[str | None, typer.Option(help="max or avg.", rich_help_panel="HQ mode")] = None,
+    init: Annotated[
+        str | None, typer.Option(help="content, noise, blend:R or fast:NAME.", rich_help_panel="HQ mode")
+    ] = None,
+    optimizer: Annotated[str | None, typer.Option(help="lbfgs or adam.", rich_help_panel="HQ mode")] = None,
+    iterations: Annotated[
+        int | None, typer.Option(min=1, help="Steps for the first frame.", rich_help_panel="HQ mode")
+    ] = None,
+    iterations_next: Annotated[
+        int | None, typer.Option(min=1, help="Steps for later frames.", rich_help_panel="HQ mode")
+    ] = None,
+    size: Annotated[
+        int | None, typer.Option(min=1, help="Longest side optimised.", rich_help_panel="HQ mode")
+    ] = None,
+    scales: Annotated[
+        int | None, typer.Option(min=1, help="Coarse-to-fine scales.", rich_help_panel="HQ mode")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(rich_help_panel="HQ mode")] = None,
+    flow: Annotated[
+        str | None, typer.Option(help="Optical flow: dis or farneback.", rich_help_panel="HQ mode")
+    ] = None,
+    warm_start: Annotated[
+        bool | None,
+        typer.Option(help="Start later frames from the warped previous one.", rich_help_panel="HQ mode"),
+    ] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Resumable state (default OUTPUT.hq-work).", rich_help_panel="HQ mode")
+    ] = None,
+    restart: Annotated[
+        bool,
+        typer.Option("--restart", help="Discard a work dir of other settings.", rich_help_panel="HQ mode"),
+    ] = False,
+    keep_work: Annotated[
+        bool, typer.Option("--keep-work", help="Keep the work dir afterwards.", rich_help_panel="HQ mode")
+    ] = False,
 ) -> None:
-    """Stylize a video or an image with a fast style network."""
+    """Stylize a video or an image with a fast style network, or by optimisation (--mode hq)."""
     from .images import is_image_path
     from .stylize import stylize_image, stylize_video
     from .stylizer import FastStylizer
 
     if not input.exists():
         raise VidstyleError(f"input not found: {input}")
-    stylizer = FastStylizer(style, device=device, half=half, strength=strength, preserve_color=preserve_color)
-    if is_image_path(input):
-        result = stylize_image(input, output, stylizer, max_size=max_size, overwrite=overwrite)
-    else:
-        result = stylize_video(
+    if mode not in ("fast", "hq"):
+        raise VidstyleError(f"--mode must be fast or hq, not {mode!r}")
+    if mode == "hq":
+        from .hq import HQConfig, stylize_hq
+
+        settings = {
+            "vgg": vgg,
+            "vgg_weights": str(vgg_weights) if vgg_weights else None,
+            "content_layers": content_layers,
+            "style_layers": style_layers,
+            "content_weight": content_weight,
+            "style_weight": style_weight,
+            "tv_weight": tv_weight,
+            "temporal_weight": temporal_weight,
+            "pool": pool,
+            "init": init,
+            "optimizer": optimizer,
+            "iterations": iterations,
+            "iterations_next": iterations_next,
+            "size": size,
+            "scales": scales,
+            "seed": seed,
+            "flow": flow,
+            "warm_start": warm_start,
+        }
+        result = stylize_hq(
             input,
             output,
-            stylizer,
+            style,
+            HQConfig(**{k: v for k, v in settings.items() if v is not None}),  # None: HQConfig's default
+            work_dir=work_dir,
+            restart=restart,
+            keep_work=keep_work,
+            device=device,
+            strength=strength,
+            preserve_color=preserve_color,
             max_size=max_size,
             max_frames=max_frames,
-            batch_size=batch_size,
             crf=crf,
             preset=preset,
             overwrite=overwrite,
             progress=not as_json,
         )
+    else:
+        stylizer = FastStylizer(
+            style, device=device, half=half, strength=strength, preserve_color=preserve_color
+        )
+        if is_image_path(input):
+            result = stylize_image(input, output, stylizer, max_size=max_size, overwrite=overwrite)
+        else:
+            from .temporal import TemporalBlender
+
+            result = stylize_video(
+                input,
+                output,
+                TemporalBlender(stylizer, temporal) if temporal > 0 else stylizer,
+                max_size=max_size,
+                max_frames=max_frames,
+                batch_size=batch_size,
+                crf=crf,
+                preset=preset,
+                overwrite=overwrite,
+                progress=not as_json,
+            )
     if as_json:
         typer.echo(json.dumps(result.to_json()))
     else:
         if result.lost_frames:
-            typer.echo(f"warning: {result.lost_frames} damaged frame(s) of {input} could not be decoded",
-                       err=True)
+            typer.echo(
+                f"warning: {result.lost_frames} damaged frame(s) of {input} could not be decoded", err=True
+            )
         lost = f", {result.lost_frames} damaged frame(s) skipped" if result.lost_frames else ""
         typer.echo(
             f"wrote {result.output}: {result.frames} frame(s) in {result.seconds:.1f} s "
             f"({result.fps:.1f} fps, {result.device}, style {result.style}){lost}"
         )
+
+
+@app.command()
+def demo(
+    style: Annotated[str, typer.Option("-s", "--style", help="Style to show.")] = DEFAULT_STYLE,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+) -> None:
+    """Stylize the bundled demo clip (a 4 s street scene with sound) and say where it went."""
+    from .stylize import DEMO_CLIP, stylize_video
+    from .stylizer import FastStylizer
+
+    output = output or Path(f"vidstyle-demo-{Path(style).stem}.mp4")
+    result = stylize_video(DEMO_CLIP, output, FastStylizer(style, device=device), overwrite=True)
+    typer.echo(f"wrote {result.output} ({result.frames} frames, {result.fps:.1f} fps, style {result.style})")
+    typer.echo(f"  open it with any video player, or try: vidstyle stylize YOUR_VIDEO -s {style} -o out.mp4")
 
 
 @app.command()
@@ -182,6 +307,65 @@ def train(
     with TrainProgress() as progress:
         path = run_training(config, resume=resume, progress=progress.update)
     typer.echo(f"wrote {path}")
+
+
+@app.command()
+def webcam(
+    style: Annotated[
+        list[str] | None,
+        typer.Option("-s", "--style", help="Style name or weights path; repeat for several (default: all)."),
+    ] = None,
+    camera: Annotated[str, typer.Option(help="Camera index, device path, stream URL or video file.")] = "0",
+    size: Annotated[
+        str, typer.Option(help="Processing resolution: WIDTHxHEIGHT, or the longest side.")
+    ] = "640",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    mirror: Annotated[bool, typer.Option("--mirror", help="Flip left-right, like a mirror.")] = False,
+    record: Annotated[Path | None, typer.Option(help="Record the stylized stream from the start.")] = None,
+    output_dir: Annotated[
+        Path, typer.Option(help="Where snapshots (s) and recordings started with r go.")
+    ] = Path("."),
+    window: Annotated[
+        bool, typer.Option("--window/--no-window", help="Preview window, or headless (prints fps).")
+    ] = True,
+    max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after N frames.")] = None,
+    duration: Annotated[float | None, typer.Option(min=0.0, help="Stop after S seconds.")] = None,
+    loop: Annotated[bool, typer.Option("--loop", help="Restart a video file source at its end.")] = False,
+    strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Initial strength.")] = 1.0,
+    preserve_color: Annotated[bool, typer.Option(help="Start with the camera's colours kept.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --record file.")
+    ] = False,
+) -> None:
+    """Stylize a camera live: preview window with key controls, snapshots and recording."""
+    from .webcam import parse_size, run_webcam
+
+    result = run_webcam(
+        style,
+        camera=camera,
+        size=parse_size(size),
+        device=device,
+        mirror=mirror,
+        record=record,
+        output_dir=output_dir,
+        window=window,
+        max_frames=max_frames,
+        duration=duration,
+        loop=loop,
+        strength=strength,
+        preserve_color=preserve_color,
+        overwrite=overwrite,
+        log=lambda line: typer.echo(line, err=True),
+    )
+    typer.echo(
+        f"{result.frames} frame(s) in {result.seconds:.1f} s ({result.fps:.1f} fps, "
+        f"latency {result.latency_ms:.0f} ms, {result.dropped} camera frame(s) skipped); "
+        f"stopped by {result.stopped_by}"
+    )
+    for path in result.recordings:
+        typer.echo(f"recorded {path}")
+    for path in result.snapshots:
+        typer.echo(f"snapshot {path}")
 
 
 @vgg_app.command("install")

@@ -16,7 +16,6 @@ from .progress import FrameProgress
 from .stylizer import Stylizer
 from .video import FORMATS, VideoFrame, VideoReader, VideoWriter
 
-
 #: a short street scene with sound bundled with the package (see vidstyle/data/README.md)
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.mp4"
 

@@ -1,0 +1,270 @@
+"""HQ mode: the optimiser, NaN handling, video warm start, resume and the CLI.
+
+A tiny randomly initialised VGG (two shallow layers) stands in for the real one: these
+tests check the machinery, not the look.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.media import make_video, pattern
+from vidstyle import hq
+from vidstyle.cli import main
+from vidstyle.errors import VidstyleError
+from vidstyle.hq import Gatys, HQConfig, WorkDir, stylize_hq
+from vidstyle.images import read_image, to_tensor, write_image
+from vidstyle.models.vgg import VGGFeatures
+from vidstyle.video import VideoReader
+
+TINY = {"content_layers": "relu2_1", "style_layers": "relu1_1,relu2_1", "iterations": 6, "iterations_next": 3}
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny tensors run far faster on one thread, especially beside a busy background job."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_vgg() -> VGGFeatures:
+    torch.manual_seed(0)
+    return VGGFeatures("vgg16", ["relu1_1", "relu2_1"], state_dict=None, pool="avg")
+
+
+@pytest.fixture
+def style_path(tmp_path: Path) -> Path:
+    path = tmp_path / "style.png"
+    stripes = np.zeros((40, 40, 3), np.uint8)
+    stripes[::4] = (200, 40, 20)
+    stripes[1::4] = (20, 60, 220)
+    write_image(path, stripes)
+    return path
+
+
+@pytest.fixture
+def video(tmp_path: Path) -> Path:
+    path = tmp_path / "in.mp4"
+    make_video(path, width=64, height=48, frames=5, fps=10, audio=True)
+    return path
+
+
+@pytest.fixture
+def use_tiny_vgg(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Route the CLI and stylize_hq to the tiny VGG (no weights needed)."""
+    monkeypatch.setattr(hq, "load_vgg", lambda config, layers, device: tiny_vgg())
+
+
+def count_frames(path: Path) -> int:
+    with VideoReader(path) as reader:
+        return sum(1 for _ in reader)
+
+
+def engine(style: np.ndarray, **overrides: object) -> Gatys:
+    return Gatys(HQConfig(**{**TINY, **overrides}), style, torch.device("cpu"), tiny_vgg())
+
+
+def test_optimiser_lowers_the_loss(style_path: Path) -> None:
+    gatys = engine(read_image(style_path), iterations=20)
+    content = pattern(0, 48, 40)
+    start = gatys.loss(to_tensor(content), gatys.targets(to_tensor(content))).item()
+    result, loss = gatys.stylize(content)
+    assert result.shape == content.shape and result.dtype == np.uint8
+    assert loss < 0.8 * start
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_coarse_to_fine_and_noise_init(style_path: Path, optimizer: str) -> None:
+    gatys = engine(read_image(style_path), scales=2, init="blend:0.5", optimizer=optimizer)
+    seen: list[tuple[int, int]] = []
+    result, loss = gatys.stylize(
+        pattern(0, 64, 48), report=lambda done, total, value: seen.append((done, total))
+    )
+    assert result.shape == (48, 64, 3) and np.isfinite(loss)
+    assert seen[-1] == (12, 12)  # two scales of 6 iterations
+
+
+def test_nan_loss_is_retried_with_a_smaller_step(style_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"n": 0}
+    real_tv = hq.tv_loss
+
+    def flaky_tv(x: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        return real_tv(x) * (float("nan") if calls["n"] <= 2 else 1.0)
+
+    monkeypatch.setattr(hq, "tv_loss", flaky_tv)
+    result, loss = engine(read_image(style_path)).stylize(pattern(0, 32, 32))
+    assert np.isfinite(loss)
+
+
+def test_persistent_nan_fails_and_writes_nothing(
+    style_path: Path, video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_tiny_vgg: None
+) -> None:
+    monkeypatch.setattr(hq, "tv_loss", lambda x: x.sum() * float("inf"))
+    out = tmp_path / "out.mp4"
+    with pytest.raises(VidstyleError, match="diverged"):
+        stylize_hq(video, out, style_path, HQConfig(**TINY), progress=False)
+    assert not out.exists()
+    assert not list(hq.default_work_dir(out).glob("frame_*.png"))
+
+
+def test_content_too_small_for_the_layers(style_path: Path, tmp_path: Path, use_tiny_vgg: None) -> None:
+    small = tmp_path / "small.png"
+    write_image(small, pattern(0, 6, 6))
+    with pytest.raises(VidstyleError, match="too small"):
+        stylize_hq(small, tmp_path / "o.png", style_path, HQConfig(**TINY), progress=False)
+
+
+def test_bad_settings_are_refused() -> None:
+    for bad in ({"init": "sideways"}, {"pool": "min"}, {"style_layers": "relu9_9"}, {"iterations": 0}):
+        with pytest.raises(VidstyleError):
+            HQConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_image_and_shipped_style_with_fast_init(tmp_path: Path, style_path: Path, use_tiny_vgg: None) -> None:
+    from vidstyle.models import TransformerNet
+    from vidstyle.weights import save_style
+
+    weights = tmp_path / "tiny.safetensors"
+    save_style(weights, TransformerNet(width=4, blocks=1), name="tiny", style_image=read_image(style_path))
+    content = tmp_path / "c.png"
+    write_image(content, pattern(2, 40, 32))
+    out = tmp_path / "o.png"
+    result = stylize_hq(
+        content,
+        out,
+        str(weights),
+        HQConfig(**TINY, init=f"fast:{weights}"),
+        progress=False,
+        preserve_color=True,
+    )
+    assert read_image(out).shape == (32, 40, 3)
+    assert result.style == "hq:tiny" and result.frames == 1
+    assert not hq.default_work_dir(out).exists()  # removed after success
+
+
+def test_video_keeps_frames_audio_and_work_dir(
+    video: Path, style_path: Path, tmp_path: Path, use_tiny_vgg: None
+) -> None:
+    out = tmp_path / "out.mp4"
+    result = stylize_hq(video, out, style_path, HQConfig(**TINY), keep_work=True, progress=False)
+    assert result.frames == 5 and count_frames(out) == 5
+    with VideoReader(out) as reader:
+        assert reader.info.has_audio
+    work = hq.default_work_dir(out)
+    assert WorkDir(work, json.loads((work / "manifest.json").read_text())).finished() == 5
+
+
+def test_resume_after_a_kill(
+    video: Path, style_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_tiny_vgg: None
+) -> None:
+    out = tmp_path / "out.mp4"
+    real = Gatys.stylize
+    calls: list[bool] = []
+
+    def killed_at_third(self: Gatys, content: np.ndarray, **kw: object) -> tuple[np.ndarray, float]:
+        calls.append(kw.get("start") is not None)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, content, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Gatys, "stylize", killed_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        stylize_hq(video, out, style_path, HQConfig(**TINY), progress=False)
+    assert not out.exists()
+    work = hq.default_work_dir(out)
+    assert sorted(p.name for p in work.glob("frame_*.png")) == ["frame_000001.png", "frame_000002.png"]
+
+    calls.clear()
+    monkeypatch.setattr(
+        Gatys,
+        "stylize",
+        lambda self, content, **kw: calls.append(kw.get("start") is not None) or real(self, content, **kw),
+    )
+    result = stylize_hq(video, out, style_path, HQConfig(**TINY), progress=False)
+    assert calls == [True, True, True]  # frames 3..5 only, each warm-started from the one before
+    assert result.frames == 5 and count_frames(out) == 5
+
+
+def test_changed_settings_are_refused_unless_restart(video: Path, style_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    work = tmp_path / "work"
+    manifest = hq.manifest(HQConfig(**TINY), video, read_image(style_path), None)
+    WorkDir(work, manifest).save(0, pattern(0, 64, 48))
+    changed = hq.manifest(HQConfig(**{**TINY, "style_weight": 3.0}), video, read_image(style_path), None)
+    with pytest.raises(VidstyleError, match="settings.style_weight"):
+        WorkDir(work, changed)
+    WorkDir(work, changed, restart=True)
+    assert not list(work.glob("frame_*.png"))
+    assert json.loads((work / "manifest.json").read_text()) == changed
+    assert not out.exists()
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    return int(exit_info.value.code or 0), capsys.readouterr().err
+
+
+def test_cli_hq_video_and_errors(
+    video: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], use_tiny_vgg: None
+) -> None:
+    out = tmp_path / "out.mp4"
+    layers = ["--content-layers", "relu2_1", "--style-layers", "relu1_1,relu2_1"]
+    common = ["stylize", str(video), "--mode", "hq", "-o", str(out), *layers, "--iterations", "3"]
+    main([*common, "-s", str(style_path), "--iterations-next", "2", "--json"])
+    assert json.loads(capsys.readouterr().out)["frames"] == 5
+
+    code, err = run_cli([*common, "-s", str(tmp_path / "missing.jpg"), "--overwrite"], capsys)
+    assert code == 1 and err.startswith("error: image not found") and "Traceback" not in err
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    code, err = run_cli([*common, "-s", str(broken), "--overwrite"], capsys)
+    assert code == 1 and "cannot read image" in err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, err = run_cli(
+        [*common, "-s", str(style_path), "--overwrite", "--work-dir", str(blocker / "w")], capsys
+    )
+    assert code == 1 and "work directory" in err
+    code, err = run_cli([*common, "-s", str(style_path), "--overwrite", "--init", "sideways"], capsys)
+    assert code == 1 and "--init" in err
+
+
+def test_cli_vgg19_unavailable_offline(
+    video: Path,
+    style_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vidstyle import vgg_weights
+
+    def offline(arch: str, explicit: Path | None = None, download: bool = True) -> object:
+        return vgg_weights.resolve(arch, explicit, download=False)
+
+    monkeypatch.setattr(vgg_weights, "load", offline)
+    code, err = run_cli(
+        [
+            "stylize",
+            str(video),
+            "--mode",
+            "hq",
+            "-s",
+            str(style_path),
+            "-o",
+            str(tmp_path / "o.mp4"),
+            "--vgg",
+            "vgg19",
+        ],
+        capsys,
+    )
+    assert code == 1 and "no vgg19 weights" in err and "vgg16" in err

@@ -1,0 +1,625 @@
+"""High-quality mode: Gatys et al. (2016) optimisation per image, Ruder et al. (2016) across frames.
+
+Each image or frame is optimised directly against VGG content and style losses. In a
+video, every later frame starts from the previous result warped by optical flow (the
+disoccluded pixels taken from the content frame) and a temporal loss keeps it close to
+that warped result wherever the flow passes the consistency check, so the style does
+not flicker. Finished frames are kept in a work directory so a long job can be resumed.
+Encoding goes through :func:`vidstyle.stylize.stylize_video` / ``stylize_image``, exactly
+as in fast mode: :class:`HQStylizer` is a stateful :data:`~vidstyle.stylizer.Stylizer`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import vgg_weights
+from .device import select_device
+from .errors import VidstyleError
+from .fileio import atomic_output, check_output_path
+from .flow import FLOW_METHODS, consistent_flow, warp
+from .images import is_image_path, read_image, resize_max, to_images, to_tensor, write_image
+from .losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
+from .models.vgg import VGGFeatures, layer_names
+from .progress import FrameProgress
+from .stylize import StylizeResult, _scaled_size, stylize_image, stylize_video
+from .stylizer import FastStylizer, finish
+from .video import VideoReader
+from .weights import load_style
+
+#: smallest feature map (pixels per side) the deepest VGG layer may see
+MIN_FEATURE_SIDE = 4
+#: optimiser steps between loss checks, snapshots and progress updates
+CHUNK = 10
+#: times a diverging (NaN/inf) stretch is retried, each with a 10x smaller step
+MAX_RETRIES = 3
+LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+_INIT_RE = re.compile(r"^(content|noise|blend:(?P<ratio>[0-9.]+)|fast:(?P<fast>.+))$")
+
+Report = Callable[[int, int, float], None]
+
+
+@dataclass(frozen=True)
+class HQConfig:
+    """Settings of an HQ job. The defaults give a good result without tuning.
+
+    Losses are normalised (relative content/style losses, mean TV and temporal terms), so
+    the weights behave the same at any image size. ``init`` is ``content``, ``noise``,
+    ``blend:R`` (R = noise ratio) or ``fast:NAME`` (a fast style network's output).
+    ``size`` is the longest side optimised (never upscaled); ``scales`` > 1 optimises
+    cold-started images coarse-to-fine, halving the size per extra scale. ``warm_start``
+    starts later video frames from the warped previous result (with ``iterations_next``
+    steps); without it every frame starts like the first.
+    """
+
+    vgg: str = "vgg16"
+    vgg_weights: str | None = None
+    content_layers: str = "relu4_2"
+    style_layers: str = "relu1_1:1,relu2_1:1,relu3_1:1,relu4_1:1,relu5_1:1"
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 1.0
+    temporal_weight: float = 50.0
+    pool: str = "avg"
+    init: str = "content"
+    optimizer: str = "lbfgs"
+    iterations: int = 200
+    iterations_next: int = 60
+    size: int | None = 512
+    scales: int = 1
+    seed: int = 0
+    flow: str = "dis"
+    warm_start: bool = True
+
+    def __post_init__(self) -> None:
+        """Reject bad settings up front rather than after minutes of optimisation."""
+        if self.vgg not in ("vgg16", "vgg19"):
+            raise VidstyleError(f"--vgg must be vgg16 or vgg19, not {self.vgg!r}")
+        names = layer_names(self.vgg)
+        for option, spec in (
+            ("--content-layers", self.content_layers),
+            ("--style-layers", self.style_layers),
+        ):
+            try:
+                layers = parse_layer_weights(spec)
+            except ValueError as exc:
+                raise VidstyleError(f"{option}: {exc}") from None
+            unknown = [n for n in layers if n not in names]
+            if unknown:
+                raise VidstyleError(f"{option}: unknown {self.vgg} layer(s) {', '.join(unknown)}")
+            if any(w < 0 for w in layers.values()) or sum(layers.values()) <= 0:
+                raise VidstyleError(f"{option}: layer weights must be >= 0 with a positive sum")
+        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
+            if not getattr(self, name) >= 0:
+                raise VidstyleError(f"--{name.replace('_', '-')} must be >= 0")
+        if self.pool not in ("max", "avg"):
+            raise VidstyleError(f"--pool must be max or avg, not {self.pool!r}")
+        match = _INIT_RE.match(self.init)
+        if match is None or (match["ratio"] is not None and not 0 <= float(match["ratio"]) <= 1):
+            raise VidstyleError(
+                f"--init must be content, noise, blend:R (0<=R<=1) or fast:NAME, not {self.init!r}"
+            )
+        if self.optimizer not in LEARNING_RATES:
+            raise VidstyleError(f"--optimizer must be lbfgs or adam, not {self.optimizer!r}")
+        if self.iterations < 1 or self.iterations_next < 1 or self.scales < 1:
+            raise VidstyleError("--iterations, --iterations-next and --scales must be at least 1")
+        if self.size is not None and self.size < 1:
+            raise VidstyleError("--size must be positive")
+        if self.flow not in FLOW_METHODS:
+            raise VidstyleError(f"--flow must be one of {', '.join(FLOW_METHODS)}, not {self.flow!r}")
+
+
+@dataclass
+class Targets:
+    """What one optimisation pulls towards: content activations, style Grams, warped frame."""
+
+    content: dict[str, torch.Tensor]
+    grams: dict[str, torch.Tensor]
+    warped: torch.Tensor | None = None  # previous result moved onto this frame
+    mask: torch.Tensor | None = None  # 1 where the flow is consistent
+
+
+def load_style_image(style: str | Path) -> tuple[np.ndarray, str]:
+    """The style image and a name for it: an image file, or a style weights file / shipped name."""
+    if is_image_path(Path(style)):
+        return read_image(Path(style)), Path(style).stem
+    loaded = load_style(style)
+    if min(loaded.style_image.shape[:2]) < 2:
+        raise VidstyleError(f"style {loaded.name} carries no style image; pass a style image path instead")
+    return loaded.style_image, loaded.name
+
+
+def load_vgg(config: HQConfig, layers: list[str], device: torch.device) -> VGGFeatures:
+    """The frozen loss network with real weights (a clear error when none are available)."""
+    explicit = Path(config.vgg_weights) if config.vgg_weights else None
+    weights = vgg_weights.load(config.vgg, explicit)
+    return VGGFeatures(config.vgg, layers, weights.state_dict, pool=config.pool).to(device)  # type: ignore[arg-type]
+
+
+class Gatys:
+    """Optimises images against content, style, total-variation and temporal losses.
+
+    ``vgg`` may be given (tests use a randomly initialised one); it must return at least
+    the configured layers.
+    """
+
+    def __init__(
+        self,
+        config: HQConfig,
+        style_image: np.ndarray,
+        device: torch.device,
+        vgg: VGGFeatures | None = None,
+    ) -> None:
+        self.config, self.style_image, self.device = config, style_image, device
+        self.content_layers = parse_layer_weights(config.content_layers)
+        self.style_layers = parse_layer_weights(config.style_layers)
+        layers = list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+        self.vgg = vgg if vgg is not None else load_vgg(config, layers, device)
+        deepest = max(layers, key=layer_names(config.vgg).index)
+        self.min_side = MIN_FEATURE_SIDE * 2 ** (int(deepest[len("relu") :].split("_")[0]) - 1)
+        self._deepest = deepest
+        self._grams: dict[int, dict[str, torch.Tensor]] = {}
+        self._fast: FastStylizer | None = None
+
+    def check_size(self, shape: tuple[int, ...]) -> None:
+        """Refuse images (``shape`` H x W...) whose deepest VGG activations would be degenerate."""
+        h, w = shape[0], shape[1]
+        if min(h, w) < self.min_side:
+            raise VidstyleError(
+                f"content image {w}x{h} is too small for VGG layer {self._deepest} "
+                f"(needs at least {self.min_side} px per side)"
+            )
+
+    def style_grams(self, longest: int) -> dict[str, torch.Tensor]:
+        """Style Gram matrices with the style image at the content's scale (cached per size)."""
+        if longest not in self._grams:
+            style = resize_max(self.style_image, longest)
+            with torch.no_grad():
+                feats = self.vgg(to_tensor(style, self.device))
+            self._grams[longest] = {k: gram_matrix(feats[k]) for k in self.style_layers}
+        return self._grams[longest]
+
+    def targets(self, content: torch.Tensor) -> Targets:
+        with torch.no_grad():
+            feats = self.vgg(content)
+        return Targets({k: feats[k] for k in self.content_layers}, self.style_grams(max(content.shape[-2:])))
+
+    def loss(self, x: torch.Tensor, targets: Targets) -> torch.Tensor:
+        """The weighted total loss of image ``x`` (1 x 3 x H x W)."""
+        c = self.config
+        feats = self.vgg(x)
+        content = sum(w * content_loss(feats[k], targets.content[k]) for k, w in self.content_layers.items())
+        total = c.content_weight * content / sum(self.content_layers.values())
+        total = total + c.style_weight * style_loss(feats, targets.grams, self.style_layers)
+        total = total + c.tv_weight * tv_loss(x)
+        if targets.warped is not None and targets.mask is not None and c.temporal_weight > 0:
+            total = total + c.temporal_weight * (targets.mask * (x - targets.warped).pow(2)).mean()
+        return total
+
+    def initial(self, content: torch.Tensor, seed: int) -> torch.Tensor:
+        """The starting image given by ``config.init`` for a cold start."""
+        spec = _INIT_RE.match(self.config.init)
+        assert spec is not None  # validated by HQConfig
+        if spec["fast"] is not None:
+            if self._fast is None:
+                self._fast = FastStylizer(spec["fast"], device=self.device)
+            return self._fast.stylize_tensor(content)
+        if self.config.init == "content":
+            return content.clone()
+        ratio = 1.0 if self.config.init == "noise" else float(spec["ratio"])
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.rand(content.shape, generator=generator).to(content)
+        return ratio * noise + (1 - ratio) * content
+
+    def optimise(
+        self, start: torch.Tensor, targets: Targets, iterations: int, report: Report
+    ) -> tuple[torch.Tensor, float]:
+        """Run ``iterations`` optimiser steps from ``start``; returns the image and its loss.
+
+        Every :data:`CHUNK` steps the loss is checked: a NaN/inf loss or image discards the
+        stretch and retries it from the last good image with a 10x smaller step, up to
+        :data:`MAX_RETRIES` times, then fails; a non-finite image is never returned.
+        """
+        lr = LEARNING_RATES[self.config.optimizer]
+        good = start.detach().contiguous(memory_format=torch.contiguous_format).clone()  # L-BFGS views grads
+        x = good.clone().requires_grad_(True)
+        optimizer = self._optimizer(x, lr)
+        done, retries, loss = 0, 0, math.nan
+        while done < iterations:
+            steps = min(CHUNK, iterations - done)
+            loss = self._steps(optimizer, x, targets, steps)
+            if not math.isfinite(loss) or not bool(torch.isfinite(x).all()):
+                retries += 1
+                if retries > MAX_RETRIES:
+                    raise VidstyleError(
+                        "HQ optimisation diverged (NaN/inf loss) even with a smaller step; "
+                        "try --optimizer adam or lower --style-weight"
+                    )
+                lr /= 10
+                with torch.no_grad():
+                    x.copy_(good)
+                optimizer = self._optimizer(x, lr)
+                continue
+            with torch.no_grad():
+                x.clamp_(0, 1)
+                good = x.detach().clone()
+            done += steps
+            report(done, iterations, loss)
+        return good, loss
+
+    def _optimizer(self, x: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+        if self.config.optimizer == "adam":
+            return torch.optim.Adam([x], lr=lr)
+        return torch.optim.LBFGS([x], lr=lr, max_iter=CHUNK, history_size=50, line_search_fn="strong_wolfe")
+
+    def _steps(
+        self, optimizer: torch.optim.Optimizer, x: torch.Tensor, targets: Targets, steps: int
+    ) -> float:
+        """``steps`` optimiser iterations; the last loss evaluated (NaN/inf stops early)."""
+        last = [math.nan]
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = self.loss(x, targets)
+            loss.backward()
+            last[0] = float(loss.detach())
+            return loss
+
+        if isinstance(optimizer, torch.optim.LBFGS):
+            optimizer.param_groups[0]["max_iter"] = steps
+            optimizer.step(closure)
+            return last[0]
+        for _ in range(steps):
+            closure()
+            if not math.isfinite(last[0]):
+                break
+            optimizer.step()
+        return last[0]
+
+    def stylize(
+        self,
+        content: np.ndarray,
+        *,
+        start: np.ndarray | None = None,
+        previous: tuple[np.ndarray, np.ndarray] | None = None,
+        iterations: int | None = None,
+        seed: int | None = None,
+        report: Report | None = None,
+    ) -> tuple[np.ndarray, float]:
+        """Stylize ``content`` (RGB uint8); returns the result (same size) and its final loss.
+
+        ``start`` is a warm start (else ``config.init``, coarse-to-fine over
+        ``config.scales``); ``previous`` is ``(warped previous result, consistency mask)``
+        for the temporal loss.
+        """
+        self.check_size(content.shape)
+        report = report or (lambda done, total, loss: None)
+        iterations = iterations or self.config.iterations
+        full = to_tensor(content, self.device)
+        if start is not None:
+            sizes, x = [full.shape[-2:]], to_tensor(start, self.device)
+        else:
+            sizes = self._scale_sizes(content.shape[:2])
+            x = self.initial(
+                F.interpolate(full, size=sizes[0], mode="area"), self.config.seed if seed is None else seed
+            )
+        loss = math.nan
+        for k, size in enumerate(sizes):
+            scaled = F.interpolate(full, size=size, mode="area") if size != full.shape[-2:] else full
+            x = (
+                F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+                if x.shape[-2:] != size
+                else x
+            )
+            targets = self.targets(scaled)
+            if previous is not None and k == len(sizes) - 1:
+                targets.warped = to_tensor(previous[0], self.device)
+                targets.mask = torch.from_numpy(previous[1]).to(self.device)[None, None]
+
+            def scaled_report(done: int, total: int, value: float, k: int = k) -> None:
+                report(k * iterations + done, len(sizes) * iterations, value)
+
+            x, loss = self.optimise(x, targets, iterations, scaled_report)
+        return to_images(x)[0], loss
+
+    def _scale_sizes(self, shape: tuple[int, ...]) -> list[tuple[int, int]]:
+        """Sizes of the coarse-to-fine pyramid, coarsest first, skipping too-small ones."""
+        h, w = shape[0], shape[1]
+        sizes = []
+        for k in range(self.config.scales - 1, -1, -1):
+            size = (max(1, round(h / 2**k)), max(1, round(w / 2**k)))
+            if min(size) >= self.min_side:
+                sizes.append(size)
+        return sizes
+
+
+class WorkDir:
+    """The resumable state of a job: finished frames as PNGs plus a JSON manifest.
+
+    A frame file is complete or absent (written atomically), so a kill loses at most the
+    frame being optimised. Opening a directory made with other settings is refused unless
+    ``restart``, which deletes its frames.
+    """
+
+    def __init__(self, path: Path, manifest: dict[str, Any], restart: bool = False) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise VidstyleError(f"work directory {self.path} exists and is not a directory")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VidstyleError(f"cannot create work directory {self.path}: {exc.strerror or exc}") from None
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise VidstyleError(
+                f"work directory {self.path} is not writable (choose another with --work-dir)"
+            )
+        for stale in self.path.glob(".*.partial.*"):  # left by a kill during a write
+            stale.unlink(missing_ok=True)
+        manifest_path = self.path / MANIFEST_NAME
+        old = self._read_manifest(manifest_path)
+        if old is not None and old != manifest and not restart:
+            changed = sorted(_changed_keys(old, manifest))
+            raise VidstyleError(
+                f"work directory {self.path} holds frames made with other settings "
+                f"(changed: {', '.join(changed) or 'format'}); use the same settings to resume, "
+                "or --restart to start over"
+            )
+        if old != manifest:
+            for frame in self.path.glob("frame_*.png"):
+                frame.unlink()
+            with atomic_output(manifest_path) as tmp:
+                tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+    @staticmethod
+    def _read_manifest(path: Path) -> dict[str, Any] | None:
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def frame_path(self, index: int) -> Path:
+        return self.path / f"frame_{index + 1:06d}.png"
+
+    def finished(self) -> int:
+        """How many frames are done, counting from the first."""
+        count = 0
+        while self.frame_path(count).is_file():
+            count += 1
+        return count
+
+    def load(self, index: int) -> np.ndarray | None:
+        path = self.frame_path(index)
+        return read_image(path) if path.is_file() else None
+
+    def save(self, index: int, image: np.ndarray) -> None:
+        write_image(self.frame_path(index), image)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> set[str]:
+    keys = set(old) | set(new)
+    changed: set[str] = set()
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed |= _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.add(f"{prefix}{key}")
+    return changed
+
+
+class HQStylizer:
+    """A stateful :data:`~vidstyle.stylizer.Stylizer`: call it with frames in order.
+
+    Each frame is optimised at ``config.size`` (the result is resized back to the frame's
+    size), warm-started and temporally tied to the previous one. Frames already in the
+    work directory are read back instead of recomputed, so a rerun resumes.
+    """
+
+    def __init__(
+        self,
+        engine: Gatys,
+        work: WorkDir | None = None,
+        *,
+        strength: float = 1.0,
+        preserve_color: bool = False,
+        total: int | None = None,
+        progress: FrameProgress | None = None,
+        name: str = "hq",
+    ) -> None:
+        self.engine, self.work, self.config = engine, work, engine.config
+        self.strength, self.preserve_color = strength, preserve_color
+        self.total, self.progress = total, progress
+        self.device, self.name = engine.device, name
+        self.index = 0
+        self.computed_seconds: list[float] = []
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None  # (raw result, source)
+
+    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        return [self._one(frame) for frame in frames]
+
+    def _one(self, frame: np.ndarray) -> np.ndarray:
+        index = self.index
+        content = resize_max(frame, self.config.size)
+        raw = self.work.load(index) if self.work is not None else None
+        if raw is not None and raw.shape != content.shape:
+            raise VidstyleError(
+                f"finished frame {index + 1} of the work directory has another size; use --restart"
+            )
+        if raw is None:
+            start = time.monotonic()
+            raw = self._compute(content, index)
+            if self.work is not None:
+                self.work.save(index, raw)
+            self.computed_seconds.append(time.monotonic() - start)
+        self._previous = (raw, content)
+        self.index += 1
+        self._show(self.index, None, None)
+        h, w = frame.shape[:2]
+        out = raw if raw.shape[:2] == (h, w) else cv2.resize(raw, (w, h), interpolation=cv2.INTER_CUBIC)
+        return finish(out, frame, self.strength, self.preserve_color)
+
+    def _compute(self, content: np.ndarray, index: int) -> np.ndarray:
+        """Optimise one frame, warm-started from the previous one when there is one."""
+
+        def report(done: int, total: int, loss: float) -> None:
+            self._show(index, f"it {done}/{total}", loss)
+
+        if self._previous is None:
+            return self.engine.stylize(content, seed=self.config.seed + index, report=report)[0]
+        prev_raw, prev_src = self._previous
+        flow, mask = consistent_flow(content, prev_src, self.config.flow)  # type: ignore[arg-type]
+        warped = warp(prev_raw, flow)
+        if not self.config.warm_start:
+            return self.engine.stylize(
+                content, previous=(warped, mask), seed=self.config.seed + index, report=report
+            )[0]
+        keep = mask[..., None]
+        start = (keep * warped + (1 - keep) * content).round().astype(np.uint8)
+        return self.engine.stylize(
+            content,
+            start=start,
+            previous=(warped, mask),
+            iterations=self.config.iterations_next,
+            report=report,
+        )[0]
+
+    def _show(self, done: int, step: str | None, loss: float | None) -> None:
+        """Progress: frame i/N, optimiser step, loss, s/frame and ETA."""
+        if self.progress is None:
+            return
+        parts = [f"frame {min(done + 1, self.total or done + 1)}" + (f"/{self.total}" if self.total else "")]
+        if step is not None:
+            parts.append(step)
+        if loss is not None:
+            parts.append(f"loss {loss:.4g}")
+        if self.computed_seconds:
+            per_frame = sum(self.computed_seconds) / len(self.computed_seconds)
+            parts.append(f"{per_frame:.1f} s/frame")
+            if self.total:
+                parts.append(f"eta {_clock(per_frame * max(0, self.total - done))}")
+        self.progress.show(done, self.total, " ".join(parts))
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def default_work_dir(output: Path) -> Path:
+    """Beside the output: ``OUTPUT.hq-work``."""
+    return Path(output).with_name(Path(output).name + ".hq-work")
+
+
+def manifest(config: HQConfig, input: Path, style_image: np.ndarray, max_size: int | None) -> dict[str, Any]:
+    """Everything a finished frame depends on (post-processing such as strength excluded)."""
+    input = Path(input)
+    return {
+        "version": MANIFEST_VERSION,
+        "input": {"path": str(input.resolve()), "bytes": input.stat().st_size},
+        "max_size": max_size,
+        "style_sha256": hashlib.sha256(np.ascontiguousarray(style_image).tobytes()).hexdigest(),
+        "style_shape": list(style_image.shape),
+        "settings": asdict(config),
+    }
+
+
+def stylize_hq(
+    input: Path,
+    output: Path,
+    style: str | Path,
+    config: HQConfig | None = None,
+    *,
+    work_dir: Path | None = None,
+    restart: bool = False,
+    keep_work: bool = False,
+    device: str = "auto",
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    max_size: int | None = None,
+    max_frames: int | None = None,
+    crf: int = 18,
+    preset: str = "medium",
+    overwrite: bool = False,
+    progress: bool = True,
+    vgg: VGGFeatures | None = None,
+) -> StylizeResult:
+    """Stylize a video or image in HQ mode, resuming from ``work_dir`` (default beside output).
+
+    The work directory is removed after a successful run unless ``keep_work``.
+    """
+    input, output = Path(input), Path(output)
+    config = config or HQConfig()
+    if not input.is_file():
+        raise VidstyleError(f"input not found: {input}")
+    if not 0.0 <= strength <= 1.0:
+        raise VidstyleError("--strength must be between 0 and 1")
+    check_output_path(output, inputs=(input,), overwrite=overwrite)
+    style_image, style_name = load_style_image(style)
+    torch_device = select_device(device)
+    engine = Gatys(config, style_image, torch_device, vgg)
+    image = is_image_path(input)
+    if image:
+        total: int | None = 1
+        height, width = read_image(input).shape[:2]
+    else:
+        with VideoReader(input, max_frames=max_frames) as reader:
+            total, width, height = reader.expected_frames, reader.info.width, reader.info.height
+    for limit in (max_size, config.size):
+        width, height = _scaled_size(width, height, limit)
+    engine.check_size((height, width))
+    work = WorkDir(
+        work_dir or default_work_dir(output), manifest(config, input, style_image, max_size), restart
+    )
+    with FrameProgress(total, description="hq", enabled=progress) as bar:
+        stylizer = HQStylizer(
+            engine,
+            work,
+            strength=strength,
+            preserve_color=preserve_color,
+            total=total,
+            progress=bar,
+            name=f"hq:{style_name}",
+        )
+        if image:
+            result = stylize_image(input, output, stylizer, max_size=max_size, overwrite=overwrite)
+        else:
+            result = stylize_video(
+                input,
+                output,
+                stylizer,
+                max_size=max_size,
+                max_frames=max_frames,
+                crf=crf,
+                preset=preset,
+                overwrite=overwrite,
+                progress=False,
+            )
+    if not keep_work:
+        work.remove()
+    return result
+
+
+__all__ = ["HQConfig", "Gatys", "HQStylizer", "WorkDir", "stylize_hq", "load_style_image", "default_work_dir"]
