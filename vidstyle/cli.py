@@ -11,6 +11,7 @@ import click
 import typer
 
 from .errors import VidstyleError
+from .temporal import DEFAULT_WEIGHT
 from .weights import DEFAULT_STYLE
 
 app = typer.Typer(
@@ -50,7 +51,7 @@ def stylize(
         float,
         typer.Option(min=0.0, max=0.95, help="Fast-mode video: flow-guided blending with the previous "
                      "output on consistent pixels (0 = off)."),
-    ] = 0.5,
+    ] = DEFAULT_WEIGHT,
     vgg: Annotated[str | None, typer.Option(help="vgg16 or vgg19.", rich_help_panel="HQ mode")] = None,
     vgg_weights: Annotated[
         Path | None, typer.Option(help="Explicit VGG weights file.", rich_help_panel="HQ mode")
@@ -199,7 +200,10 @@ def demo(
     from .stylizer import FastStylizer
 
     output = output or Path(f"vidstyle-demo-{Path(style).stem}.mp4")
-    result = stylize_video(DEMO_CLIP, output, FastStylizer(style, device=device), overwrite=True)
+    from .temporal import TemporalBlender
+
+    stylizer = TemporalBlender(FastStylizer(style, device=device))
+    result = stylize_video(DEMO_CLIP, output, stylizer, overwrite=True)
     typer.echo(f"wrote {result.output} ({result.frames} frames, {result.fps:.1f} fps, style {result.style})")
     typer.echo(f"  open it with any video player, or try: vidstyle stylize YOUR_VIDEO -s {style} -o out.mp4")
 

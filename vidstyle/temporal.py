@@ -14,6 +14,8 @@ import numpy as np
 from .flow import consistent_flow, warp
 from .stylizer import Stylizer
 
+#: the blending weight used unless told otherwise (``vidstyle stylize --temporal``, ``demo``)
+DEFAULT_WEIGHT = 0.5
 #: mean absolute grey difference (0-255) between consecutive frames taken as a scene cut
 SCENE_CUT = 40.0
 
@@ -37,7 +39,7 @@ class TemporalBlender:
         flow_size: longest side at which the flow is computed.
     """
 
-    def __init__(self, inner: Stylizer, weight: float = 0.5, flow_size: int = 256) -> None:
+    def __init__(self, inner: Stylizer, weight: float = DEFAULT_WEIGHT, flow_size: int = 256) -> None:
         if not 0.0 <= weight < 1.0:
             raise ValueError("temporal weight must be in [0, 1)")
         self.inner, self.weight, self.flow_size = inner, weight, flow_size
