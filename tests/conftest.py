@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,15 @@ def make_style(path: Path, seed: int = 0, width: int = 8, blocks: int = 1, name:
     style_image = np.random.default_rng(seed).integers(0, 256, (40, 60, 3), dtype=np.uint8)
     save_style(path, net, name=name, style_image=style_image, metadata={"description": "test"})
     return path
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny networks run fastest on one thread, above all on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

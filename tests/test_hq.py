@@ -7,7 +7,6 @@ tests check the machinery, not the look.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +25,7 @@ from vidstyle.video import VideoReader
 TINY = {"content_layers": "relu2_1", "style_layers": "relu1_1,relu2_1", "iterations": 6, "iterations_next": 3}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors run far faster on one thread, especially beside a busy background job."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_vgg() -> VGGFeatures:

@@ -12,12 +12,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
 
 from .errors import VidstyleError
+from .fileio import Closing
 
 #: seconds to wait for a frame before the camera counts as silent (first frame) or lost
 DEFAULT_TIMEOUT = 5.0
@@ -84,7 +84,7 @@ def _open_capture(spec: SourceSpec, size: tuple[int, int] | None, timeout: float
     return cap
 
 
-class Camera:
+class Camera(Closing):
     """A frame source read in its own thread; :meth:`read` returns the newest frame.
 
     Video files are paced at their own timestamps (so they behave like a camera: frames
@@ -203,13 +203,3 @@ class Camera:
         if not self._thread.is_alive():
             self._cap.release()
 
-    def __enter__(self) -> Camera:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -7,6 +7,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
 
 from .errors import VidstyleError
 
@@ -50,3 +52,21 @@ def atomic_output(output: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_C = TypeVar("_C", bound="Closing")
+
+
+class Closing:
+    """``with`` support for objects whose ``close()`` releases everything they hold."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 
 import av
 import numpy as np
 
 from ..errors import VidstyleError
+from ..fileio import Closing
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
@@ -55,7 +55,7 @@ def probe(path: Path) -> VideoInfo:
         return reader.info
 
 
-class VideoReader:
+class VideoReader(Closing):
     """Single-pass, threaded decoder that survives corrupt or truncated input.
 
     Mid-stream corruption never raises: bad packets are skipped and counted in
@@ -120,16 +120,6 @@ class VideoReader:
     def close(self) -> None:
         self._container.close()
 
-    def __enter__(self) -> VideoReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         """Yield decoded frames, skipping undecodable packets and stopping at a broken end."""
