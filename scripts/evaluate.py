@@ -58,11 +58,12 @@ def photo_metrics(info: StyleInfo, photos: list[Path], vgg: VGGFeatures, size: i
     return rows
 
 
-def video_flicker(info: StyleInfo, clip: Path, frames: int, width: int) -> float:
+def video_flicker(info: StyleInfo, clip: Path, frames: int, width: int, temporal: float) -> float:
     from vidstyle.flow import warping_error
+    from vidstyle.temporal import TemporalBlender
     from vidstyle.video import VideoReader
 
-    stylizer = FastStylizer(info.path, device="cpu")
+    stylizer = TemporalBlender(FastStylizer(info.path, device="cpu"), temporal)
     errors, prev = [], None
     with VideoReader(clip, max_frames=frames) as reader:
         for frame in reader:
@@ -83,6 +84,8 @@ def main() -> None:
     parser.add_argument("--video", type=Path, help="also measure flicker on this clip")
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--width", type=int, default=480)
+    parser.add_argument("--temporal", type=float, nargs="+", default=[0.0, 0.5],
+                        help="flicker with these --temporal blending weights")
     parser.add_argument("--write-readme", action="store_true", help="update weights/README.md")
     args = parser.parse_args()
 
@@ -97,15 +100,19 @@ def main() -> None:
 
     header = "| style | photo | style dist. photo | style dist. output | ratio | content dist. |"
     lines = [header, "|---|---|---:|---:|---:|---:|"]
-    summary = ["| style | network | mean ratio | max ratio | mean content dist. | flicker |",
-               "|---|---|---:|---:|---:|---:|"]
+    flicker_cols = " | ".join(f"flicker (temporal {w:g})" for w in args.temporal)
+    summary = [f"| style | network | mean ratio | max ratio | mean content dist. | {flicker_cols} |",
+               "|---|---|---:|---:|---:|" + "---:|" * len(args.temporal)]
     for info in infos:
         rows = photo_metrics(info, photos, vgg, args.size, args.styles_dir)
         for name, before, after, ratio, content in rows:
             lines.append(
                 f"| {info.name} | {name} | {before:.3f} | {after:.3f} | {ratio:.3f} | {content:.3f} |"
             )
-        flicker = f"{video_flicker(info, args.video, args.frames, args.width):.4f}" if args.video else "-"
+        flicker = " | ".join(
+            f"{video_flicker(info, args.video, args.frames, args.width, w):.4f}" if args.video else "-"
+            for w in args.temporal
+        )
         ratios = [r[3] for r in rows]
         summary.append(
             f"| {info.name} | width {info.arch['width']} | {statistics.fmean(ratios):.3f} | "

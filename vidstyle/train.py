@@ -295,7 +295,7 @@ def train(
                     "iterations": total,
                     "world_size": world,
                     "seconds": round(elapsed, 1),
-                    "command": shlex.join(sys.argv),
+                    "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
                     "final_losses": dataclasses.asdict(losses),
                     "vgg_source": vgg_source,
                 },
