@@ -102,7 +102,7 @@ def test_headless_recording_is_stylized_with_real_timestamps(
     out = tmp_path / "out.mp4"
     max_frames = 8
     code, stdout, _ = run_cli(
-        ["webcam", "--camera", str(camera_video), "--no-window", "--record", str(out)]
+        ["webcam", "--camera", str(camera_video), "--loop", "--no-window", "--record", str(out)]
         + ["--max-frames", str(max_frames), "-s", str(styles[0])],
         capsys,
     )
