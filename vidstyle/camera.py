@@ -202,4 +202,3 @@ class Camera(Closing):
         self._thread.join(timeout=2)
         if not self._thread.is_alive():
             self._cap.release()
-

@@ -49,8 +49,12 @@ def stylize(
     mode: Annotated[str, typer.Option(help="fast (a style network) or hq (optimisation).")] = "fast",
     temporal: Annotated[
         float,
-        typer.Option(min=0.0, max=0.95, help="Fast-mode video: flow-guided blending with the previous "
-                     "output on consistent pixels (0 = off)."),
+        typer.Option(
+            min=0.0,
+            max=0.95,
+            help="Fast-mode video: flow-guided blending with the previous "
+            "output on consistent pixels (0 = off).",
+        ),
     ] = DEFAULT_WEIGHT,
     vgg: Annotated[str | None, typer.Option(help="vgg16 or vgg19.", rich_help_panel="HQ mode")] = None,
     vgg_weights: Annotated[

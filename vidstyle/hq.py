@@ -33,11 +33,11 @@ from .device import select_device
 from .errors import VidstyleError
 from .fileio import atomic_output, check_output_path
 from .flow import FLOW_METHODS, consistent_flow, warp
-from .images import is_image_path, read_image, resize_max, to_images, to_tensor, write_image
+from .images import is_image_path, read_image, resize_max, scaled_size, to_images, to_tensor, write_image
 from .losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
 from .models.vgg import VGGFeatures, layer_names
 from .progress import FrameProgress
-from .stylize import StylizeResult, _scaled_size, stylize_image, stylize_video
+from .stylize import StylizeResult, stylize_image, stylize_video
 from .stylizer import FastStylizer, finish
 from .video import VideoReader
 from .weights import load_style
@@ -588,7 +588,7 @@ def stylize_hq(
         with VideoReader(input, max_frames=max_frames) as reader:
             total, width, height = reader.expected_frames, reader.info.width, reader.info.height
     for limit in (max_size, config.size):
-        width, height = _scaled_size(width, height, limit)
+        width, height = scaled_size(width, height, limit)
     engine.check_size((height, width))
     work = WorkDir(
         work_dir or default_work_dir(output), manifest(config, input, style_image, max_size), restart

@@ -62,15 +62,22 @@ def is_image_path(path: Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    """The size after :func:`resize_max`: longest side at most ``max_size``, aspect kept."""
+    if not max_size or max(width, height) <= max_size:
+        return width, height
+    scale = max_size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def resize_max(image: np.ndarray, max_size: int | None) -> np.ndarray:
     """Downscale so the longest side is at most ``max_size`` (never upscales)."""
     import cv2
 
     h, w = image.shape[:2]
-    if not max_size or max(h, w) <= max_size:
+    size = scaled_size(w, h, max_size)
+    if size == (w, h):
         return image
-    scale = max_size / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 

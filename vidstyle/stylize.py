@@ -11,7 +11,7 @@ import numpy as np
 from . import pipeline
 from .errors import VidstyleError
 from .fileio import atomic_output, check_output_path
-from .images import is_image_path, read_image, resize_max, write_image
+from .images import is_image_path, read_image, resize_max, scaled_size, write_image
 from .progress import FrameProgress
 from .stylizer import Stylizer
 from .video import FORMATS, VideoFrame, VideoReader, VideoWriter
@@ -96,7 +96,7 @@ def stylize_video(
     start = time.perf_counter()
     with VideoReader(input, max_frames=max_frames) as reader:
         info = reader.info
-        width, height = _scaled_size(info.width, info.height, max_size)
+        width, height = scaled_size(info.width, info.height, max_size)
         with atomic_output(output) as tmp:
             writer = VideoWriter(
                 tmp,
@@ -136,13 +136,6 @@ def stylize_video(
         _name_of(stylizer),
         lost,
     )
-
-
-def _scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
-    if not max_size or max(width, height) <= max_size:
-        return width, height
-    scale = max_size / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _device_of(stylizer: Stylizer) -> str:

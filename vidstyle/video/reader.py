@@ -120,7 +120,6 @@ class VideoReader(Closing):
     def close(self) -> None:
         self._container.close()
 
-
     def _decode(self) -> Iterator[av.VideoFrame]:
         """Yield decoded frames, skipping undecodable packets and stopping at a broken end."""
         packets = self._container.demux(self._stream)
