@@ -61,19 +61,31 @@ class PhotoSampler:
             self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.files))}
         return self.files[self._perms[epoch][pos]]
 
+    def _read(self, path: Path) -> np.ndarray | None:
+        """The decoded image, or None (warned once, then skipped) for an unreadable file."""
+        if path in self.skipped:
+            return None
+        try:
+            return read_image(path)
+        except VidstyleError as exc:
+            self.skipped.add(path)
+            warnings.warn(f"skipping unreadable training image: {exc}", stacklevel=3)
+            return None
+
     def sample(self, k: int) -> np.ndarray:
         """The crop for global sample number ``k``; unreadable files fall through to the next."""
         for attempt in range(len(self.files)):
-            path = self._file(k + attempt * 7919)
-            if path in self.skipped:
-                continue
-            try:
-                image = read_image(path)
-            except VidstyleError as exc:
-                self.skipped.add(path)
-                warnings.warn(f"skipping unreadable training image: {exc}", stacklevel=2)
-                continue
-            return random_crop(image, self.image_size, np.random.default_rng([self.seed, k, 1]))
+            image = self._read(self._file(k + attempt * 7919))
+            if image is not None:
+                return random_crop(image, self.image_size, np.random.default_rng([self.seed, k, 1]))
+        raise VidstyleError("none of the training images could be read")
+
+    def first_image(self) -> np.ndarray:
+        """The first readable photo, whole (for progress samples)."""
+        for path in self.files:
+            image = self._read(path)
+            if image is not None:
+                return image
         raise VidstyleError("none of the training images could be read")
 
     def batch(self, first: int, count: int, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -145,14 +145,8 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def _fixed_sample(config: TrainConfig, sampler: PhotoSampler) -> np.ndarray:
-    if config.sample_image is not None:
-        return resize_max(read_image(config.sample_image), 384)
-    for path in sampler.files:
-        try:
-            return resize_max(read_image(path), 384)
-        except VidstyleError:
-            continue
-    raise VidstyleError("none of the training images could be read")
+    photo = read_image(config.sample_image) if config.sample_image is not None else sampler.first_image()
+    return resize_max(photo, 384)
 
 
 def train(
