@@ -10,15 +10,17 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vidstyle.models import TransformerNet
+from vidstyle.models import ARCHITECTURES
 from vidstyle.models.vgg import build_features
 from vidstyle.weights import save_style
 
 
-def make_style(path: Path, seed: int = 0, width: int = 8, blocks: int = 1, name: str = "tiny") -> Path:
+def make_style(
+    path: Path, seed: int = 0, width: int = 8, blocks: int = 1, name: str = "tiny", arch: str = "johnson"
+) -> Path:
     """A randomly initialised style network saved in the weights format."""
     torch.manual_seed(seed)
-    net = TransformerNet(width, blocks)
+    net = ARCHITECTURES[arch](width, blocks)
     style_image = np.random.default_rng(seed).integers(0, 256, (40, 60, 3), dtype=np.uint8)
     save_style(path, net, name=name, style_image=style_image, metadata={"description": "test"})
     return path

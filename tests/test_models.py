@@ -10,14 +10,15 @@ import torch
 from conftest import make_style
 
 from vidstyle.errors import VidstyleError
-from vidstyle.models import TransformerNet, VGGFeatures
+from vidstyle.models import LiteTransformerNet, TransformerNet, VGGFeatures, build_transformer
 from vidstyle.models.vgg import layer_names
 from vidstyle.weights import find_style, list_styles, load_style, read_info
 
 
 @pytest.mark.parametrize("size", [(32, 32), (37, 51), (5, 9)])
-def test_transformer_keeps_any_size(size: tuple[int, int]) -> None:
-    net = TransformerNet(width=8, blocks=2).eval()
+@pytest.mark.parametrize("cls", [TransformerNet, LiteTransformerNet])
+def test_transformer_keeps_any_size(size: tuple[int, int], cls: type) -> None:
+    net = cls(width=8, blocks=2).eval()
     with torch.no_grad():
         out = net(torch.rand(2, 3, *size))
     assert out.shape == (2, 3, *size)
@@ -28,6 +29,33 @@ def test_transformer_width_and_blocks_change_capacity() -> None:
     big = sum(p.numel() for p in TransformerNet(32, 5).parameters())
     assert big > 20 * small
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in TransformerNet(8, 1).modules())
+
+
+def test_lite_network_never_convolves_at_full_resolution() -> None:
+    """Its speed comes from working at half resolution and below."""
+    net = LiteTransformerNet(8, 2).eval()
+    sizes: list[int] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: sizes.append(inp[0].shape[-1]))
+        for m in net.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    with torch.no_grad():
+        net(torch.rand(1, 3, 64, 64))
+    for h in hooks:
+        h.remove()
+    assert sizes and max(sizes) <= 32 + 2  # half of 64, plus reflection padding
+    lite = sum(p.numel() for p in net.parameters())
+    assert lite < sum(p.numel() for p in TransformerNet(8, 2).parameters())
+
+
+def test_build_transformer_reads_the_stored_architecture() -> None:
+    assert isinstance(build_transformer({"type": "lite", "width": 4, "blocks": 1}), LiteTransformerNet)
+    classic = build_transformer({"width": 4, "blocks": 1})  # files written before "type" existed
+    assert isinstance(classic, TransformerNet)
+    assert classic.config == {"type": "johnson", "width": 4, "blocks": 1}
+    with pytest.raises(ValueError, match="unknown network type 'x'"):
+        build_transformer({"type": "x", "width": 4, "blocks": 1})
 
 
 def test_vgg_layer_names_match_torchvision_indices() -> None:
@@ -69,13 +97,15 @@ def test_weights_round_trip(tmp_path: Path) -> None:
     path = make_style(tmp_path / "mine.safetensors", seed=3, width=8, blocks=2)
     style = load_style(path)
     assert style.name == "mine"
-    assert style.net.config == {"width": 8, "blocks": 2}
+    assert style.net.config == {"type": "johnson", "width": 8, "blocks": 2}
     assert style.style_image.shape == (40, 60, 3) and style.style_image.dtype == np.uint8
     torch.manual_seed(3)
     reference = TransformerNet(8, 2).eval()
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(style.net(x), reference(x))
+    lite = load_style(make_style(tmp_path / "lite.safetensors", width=4, blocks=1, arch="lite"))
+    assert isinstance(lite.net, LiteTransformerNet) and lite.net.config["type"] == "lite"
     info = read_info(path)
     assert info.metadata["format_version"] == 1 and info.metadata["description"] == "test"
 

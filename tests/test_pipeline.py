@@ -23,8 +23,9 @@ def test_order_batches_and_count() -> None:
         calls.append(len(images))
         return [255 - im for im in images]
 
-    written = pipeline.run(frames(10), lambda f: f[1], stylize, lambda im, f: seen.append(f[0]), batch_size=4)
-    assert written == 10 and seen == list(range(10)) and calls == [4, 4, 2]
+    stats = pipeline.run(frames(10), lambda f: f[1], stylize, lambda im, f: seen.append(f[0]), batch_size=4)
+    assert stats.frames == 10 and seen == list(range(10)) and calls == [4, 4, 2]
+    assert stats.decode >= 0 and stats.stylize > 0 and stats.encode >= 0
 
 
 @pytest.mark.parametrize("stage", ["source", "stylize", "sink"])

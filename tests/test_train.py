@@ -127,6 +127,43 @@ def test_resume_after_interrupt_matches_uninterrupted_run(
         assert torch.allclose(value, resumed[key], atol=1e-6), key
 
 
+@pytest.mark.filterwarnings("ignore:skipping unreadable")
+def test_distillation_moves_a_style_into_the_lite_network(
+    tmp_path: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The student approaches the teacher's output, with no VGG at all."""
+    from conftest import make_style
+
+    from vidstyle.models import LiteTransformerNet
+
+    monkeypatch.setenv("VIDSTYLE_VGG_WEIGHTS", str(tmp_path / "absent.safetensors"))  # loading would fail
+    teacher_path = make_style(tmp_path / "teacher.safetensors", seed=4, width=4, blocks=1)
+    losses: list[float] = []
+    cfg = config(
+        tmp_path, photo_dir, style_image=None, teacher=teacher_path, arch="lite", iterations=40,
+        lr=5e-3, checkpoint_every=20, sample_every=100,
+    )
+    assert (cfg.content_weight, cfg.style_weight, cfg.tv_weight) == (0, 0, 0)
+    student = load_style(train(cfg, progress=lambda i, n, loss, t: losses.append(loss.distill)))
+    assert isinstance(student.net, LiteTransformerNet)
+    assert student.info.metadata["training"]["teacher"] == str(teacher_path)
+    assert student.style_image.shape == load_style(teacher_path).style_image.shape
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    x = PhotoSampler(photo_dir, 32, seed=9).batch(0, 2)
+    with torch.no_grad():
+        wanted = load_style(teacher_path).net(x).clamp(0, 1)
+        untrained = torch.nn.functional.mse_loss(LiteTransformerNet(4, 1)(x).clamp(0, 1), wanted)
+        trained = torch.nn.functional.mse_loss(student.net(x).clamp(0, 1), wanted)
+    assert trained < 0.75 * untrained
+
+
+def test_training_needs_a_style_image_or_a_teacher(tmp_path: Path, photo_dir: Path) -> None:
+    with pytest.raises(VidstyleError, match="give a style image, or a --teacher"):
+        config(tmp_path, photo_dir, style_image=None)
+    with pytest.raises(VidstyleError, match="unknown --arch 'big'"):
+        config(tmp_path, photo_dir, arch="big")
+
+
 def test_resume_refuses_changed_settings(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
     cfg = config(tmp_path, photo_dir, iterations=2)
     with pytest.warns(UserWarning):

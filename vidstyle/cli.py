@@ -38,7 +38,9 @@ def stylize(
     max_size: Annotated[int | None, typer.Option(help="Longest side in pixels (keeps aspect).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Frames per network call.")] = 1,
-    half: Annotated[bool, typer.Option(help="fp16 inference (CUDA).")] = False,
+    precision: Annotated[
+        str, typer.Option(help="auto (fp16 on CUDA, bf16 on CPUs with it), fp32, bf16 or fp16.")
+    ] = "auto",
     strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Blend with the original.")] = 1.0,
     preserve_color: Annotated[bool, typer.Option(help="Keep the source colours.")] = False,
     max_frames: Annotated[int | None, typer.Option(min=1, help="Only the first N frames.")] = None,
@@ -160,7 +162,7 @@ def stylize(
         )
     else:
         stylizer = FastStylizer(
-            style, device=device, half=half, strength=strength, preserve_color=preserve_color
+            style, device=device, precision=precision, strength=strength, preserve_color=preserve_color
         )
         if is_image_path(input):
             result = stylize_image(input, output, stylizer, max_size=max_size, overwrite=overwrite)
@@ -247,10 +249,17 @@ def styles(
 
 @app.command()
 def train(
-    style_image: Annotated[Path, typer.Argument(help="The painting to learn.")],
     data: Annotated[Path, typer.Option("--data", help="Folder of training photos (recursive).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Weights file to write.")],
+    style_image: Annotated[
+        Path | None, typer.Argument(help="The painting to learn (optional with --teacher).")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Style name (default: the image's stem).")] = None,
+    arch: Annotated[str, typer.Option(help="johnson (classic) or lite (CPU real time).")] = "johnson",
+    teacher: Annotated[
+        Path | None, typer.Option(help="Style network to imitate (distillation into --arch/--width).")
+    ] = None,
+    distill_weight: Annotated[float, typer.Option(help="Weight of the teacher term.")] = 1.0,
     image_size: Annotated[int, typer.Option(help="Training crop size.")] = 256,
     style_size: Annotated[int, typer.Option(help="Longest side of the style image; 0 = as is.")] = 512,
     batch_size: int = 4,
@@ -265,9 +274,9 @@ def train(
     style_layers: Annotated[str, typer.Option(help="NAME:WEIGHT,...")] = (
         "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
     ),
-    content_weight: float = 1.0,
-    style_weight: float = 10.0,
-    tv_weight: float = 1.0,
+    content_weight: Annotated[float | None, typer.Option(help="Default 1; 0 with --teacher.")] = None,
+    style_weight: Annotated[float | None, typer.Option(help="Default 10; 0 with --teacher.")] = None,
+    tv_weight: Annotated[float | None, typer.Option(help="Default 1; 0 with --teacher.")] = None,
     stability_weight: Annotated[float, typer.Option(help="Temporal stability term; 0 = off.")] = 0.0,
     seed: int = 0,
     checkpoint_every: int = 100,
@@ -278,7 +287,7 @@ def train(
     threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint.")] = False,
 ) -> None:
-    """Train a fast style network from one style image."""
+    """Train a fast style network from one style image, or distill one into a lighter network."""
     from .progress import TrainProgress
     from .train import TrainConfig
     from .train import train as run_training
@@ -288,6 +297,9 @@ def train(
         data=data,
         output=output,
         name=name,
+        arch=arch,
+        teacher=teacher,
+        distill_weight=distill_weight,
         image_size=image_size,
         style_size=style_size or None,
         batch_size=batch_size,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -17,6 +19,20 @@ from .stylizer import Stylizer
 
 T = TypeVar("T")
 _DONE = object()
+
+
+@dataclass
+class PipelineStats:
+    """Frames written and the seconds each stage spent working (not waiting on queues).
+
+    The stages overlap, so the busiest one bounds the throughput: its seconds per frame
+    show where a job's time goes.
+    """
+
+    frames: int = 0
+    decode: float = 0.0
+    stylize: float = 0.0
+    encode: float = 0.0
 
 
 class _Worker(threading.Thread):
@@ -56,22 +72,29 @@ def run(
     batch_size: int = 1,
     queue_size: int = 8,
     on_frame: Callable[[int], None] | None = None,
-) -> int:
+) -> PipelineStats:
     """Stylize every item of ``frames`` and hand each result with its item to ``sink``.
 
-    ``image_of`` extracts the RGB image of an item (a decoded frame keeps its timestamp).
-    Returns the number of frames written. Errors from any stage stop all stages and are
-    raised here; so is KeyboardInterrupt.
+    ``image_of`` extracts the RGB image of an item (a decoded frame keeps its timestamp);
+    it runs in the decode thread, so scaling there does not hold up the network.
+    Returns the frames written and per-stage times. Errors from any stage stop all stages
+    and are raised here; so is KeyboardInterrupt.
     """
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=queue_size)
     stylized: queue.Queue = queue.Queue(maxsize=queue_size)
-    written = 0
+    stats = PipelineStats()
 
     def decode() -> None:
-        batch: list[T] = []
-        for item in frames:
-            batch.append(item)
+        batch: list[tuple[T, np.ndarray]] = []
+        items = iter(frames)
+        while True:
+            start = time.perf_counter()
+            item = next(items, _DONE)
+            if item is _DONE:
+                break
+            batch.append((item, image_of(item)))
+            stats.decode += time.perf_counter() - start
             if len(batch) >= batch_size:
                 if not _put(decoded, batch, stop):
                     return
@@ -81,7 +104,6 @@ def run(
         _put(decoded, _DONE, stop)
 
     def encode() -> None:
-        nonlocal written
         while not stop.is_set():
             try:
                 got = stylized.get(timeout=0.1)
@@ -90,21 +112,25 @@ def run(
             if got is _DONE:
                 return
             for image, item in got:
+                start = time.perf_counter()
                 sink(image, item)
-                written += 1
+                stats.encode += time.perf_counter() - start
+                stats.frames += 1
                 if on_frame is not None:
-                    on_frame(written)
+                    on_frame(stats.frames)
 
     reader, writer = _Worker(decode, "vidstyle-decode"), _Worker(encode, "vidstyle-encode")
     reader.start()
     writer.start()
     try:
         for batch in _drain(decoded, reader, writer):
-            outputs = stylize([image_of(item) for item in batch])
+            start = time.perf_counter()
+            outputs = stylize([image for _, image in batch])
+            stats.stylize += time.perf_counter() - start
             while True:
                 writer.check()
                 try:
-                    stylized.put(list(zip(outputs, batch, strict=True)), timeout=0.1)
+                    stylized.put(list(zip(outputs, (item for item, _ in batch), strict=True)), timeout=0.1)
                     break
                 except queue.Full:
                     continue
@@ -120,7 +146,7 @@ def run(
         stop.set()
         reader.join(timeout=5)
         writer.join(timeout=5)
-    return written
+    return stats
 
 
 def _drain(q: queue.Queue, producer: _Worker, consumer: _Worker) -> Iterator[list]:

@@ -81,6 +81,7 @@ class TrainProgress(_Display):
             total,
             f"content {losses.content:.3f} style {losses.style:.3f} tv {losses.tv:.4f}"
             + (f" stab {losses.stability:.4f}" if losses.stability else "")
+            + (f" distill {losses.distill:.5f}" if losses.distill else "")
             + f" | {rate:.2f} it/s",
         )
 

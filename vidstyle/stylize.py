@@ -31,6 +31,8 @@ class StylizeResult:
     device: str
     style: str
     lost_frames: int = 0
+    #: seconds each stage spent working: decode (incl. scaling), stylize, encode
+    stages: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -118,9 +120,10 @@ def stylize_video(
                 return resize_max(frame.image, max_size)
 
             with writer, FrameProgress(reader.expected_frames, enabled=progress) as bar:
-                frames = pipeline.run(
+                stats = pipeline.run(
                     reader, image_of, stylizer, sink, batch_size=batch_size, on_frame=bar.update
                 )
+                frames = stats.frames
                 if max_frames is not None and frames >= max_frames:  # cut the audio to match
                     writer.set_max_time(last_time[0] + 1 / max(info.fps, 1e-6))
             if frames == 0:
@@ -135,6 +138,7 @@ def stylize_video(
         _device_of(stylizer),
         _name_of(stylizer),
         lost,
+        {k: round(getattr(stats, k), 3) for k in ("decode", "stylize", "encode")},
     )
 
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from .device import select_device
+from .device import select_device, select_dtype
 from .images import to_images, to_tensor
 from .weights import Style, load_style
 
@@ -47,7 +47,9 @@ class FastStylizer:
     Args:
         style: a loaded :class:`Style`, a shipped style name or a weights path.
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
-        half: fp16 inference (CUDA only; ignored elsewhere).
+        precision: ``auto`` (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32),
+            ``fp32``, ``bf16`` or ``fp16``. Reduced precision changes output pixels by a
+            few levels at most; ``fp32`` gives the reference result.
         strength: blend of stylized and original, 0..1.
         preserve_color: keep the source colours, take only luminance from the style.
     """
@@ -56,7 +58,7 @@ class FastStylizer:
         self,
         style: Style | str | Path,
         device: str | torch.device = "auto",
-        half: bool = False,
+        precision: str = "auto",
         strength: float = 1.0,
         preserve_color: bool = False,
     ) -> None:
@@ -64,11 +66,9 @@ class FastStylizer:
             raise ValueError("strength must be between 0 and 1")
         self.device = select_device(device) if isinstance(device, str) else device
         self.style = style if isinstance(style, Style) else load_style(style, self.device)
-        self.half = half and self.device.type == "cuda"
-        self.net = self.style.net.to(self.device).eval()
+        self.dtype = select_dtype(precision, self.device)
+        self.net = self.style.net.to(self.device, self.dtype).eval()
         self.net = self.net.to(memory_format=torch.channels_last)
-        if self.half:
-            self.net = self.net.half()
         self.strength, self.preserve_color = strength, preserve_color
 
     @property
@@ -78,7 +78,7 @@ class FastStylizer:
     @torch.inference_mode()
     def stylize_tensor(self, batch: torch.Tensor) -> torch.Tensor:
         """``N x 3 x H x W`` in [0, 1] on this device -> stylized, clamped to [0, 1]."""
-        x = batch.to(self.device, torch.float16 if self.half else torch.float32)
+        x = batch.to(self.device, self.dtype)
         return self.net(x.contiguous(memory_format=torch.channels_last)).float().clamp_(0, 1)
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:

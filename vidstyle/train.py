@@ -1,5 +1,9 @@
 """Training a style network with the perceptual loss of Johnson et al. 2016.
 
+With a ``teacher`` (an existing style network), the network instead learns to reproduce
+the teacher's output (distillation): a cheap way to move a trained style into a lighter
+architecture, with no VGG passes unless perceptual weights are also set.
+
 Checkpoints are written atomically every ``checkpoint_every`` iterations and on Ctrl-C;
 ``resume=True`` continues exactly (model, optimizer, iteration; the data order is a pure
 function of the iteration, see :mod:`vidstyle.data`). Under ``torchrun`` the run uses
@@ -30,8 +34,8 @@ from .device import select_device
 from .errors import VidstyleError
 from .images import read_image, resize_max, to_images, to_tensor, write_image
 from .losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
-from .models import TransformerNet, VGGFeatures
-from .weights import save_style
+from .models import ARCHITECTURES, StyleNetwork, VGGFeatures
+from .weights import Style, load_style, save_style
 
 DEFAULT_STYLE_LAYERS = "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
 
@@ -40,10 +44,13 @@ DEFAULT_STYLE_LAYERS = "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
 class TrainConfig:
     """Every setting of a training run; stored in the checkpoint and the weights file."""
 
-    style_image: Path
+    style_image: Path | None
     data: Path
     output: Path
     name: str | None = None
+    arch: str = "johnson"
+    teacher: Path | None = None
+    distill_weight: float = 1.0
     image_size: int = 256
     style_size: int | None = 512
     batch_size: int = 4
@@ -56,9 +63,10 @@ class TrainConfig:
     vgg_weights: Path | None = None
     content_layer: str = "relu2_2"
     style_layers: str = DEFAULT_STYLE_LAYERS
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 1.0
+    #: perceptual weights; ``None`` = 1, 10, 1 without a teacher and 0 with one.
+    content_weight: float | None = None
+    style_weight: float | None = None
+    tv_weight: float | None = None
     stability_weight: float = 0.0
     seed: int = 0
     checkpoint_every: int = 100
@@ -67,6 +75,25 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False
     threads: int | None = None
+
+    def __post_init__(self) -> None:
+        perceptual = self.teacher is None
+        if self.content_weight is None:
+            self.content_weight = 1.0 if perceptual else 0.0
+        if self.style_weight is None:
+            self.style_weight = 10.0 if perceptual else 0.0
+        if self.tv_weight is None:
+            self.tv_weight = 1.0 if perceptual else 0.0
+        if self.arch not in ARCHITECTURES:
+            raise VidstyleError(f"unknown --arch {self.arch!r} (known: {', '.join(ARCHITECTURES)})")
+        if self.style_image is None and self.teacher is None:
+            raise VidstyleError("give a style image, or a --teacher network to distill")
+        if self.style_image is None and self.style_weight:
+            raise VidstyleError("a style loss needs the style image: give it or set --style-weight 0")
+
+    @property
+    def uses_vgg(self) -> bool:
+        return bool(self.content_weight or self.style_weight)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -86,6 +113,7 @@ class Losses:
     style: float
     tv: float
     stability: float
+    distill: float
     total: float
 
 
@@ -129,13 +157,12 @@ def _load_vgg(config: TrainConfig, layers: list[str], device: torch.device) -> t
 
 
 def _style_grams(
-    config: TrainConfig, vgg: VGGFeatures, layers: dict[str, float], device: torch.device
-) -> tuple[dict[str, torch.Tensor], np.ndarray]:
-    style = read_image(config.style_image)
+    config: TrainConfig, style: np.ndarray, vgg: VGGFeatures, layers: dict[str, float], device: torch.device
+) -> dict[str, torch.Tensor]:
     scaled = resize_max(style, config.style_size)
     with torch.no_grad():
         feats = vgg(to_tensor(scaled, device))
-    return {k: gram_matrix(feats[k]) for k in layers}, style
+    return {k: gram_matrix(feats[k]) for k in layers}
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -164,17 +191,22 @@ def train(
         raise VidstyleError(f"--batch-size {config.batch_size} must be divisible by {world} ranks")
     local_batch = config.batch_size // world
 
+    teacher = load_style(config.teacher, device) if config.teacher is not None else None
+    style_full = read_image(config.style_image) if config.style_image is not None else teacher.style_image
     style_weights = parse_layer_weights(config.style_layers)
-    layers = list(dict.fromkeys([*style_weights, config.content_layer]))
-    vgg, vgg_source = _load_vgg(config, layers, device)
-    grams, style_full = _style_grams(config, vgg, style_weights, device)
+    vgg, vgg_source, grams = None, None, {}
+    if config.uses_vgg:
+        layers = list(dict.fromkeys([*style_weights, config.content_layer]))
+        vgg, vgg_source = _load_vgg(config, layers, device)
+        if config.style_weight:
+            grams = _style_grams(config, style_full, vgg, style_weights, device)
     sampler = PhotoSampler(config.data, config.image_size, config.seed)
     total = config.iterations
     if config.epochs is not None:
         total = max(1, math.ceil(config.epochs * len(sampler) / config.batch_size))
 
     torch.manual_seed(config.seed)  # initial weights depend on the seed alone
-    net = TransformerNet(config.width, config.blocks).to(device)
+    net = ARCHITECTURES[config.arch](config.width, config.blocks).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     start, elapsed = 0, 0.0
     ckpt = config.checkpoint_path
@@ -183,7 +215,7 @@ def train(
             raise VidstyleError(f"--resume: no checkpoint at {ckpt}")
         state = torch.load(ckpt, map_location=device, weights_only=True)
         saved = state["config"]
-        for key in ("width", "blocks", "batch_size", "image_size", "seed", "style_layers"):
+        for key in ("arch", "width", "blocks", "batch_size", "image_size", "seed", "style_layers", "teacher"):
             if str(saved[key]) != str(getattr(config, key)):
                 raise VidstyleError(
                     f"--resume: {key} differs from the checkpoint ({saved[key]} vs "
@@ -203,7 +235,8 @@ def train(
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and device.type == "cuda")
     gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
     sample_photo = _fixed_sample(config, sampler) if rank == 0 else None
-    losses = Losses(0, 0, 0, 0, 0)
+    losses = Losses(0, 0, 0, 0, 0, 0)
+    zero = torch.zeros((), device=device)
     bad_steps = 0
     last_time = time.perf_counter()
 
@@ -228,19 +261,25 @@ def train(
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 y = model(x)
-                with torch.no_grad():
-                    target = vgg(x)[config.content_layer]
-                feats = vgg(y)
-                c = config.content_weight * content_loss(feats[config.content_layer], target)
-                s = config.style_weight * style_loss(feats, grams, style_weights)
+                c = s = d = stab = zero
+                if vgg is not None:
+                    with torch.no_grad():
+                        target = vgg(x)[config.content_layer]
+                    feats = vgg(y)
+                    c = config.content_weight * content_loss(feats[config.content_layer], target)
+                    if grams:
+                        s = config.style_weight * style_loss(feats, grams, style_weights)
+                if teacher is not None:
+                    with torch.no_grad():
+                        wanted = teacher.net(x).clamp(0, 1)
+                    d = config.distill_weight * F.mse_loss(y.float(), wanted.float())
                 t = config.tv_weight * tv_loss(y.float())
-                stab = torch.zeros((), device=device)
                 if config.stability_weight > 0:
                     x2, grid = perturb(x, gen)
                     y2 = model(x2)
                     y_warped = F.grid_sample(y, grid, padding_mode="border", align_corners=False)
                     stab = config.stability_weight * F.mse_loss(y2.float(), y_warped.float())
-                loss = c + s + t + stab
+                loss = c + s + t + stab + d
             if not torch.isfinite(loss):
                 bad_steps += 1
                 optimizer.zero_grad(set_to_none=True)
@@ -260,7 +299,7 @@ def train(
             now = time.perf_counter()
             elapsed += now - last_time
             last_time = now
-            losses = Losses(c.item(), s.item(), t.item(), stab.item(), loss.item())
+            losses = Losses(c.item(), s.item(), t.item(), stab.item(), d.item(), loss.item())
             done = completed
             if progress is not None and rank == 0:
                 progress(done, total, losses, elapsed)
@@ -276,14 +315,13 @@ def train(
         ) from None
 
     if rank == 0:
-        name = config.name or config.style_image.stem
         save_style(
             config.output,
             net,
-            name=name,
+            name=config.name or _style_name(config, teacher),
             style_image=style_full,
             metadata={
-                "style_image_name": config.style_image.name,
+                "style_image_name": _style_image_name(config, teacher),
                 "training": {
                     **config.to_json(),
                     "iterations": total,
@@ -300,9 +338,20 @@ def train(
     return config.output
 
 
+def _style_name(config: TrainConfig, teacher: Style | None) -> str:
+    return config.style_image.stem if config.style_image is not None else teacher.name
+
+
+def _style_image_name(config: TrainConfig, teacher: Style | None) -> str | None:
+    """The painting's file name, kept through distillation so evaluation finds it."""
+    if config.style_image is not None:
+        return config.style_image.name
+    return teacher.info.metadata.get("style_image_name")
+
+
 @torch.no_grad()
 def _write_sample(
-    config: TrainConfig, net: TransformerNet, photo: np.ndarray, iteration: int, device: torch.device
+    config: TrainConfig, net: StyleNetwork, photo: np.ndarray, iteration: int, device: torch.device
 ) -> None:
     """Stylize the fixed sample photo so a run's progress can be looked at."""
     net.eval()

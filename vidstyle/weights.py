@@ -1,6 +1,6 @@
 """The style network file format: one safetensors file holding a trained network.
 
-A file holds the :class:`~vidstyle.models.TransformerNet` tensors (keys ``net.*``), a
+A file holds the :class:`~vidstyle.models.StyleNetwork` tensors (keys ``net.*``), a
 small copy of the style image (``style_image``: uint8, H x W x 3, RGB) and JSON metadata
 under the ``vidstyle`` key: format version, architecture, style name, training settings.
 safetensors never executes code from a file, so any weights file is safe to open.
@@ -20,7 +20,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import VidstyleError
-from .models.transformer import TransformerNet
+from .models.transformer import StyleNetwork, build_transformer
 
 FORMAT = "vidstyle-style"
 FORMAT_VERSION = 1
@@ -65,7 +65,7 @@ class Style:
     """A loaded style network, ready to run."""
 
     info: StyleInfo
-    net: TransformerNet
+    net: StyleNetwork
     style_image: np.ndarray
 
     @property
@@ -83,7 +83,7 @@ def style_dirs(extra: list[Path] | None = None) -> list[Path]:
 
 def save_style(
     path: Path,
-    net: TransformerNet,
+    net: StyleNetwork,
     *,
     name: str,
     style_image: np.ndarray,
@@ -169,8 +169,7 @@ def load_style(
     try:
         with safe_open(str(path), "pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-        arch = info.arch
-        net = TransformerNet(width=int(arch["width"]), blocks=int(arch["blocks"]))
+        net = build_transformer(info.arch)
         state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
         net.load_state_dict(state)
     except (SafetensorError, KeyError, RuntimeError, TypeError, ValueError) as exc:

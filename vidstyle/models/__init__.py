@@ -1,6 +1,13 @@
 """Neural networks: the feed-forward transform network and the VGG loss network."""
 
-from .transformer import TransformerNet
+from .transformer import ARCHITECTURES, LiteTransformerNet, StyleNetwork, TransformerNet, build_transformer
 from .vgg import VGGFeatures
 
-__all__ = ["TransformerNet", "VGGFeatures"]
+__all__ = [
+    "ARCHITECTURES",
+    "LiteTransformerNet",
+    "StyleNetwork",
+    "TransformerNet",
+    "VGGFeatures",
+    "build_transformer",
+]
