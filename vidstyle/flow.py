@@ -11,6 +11,7 @@ Only OpenCV's DIS and Farneback methods are used: no model to download.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import cv2
@@ -45,12 +46,24 @@ def compute_flow(
         flow = cv2.calcOpticalFlowFarneback(small_a, small_b, None, 0.5, 4, 15, 3, 5, 1.2, 0)
     else:
         raise ValueError(f"unknown flow method {method!r} (choose from {', '.join(FLOW_METHODS)})")
+    return resize_flow(flow, w, h)
+
+
+def resize_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A flow field resampled to ``width x height``, its displacements scaled to match."""
     sh, sw = flow.shape[:2]
-    if (sh, sw) != (h, w):
-        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-        flow[..., 0] *= w / sw
-        flow[..., 1] *= h / sh
+    if (sh, sw) != (height, width):
+        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
+        flow[..., 0] *= width / sw
+        flow[..., 1] *= height / sh
     return flow.astype(np.float32, copy=False)
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid_x.flags.writeable = grid_y.flags.writeable = False
+    return grid_x, grid_y
 
 
 def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
@@ -58,9 +71,18 @@ def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE
 
     With ``flow`` from ``a`` to ``b``, ``warp(b, flow)`` is ``b`` moved onto ``a``.
     """
-    h, w = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid_x, grid_y = _pixel_grid(*flow.shape[:2])
     return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=border)
+
+
+#: central differences, as np.gradient inside the image (borders replicate)
+_DX = np.array([[-0.5, 0.0, 0.5]], np.float32)
+_DY = _DX.T.copy()
+
+
+def _sq_norm(field: np.ndarray) -> np.ndarray:
+    """Per-pixel squared length of an ``H x W x 2`` field."""
+    return np.einsum("ijk,ijk->ij", field, field)
 
 
 def consistency_mask(forward: np.ndarray, backward: np.ndarray, motion_boundaries: bool = True) -> np.ndarray:
@@ -74,14 +96,11 @@ def consistency_mask(forward: np.ndarray, backward: np.ndarray, motion_boundarie
     the flow is unreliable.
     """
     back = warp(backward, forward)
-    round_trip = np.sum((forward + back) ** 2, axis=2)
-    magnitude = np.sum(forward**2, axis=2) + np.sum(back**2, axis=2)
-    ok = round_trip <= 0.01 * magnitude + 0.5
+    round_trip = _sq_norm(forward + back)
+    ok = round_trip <= 0.01 * (_sq_norm(forward) + _sq_norm(back)) + 0.5
     if motion_boundaries:
-        dx = np.gradient(back, axis=1)
-        dy = np.gradient(back, axis=0)
-        gradient = np.sum(dx**2 + dy**2, axis=2)
-        ok &= gradient <= 0.01 * np.sum(back**2, axis=2) + 0.002
+        gradient = _sq_norm(cv2.filter2D(back, -1, _DX)) + _sq_norm(cv2.filter2D(back, -1, _DY))
+        ok &= gradient <= 0.01 * _sq_norm(back) + 0.002
     return ok.astype(np.float32)
 
 
