@@ -206,3 +206,29 @@ def test_distributed_training_with_two_processes(tmp_path: Path, photo_dir: Path
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert load_style(out).info.metadata["training"]["world_size"] == 2
+
+
+@pytest.mark.filterwarnings("ignore:skipping unreadable")
+def test_sigterm_stops_training_with_a_checkpoint(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
+    """`kill` on a background training run keeps its progress, like Ctrl-C."""
+    import signal
+    import time
+
+    out = tmp_path / "bg.safetensors"
+    style = tmp_path / "style.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(style)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidstyle", "train", str(style), "--data", str(photo_dir), "-o", str(out),
+         "--image-size", "32", "--width", "4", "--blocks", "1", "--batch-size", "1", "--iterations", "100000",
+         "--checkpoint-every", "100000", "--sample-every", "1", "--no-amp", "--device", "cpu",
+         "--threads", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not out.with_suffix(".samples").is_dir() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved" in err and "Traceback" not in err
+    assert torch.load(out.with_suffix(".ckpt"), weights_only=True)["iteration"] >= 1

@@ -16,7 +16,9 @@ import dataclasses
 import math
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -254,6 +256,7 @@ def train(
             )
 
     completed = start
+    restore = _term_as_interrupt()
     try:
         for it in range(start, total):
             gen.manual_seed(config.seed * 1_000_003 + it * 7 + rank)
@@ -313,6 +316,8 @@ def train(
             f"interrupted after iteration {completed}; checkpoint saved, continue with --resume",
             exit_code=130,
         ) from None
+    finally:
+        restore()
 
     if rank == 0:
         save_style(
@@ -336,6 +341,20 @@ def train(
     if world > 1:
         dist.barrier()
     return config.output
+
+
+def _term_as_interrupt() -> Callable[[], None]:
+    """Make SIGTERM (``kill``, a job scheduler) stop training like Ctrl-C: with a checkpoint.
+
+    Returns the function that puts the previous handler back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _style_name(config: TrainConfig, teacher: Style | None) -> str:
