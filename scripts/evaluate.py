@@ -115,7 +115,7 @@ def main() -> None:
         )
         ratios = [r[3] for r in rows]
         summary.append(
-            f"| {info.name} | width {info.arch['width']} | {statistics.fmean(ratios):.3f} | "
+            f"| {info.name} | {info.network} | {statistics.fmean(ratios):.3f} | "
             f"{max(ratios):.3f} | {statistics.fmean(r[4] for r in rows):.3f} | {flicker} |"
         )
     table = "\n".join(summary + ["", *lines])

@@ -12,6 +12,7 @@ import typer
 
 from .errors import VidstyleError
 from .temporal import DEFAULT_WEIGHT
+from .video import DEFAULT_PRESET
 from .weights import DEFAULT_STYLE
 
 app = typer.Typer(
@@ -45,7 +46,7 @@ def stylize(
     preserve_color: Annotated[bool, typer.Option(help="Keep the source colours.")] = False,
     max_frames: Annotated[int | None, typer.Option(min=1, help="Only the first N frames.")] = None,
     crf: Annotated[int, typer.Option(min=0, max=51, help="H.264 quality (lower is better).")] = 18,
-    preset: Annotated[str, typer.Option(help="x264 speed preset.")] = "medium",
+    preset: Annotated[str, typer.Option(help="x264 speed preset (slower: smaller files).")] = DEFAULT_PRESET,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     mode: Annotated[str, typer.Option(help="fast (a style network) or hq (optimisation).")] = "fast",
@@ -238,7 +239,7 @@ def styles(
     for row in found:
         table.add_row(
             row["name"],
-            f"width {row['width']}, {row['blocks']} blocks",
+            row["network"],
             f"{row['size_mb']:.1f}",
             str(row["style_image"] or ""),
             str(row["iterations"] or ""),

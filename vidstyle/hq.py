@@ -39,7 +39,7 @@ from .models.vgg import VGGFeatures, layer_names
 from .progress import FrameProgress
 from .stylize import StylizeResult, stylize_image, stylize_video
 from .stylizer import FastStylizer, finish
-from .video import VideoReader
+from .video import DEFAULT_PRESET, VideoReader
 from .weights import load_style
 
 #: smallest feature map (pixels per side) the deepest VGG layer may see
@@ -561,7 +561,7 @@ def stylize_hq(
     max_size: int | None = None,
     max_frames: int | None = None,
     crf: int = 18,
-    preset: str = "medium",
+    preset: str = DEFAULT_PRESET,
     overwrite: bool = False,
     progress: bool = True,
     vgg: VGGFeatures | None = None,

@@ -14,7 +14,7 @@ from .fileio import atomic_output, check_output_path
 from .images import is_image_path, read_image, resize_max, scaled_size, write_image
 from .progress import FrameProgress
 from .stylizer import Stylizer
-from .video import FORMATS, VideoFrame, VideoReader, VideoWriter
+from .video import DEFAULT_PRESET, FORMATS, VideoFrame, VideoReader, VideoWriter
 
 #: a short street scene with sound bundled with the package (see vidstyle/data/README.md)
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.mp4"
@@ -78,7 +78,7 @@ def stylize_video(
     max_frames: int | None = None,
     batch_size: int = 1,
     crf: int = 18,
-    preset: str = "medium",
+    preset: str = DEFAULT_PRESET,
     overwrite: bool = False,
     progress: bool = True,
 ) -> StylizeResult:

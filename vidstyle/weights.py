@@ -42,8 +42,14 @@ class StyleInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def arch(self) -> dict[str, int]:
+    def arch(self) -> dict[str, int | str]:
         return self.metadata["arch"]
+
+    @property
+    def network(self) -> str:
+        """A short description of the architecture, e.g. ``lite, width 8, 5 blocks``."""
+        kind = self.arch.get("type", "johnson")
+        return f"{kind}, width {self.arch.get('width')}, {self.arch.get('blocks')} blocks"
 
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly description for ``vidstyle styles``."""
@@ -51,6 +57,8 @@ class StyleInfo:
         return {
             "name": self.name,
             "path": str(self.path),
+            "network": self.network,
+            "type": self.arch.get("type", "johnson"),
             "width": self.arch.get("width"),
             "blocks": self.arch.get("blocks"),
             "size_mb": round(self.path.stat().st_size / 1e6, 2),
