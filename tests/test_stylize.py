@@ -136,11 +136,34 @@ def test_preserve_color_keeps_chroma(tiny_style: Path) -> None:
     assert np.abs(plain.astype(int) - colored.astype(int)).mean() > 3
 
 
+def test_precision_choice_and_reduced_precision_output(tiny_style: Path) -> None:
+    import torch
+
+    from vidstyle.device import cpu_has_native_bf16, select_dtype
+    from vidstyle.errors import VidstyleError
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert select_dtype("auto", cuda) == torch.float16
+    assert select_dtype("auto", cpu) == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    assert select_dtype("fp32", cuda) == torch.float32
+    with pytest.raises(VidstyleError, match="fp16 needs a GPU"):
+        select_dtype("fp16", cpu)
+    with pytest.raises(VidstyleError, match="unknown precision 'int4'"):
+        select_dtype("int4", cpu)
+    frame = pattern(3, 96, 64)
+    full = FastStylizer(tiny_style, device="cpu", precision="fp32")([frame])[0].astype(int)
+    bf16 = FastStylizer(tiny_style, device="cpu", precision="bf16")
+    assert bf16.net.encoder[0][0][1].weight.dtype == torch.bfloat16
+    reduced = bf16([frame])[0].astype(int)
+    assert reduced.shape == full.shape and np.abs(full - reduced).mean() < 2
+
+
 def test_batching_gives_the_same_frames(tmp_path: Path, tiny_style: Path, capsys) -> None:
     src = tmp_path / "in.mp4"
     make_video(src, frames=7)
     one, four = tmp_path / "one.mkv", tmp_path / "four.mkv"
-    plain = ["--crf", "0", "--temporal", "0"]  # the network alone: blending would carry rounding on
+    # the network alone, in fp32: blending and bf16 would carry rounding differences on
+    plain = ["--crf", "0", "--temporal", "0", "--precision", "fp32"]
     run_cli(["stylize", src, "-s", tiny_style, "-o", one, *plain], capsys)
     run_cli(["stylize", src, "-s", tiny_style, "-o", four, *plain, "--batch-size", "4"], capsys)
     a, b = read_all(one)[1], read_all(four)[1]

@@ -82,9 +82,15 @@ def resize_max(image: np.ndarray, max_size: int | None) -> np.ndarray:
 
 
 def to_tensor(images: np.ndarray | list[np.ndarray], device: torch.device | str = "cpu") -> torch.Tensor:
-    """One image or a list of equal-size images -> ``N x 3 x H x W`` float in [0, 1]."""
+    """One image or a list of equal-size images -> ``N x 3 x H x W`` float in [0, 1].
+
+    The uint8 pixels travel to the device (4x less than floats), through pinned memory
+    for CUDA so the copy overlaps with work already queued on the GPU.
+    """
     batch = np.stack(images) if isinstance(images, list) else images[None]
-    t = torch.from_numpy(batch).to(device)
+    t = torch.from_numpy(batch)
+    cuda = torch.device(device).type == "cuda"
+    t = (t.pin_memory() if cuda else t).to(device, non_blocking=cuda)
     return t.permute(0, 3, 1, 2).float().div_(255.0)
 
 
