@@ -39,6 +39,9 @@ def stylize(
     max_size: Annotated[int | None, typer.Option(help="Longest side in pixels (keeps aspect).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Frames per network call.")] = 1,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads for the network (default: one per core).")
+    ] = None,
     precision: Annotated[
         str, typer.Option(help="auto (fp16 on CUDA, bf16 on CPUs with it), fp32, bf16 or fp16.")
     ] = "auto",
@@ -162,6 +165,10 @@ def stylize(
             progress=not as_json,
         )
     else:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         stylizer = FastStylizer(
             style, device=device, precision=precision, strength=strength, preserve_color=preserve_color
         )
