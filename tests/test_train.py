@@ -170,6 +170,15 @@ def test_resume_refuses_changed_settings(tmp_path: Path, photo_dir: Path, random
         train(cfg)
     with pytest.raises(VidstyleError, match="width differs"):
         train(config(tmp_path, photo_dir, iterations=3, width=8), resume=True)
+    with pytest.raises(VidstyleError, match="arch differs"):
+        train(config(tmp_path, photo_dir, iterations=3, arch="lite"), resume=True)
+    # a checkpoint written before the architecture and teacher settings existed still resumes
+    state = torch.load(cfg.checkpoint_path, weights_only=True)
+    del state["config"]["arch"], state["config"]["teacher"]
+    torch.save(state, cfg.checkpoint_path)
+    with pytest.warns(UserWarning):
+        resumed = train(config(tmp_path, photo_dir, iterations=3), resume=True)
+    assert load_style(resumed).info.metadata["training"]["iterations"] == 3
 
 
 def test_cli_train_errors(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:

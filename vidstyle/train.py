@@ -218,9 +218,10 @@ def train(
         state = torch.load(ckpt, map_location=device, weights_only=True)
         saved = state["config"]
         for key in ("arch", "width", "blocks", "batch_size", "image_size", "seed", "style_layers", "teacher"):
-            if str(saved[key]) != str(getattr(config, key)):
+            default = TrainConfig.__dataclass_fields__[key].default  # older checkpoints lack newer keys
+            if str(saved.get(key, default)) != str(getattr(config, key)):
                 raise VidstyleError(
-                    f"--resume: {key} differs from the checkpoint ({saved[key]} vs "
+                    f"--resume: {key} differs from the checkpoint ({saved.get(key, default)} vs "
                     f"{getattr(config, key)}); use the same settings or start a new output"
                 )
         net.load_state_dict(state["model"])
