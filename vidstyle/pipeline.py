@@ -32,6 +32,7 @@ class PipelineStats:
     frames: int = 0
     decode: float = 0.0
     stylize: float = 0.0
+    post: float = 0.0
     encode: float = 0.0
 
 
@@ -72,11 +73,14 @@ def run(
     batch_size: int = 1,
     queue_size: int = 8,
     on_frame: Callable[[int], None] | None = None,
+    post: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> PipelineStats:
     """Stylize every item of ``frames`` and hand each result with its item to ``sink``.
 
     ``image_of`` extracts the RGB image of an item (a decoded frame keeps its timestamp);
     it runs in the decode thread, so scaling there does not hold up the network.
+    ``post(source, stylized)``, if given, finishes each frame in the encode thread, in
+    order (temporal blending), overlapping with the network's work on the next frames.
     Returns the frames written and per-stage times. Errors from any stage stop all stages
     and are raised here; so is KeyboardInterrupt.
     """
@@ -111,7 +115,11 @@ def run(
                 continue
             if got is _DONE:
                 return
-            for image, item in got:
+            for image, item, source in got:
+                if post is not None:
+                    start = time.perf_counter()
+                    image = post(source, image)
+                    stats.post += time.perf_counter() - start
                 start = time.perf_counter()
                 sink(image, item)
                 stats.encode += time.perf_counter() - start
@@ -130,7 +138,8 @@ def run(
             while True:
                 writer.check()
                 try:
-                    stylized.put(list(zip(outputs, (item for item, _ in batch), strict=True)), timeout=0.1)
+                    done = [(out, item, image) for out, (item, image) in zip(outputs, batch, strict=True)]
+                    stylized.put(done, timeout=0.1)
                     break
                 except queue.Full:
                     continue

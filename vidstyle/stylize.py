@@ -14,6 +14,7 @@ from .fileio import atomic_output, check_output_path
 from .images import is_image_path, read_image, resize_max, scaled_size, write_image
 from .progress import FrameProgress
 from .stylizer import Stylizer
+from .temporal import TemporalBlender
 from .video import DEFAULT_PRESET, FORMATS, VideoFrame, VideoReader, VideoWriter
 
 #: a short street scene with sound bundled with the package (see vidstyle/data/README.md)
@@ -31,7 +32,8 @@ class StylizeResult:
     device: str
     style: str
     lost_frames: int = 0
-    #: seconds each stage spent working: decode (incl. scaling), stylize, encode
+    #: seconds each stage spent working: decode (incl. scaling), stylize, post (temporal
+    #: blending, in the encode thread), encode
     stages: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, object]:
@@ -119,9 +121,12 @@ def stylize_video(
             def image_of(frame: VideoFrame) -> np.ndarray:
                 return resize_max(frame.image, max_size)
 
+            network, post = stylizer, None
+            if isinstance(stylizer, TemporalBlender):  # blend in the encode thread, beside the network
+                network, post = stylizer.inner, stylizer.blend
             with writer, FrameProgress(reader.expected_frames, enabled=progress) as bar:
                 stats = pipeline.run(
-                    reader, image_of, stylizer, sink, batch_size=batch_size, on_frame=bar.update
+                    reader, image_of, network, sink, batch_size=batch_size, on_frame=bar.update, post=post
                 )
                 frames = stats.frames
                 if max_frames is not None and frames >= max_frames:  # cut the audio to match
@@ -138,7 +143,7 @@ def stylize_video(
         _device_of(stylizer),
         _name_of(stylizer),
         lost,
-        {k: round(getattr(stats, k), 3) for k in ("decode", "stylize", "encode")},
+        {k: round(getattr(stats, k), 3) for k in ("decode", "stylize", "post", "encode")},
     )
 
 
