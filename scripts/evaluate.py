@@ -26,6 +26,7 @@ from vidstyle.images import read_image, resize_max, to_tensor
 from vidstyle.losses import content_distance, style_distance
 from vidstyle.models import VGGFeatures
 from vidstyle.stylizer import FastStylizer
+from vidstyle.temporal import DEFAULT_WEIGHT
 from vidstyle.weights import StyleInfo, list_styles, load_style
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +85,7 @@ def main() -> None:
     parser.add_argument("--video", type=Path, help="also measure flicker on this clip")
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--width", type=int, default=480)
-    parser.add_argument("--temporal", type=float, nargs="+", default=[0.0, 0.5],
+    parser.add_argument("--temporal", type=float, nargs="+", default=[0.0, DEFAULT_WEIGHT],
                         help="flicker with these --temporal blending weights")
     parser.add_argument("--write-readme", action="store_true", help="update weights/README.md")
     args = parser.parse_args()

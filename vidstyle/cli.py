@@ -32,10 +32,10 @@ def _echo_json(obj: object) -> None:
 @app.command()
 def stylize(
     input: Annotated[Path, typer.Argument(help="A video (mp4, mkv, mov, webm, avi...) or an image.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output video or image.")],
     style: Annotated[
         str, typer.Option("-s", "--style", help="Shipped style name or weights path (hq: or a style image).")
-    ],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output video or image.")],
+    ] = DEFAULT_STYLE,
     max_size: Annotated[int | None, typer.Option(help="Longest side in pixels (keeps aspect).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Frames per network call.")] = 1,

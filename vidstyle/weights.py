@@ -29,8 +29,9 @@ SUFFIX = ".safetensors"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
 ENV_VAR = "VIDSTYLE_STYLES"
 THUMBNAIL_SIZE = 256
-#: the style used when none is named (``vidstyle demo``, the webcam's first style)
-DEFAULT_STYLE = "starry_night"
+#: the style used when none is named (``vidstyle demo``, the webcam's first style): the
+#: real-time network
+DEFAULT_STYLE = "starry_night_lite"
 
 
 @dataclass
