@@ -57,3 +57,22 @@ def test_keyboard_interrupt_stops_everything() -> None:
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(frames(100), lambda f: f[1], stylize, lambda im, f: None, queue_size=2)
     assert not [t for t in threading.enumerate() if t.name.startswith("vidstyle-")]
+
+
+def test_post_stage_sees_sources_in_order() -> None:
+    """The post stage (temporal blending) gets each frame's source, in display order."""
+    seen: list[int] = []
+
+    def post(source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+        seen.append(int(source[0, 0, 0]))
+        return stylized + 1
+
+    written: list[int] = []
+
+    def sink(image: np.ndarray, item: tuple) -> None:
+        written.append(int(image[0, 0, 0]))
+
+    double = lambda ims: [im * 2 for im in ims]  # noqa: E731
+    stats = pipeline.run(frames(9), lambda f: f[1], double, sink, batch_size=2, post=post)
+    assert seen == list(range(9)) and written == [2 * i + 1 for i in range(9)]
+    assert stats.frames == 9 and stats.post > 0
