@@ -72,7 +72,9 @@ def test_post_stage_sees_sources_in_order() -> None:
     def sink(image: np.ndarray, item: tuple) -> None:
         written.append(int(image[0, 0, 0]))
 
-    double = lambda ims: [im * 2 for im in ims]  # noqa: E731
+    def double(images: list[np.ndarray]) -> list[np.ndarray]:
+        return [im * 2 for im in images]
+
     stats = pipeline.run(frames(9), lambda f: f[1], double, sink, batch_size=2, post=post)
     assert seen == list(range(9)) and written == [2 * i + 1 for i in range(9)]
     assert stats.frames == 9 and stats.post > 0
