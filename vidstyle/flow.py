@@ -23,7 +23,8 @@ FlowMethod = Literal["dis", "farneback"]
 FLOW_METHODS: tuple[str, ...] = ("dis", "farneback")
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """A grey copy of an RGB image; a grey image as it is."""
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
@@ -38,7 +39,7 @@ def compute_flow(
     if a.shape[:2] != b.shape[:2]:
         raise ValueError(f"flow needs images of the same size, got {a.shape[:2]} and {b.shape[:2]}")
     h, w = a.shape[:2]
-    small_a, small_b = _gray(resize_max(a, max_size)), _gray(resize_max(b, max_size))
+    small_a, small_b = to_gray(resize_max(a, max_size)), to_gray(resize_max(b, max_size))
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         flow = dis.calc(small_a, small_b, None)
@@ -75,7 +76,7 @@ def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE
     return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=border)
 
 
-#: central differences, as np.gradient inside the image (borders replicate)
+#: central differences, as np.gradient inside the image (borders reflect)
 _DX = np.array([[-0.5, 0.0, 0.5]], np.float32)
 _DY = _DX.T.copy()
 

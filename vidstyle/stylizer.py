@@ -48,8 +48,8 @@ class FastStylizer:
         style: a loaded :class:`Style`, a shipped style name or a weights path.
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
         precision: ``auto`` (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32),
-            ``fp32``, ``bf16`` or ``fp16``. Reduced precision changes output pixels by a
-            few levels at most; ``fp32`` gives the reference result.
+            ``fp32``, ``bf16`` or ``fp16``. Reduced precision moves output pixels by under
+            one level on average (a few at most); ``fp32`` gives the reference result.
         strength: blend of stylized and original, 0..1.
         preserve_color: keep the source colours, take only luminance from the style.
     """

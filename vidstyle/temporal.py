@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .flow import consistency_mask, resize_flow, warp
+from .flow import consistency_mask, resize_flow, to_gray, warp
 from .images import resize_max
 from .stylizer import Stylizer
 
@@ -25,11 +25,9 @@ SCENE_CUT = 40.0
 
 
 def is_scene_cut(a: np.ndarray, b: np.ndarray, threshold: float = SCENE_CUT) -> bool:
-    """True when two source frames are too different to share history."""
-    small = [
-        cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), (64, 36), interpolation=cv2.INTER_AREA)
-        for x in (a, b)
-    ]
+    """True when two source frames (RGB, or grey copies of any size) are too different to
+    share history."""
+    small = [cv2.resize(to_gray(x), (64, 36), interpolation=cv2.INTER_AREA) for x in (a, b)]
     return float(np.mean(cv2.absdiff(small[0], small[1]))) > threshold
 
 
@@ -49,8 +47,8 @@ class TemporalBlender:
         self.inner, self.weight, self.flow_size = inner, weight, flow_size
         # ULTRAFAST at 256 px: 5 ms a frame; the consistency check rejects what it gets wrong
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        #: previous (source, small grey source, output)
-        self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        #: previous (frame shape, small grey source, output)
+        self._prev: tuple[tuple[int, ...], np.ndarray, np.ndarray] | None = None
 
     def __getattr__(self, name: str):  # name, device... of the wrapped stylizer
         return getattr(self.inner, name)
@@ -60,22 +58,19 @@ class TemporalBlender:
 
     def blend(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The output for one frame given its per-frame stylization."""
+        if self.weight == 0:
+            return stylized
         prev = self._prev
         out = stylized
-        small = cv2.cvtColor(resize_max(source, self.flow_size), cv2.COLOR_RGB2GRAY)
-        if (
-            self.weight > 0
-            and prev is not None
-            and prev[0].shape == source.shape
-            and not is_scene_cut(prev[0], source)
-        ):
+        small = to_gray(resize_max(source, self.flow_size))
+        if prev is not None and prev[0] == source.shape and not is_scene_cut(prev[1], small):
             h, w = source.shape[:2]
             forward = self._dis.calc(small, prev[1], None)  # this frame -> the previous one
             backward = self._dis.calc(prev[1], small, None)
             alpha = cv2.resize(self.weight * consistency_mask(forward, backward), (w, h))
             carried = warp(prev[2], resize_flow(forward, w, h))
             out = cv2.blendLinear(carried, stylized, alpha, 1 - alpha)
-        self._prev = (source, small, out)
+        self._prev = (source.shape, small, out)
         return out
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:

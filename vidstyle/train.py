@@ -273,7 +273,7 @@ def train(
                     c = config.content_weight * content_loss(feats[config.content_layer], target)
                     if grams:
                         s = config.style_weight * style_loss(feats, grams, style_weights)
-                if teacher is not None:
+                if teacher is not None and config.distill_weight:
                     with torch.no_grad():
                         wanted = teacher.net(x).clamp(0, 1)
                     d = config.distill_weight * F.mse_loss(y.float(), wanted.float())
