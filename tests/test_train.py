@@ -157,6 +157,22 @@ def test_distillation_moves_a_style_into_the_lite_network(
     assert trained < 0.75 * untrained
 
 
+@pytest.mark.filterwarnings("ignore:skipping unreadable")
+def test_fine_tuning_starts_from_the_given_network(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
+    """--init takes the network's architecture and weights; training then moves it a little."""
+    from conftest import make_style
+
+    start_path = make_style(tmp_path / "start.safetensors", seed=3, width=4, blocks=2, name="start", arch="lite")
+    start = load_style(start_path).net.state_dict()
+    cfg = config(tmp_path, photo_dir, init=start_path, stability_weight=1.0, lr=1e-4)
+    tuned = load_style(train(cfg))
+    assert tuned.info.arch == {"type": "lite", "width": 4, "blocks": 2}
+    assert tuned.info.metadata["training"]["init"] == str(start_path)
+    state = tuned.net.state_dict()
+    changes = [(state[k] - v).abs().max().item() for k, v in start.items() if v.is_floating_point()]
+    assert 0 < max(changes) < 0.01  # four steps of 1e-4 from the start, not from a fresh init
+
+
 def test_training_needs_a_style_image_or_a_teacher(tmp_path: Path, photo_dir: Path) -> None:
     with pytest.raises(VidstyleError, match="give a style image, or a --teacher"):
         config(tmp_path, photo_dir, style_image=None)

@@ -268,6 +268,9 @@ def train(
         Path | None, typer.Option(help="Style network to imitate (distillation into --arch/--width).")
     ] = None,
     distill_weight: Annotated[float, typer.Option(help="Weight of the teacher term.")] = 1.0,
+    init: Annotated[
+        Path | None, typer.Option(help="Fine-tune this style network instead of starting from scratch.")
+    ] = None,
     image_size: Annotated[int, typer.Option(help="Training crop size.")] = 256,
     style_size: Annotated[int, typer.Option(help="Longest side of the style image; 0 = as is.")] = 512,
     batch_size: int = 4,
@@ -308,6 +311,7 @@ def train(
         arch=arch,
         teacher=teacher,
         distill_weight=distill_weight,
+        init=init,
         image_size=image_size,
         style_size=style_size or None,
         batch_size=batch_size,

@@ -2,7 +2,9 @@
 
 With a ``teacher`` (an existing style network), the network instead learns to reproduce
 the teacher's output (distillation): a cheap way to move a trained style into a lighter
-architecture, with no VGG passes unless perceptual weights are also set.
+architecture, with no VGG passes unless perceptual weights are also set. With ``init``, a
+trained network is fine-tuned instead of starting from random weights (e.g. to add the
+stability term to a shipped style).
 
 Checkpoints are written atomically every ``checkpoint_every`` iterations and on Ctrl-C;
 ``resume=True`` continues exactly (model, optimizer, iteration; the data order is a pure
@@ -52,6 +54,8 @@ class TrainConfig:
     name: str | None = None
     arch: str = "johnson"
     teacher: Path | None = None
+    #: a weights file to start from (fine-tuning); its architecture replaces arch/width/blocks
+    init: Path | None = None
     distill_weight: float = 1.0
     image_size: int = 256
     style_size: int | None = 512
@@ -194,6 +198,12 @@ def train(
     local_batch = config.batch_size // world
 
     teacher = load_style(config.teacher, device) if config.teacher is not None else None
+    init = load_style(config.init, device) if config.init is not None else None
+    if init is not None:
+        kind = init.info.arch
+        config = dataclasses.replace(
+            config, arch=str(kind.get("type", "johnson")), width=int(kind["width"]), blocks=int(kind["blocks"])
+        )
     style_full = read_image(config.style_image) if config.style_image is not None else teacher.style_image
     style_weights = parse_layer_weights(config.style_layers)
     vgg, vgg_source, grams = None, None, {}
@@ -217,7 +227,8 @@ def train(
             raise VidstyleError(f"--resume: no checkpoint at {ckpt}")
         state = torch.load(ckpt, map_location=device, weights_only=True)
         saved = state["config"]
-        for key in ("arch", "width", "blocks", "batch_size", "image_size", "seed", "style_layers", "teacher"):
+        keys = ("arch", "width", "blocks", "batch_size", "image_size", "seed", "style_layers", "teacher", "init")
+        for key in keys:
             default = TrainConfig.__dataclass_fields__[key].default  # older checkpoints lack newer keys
             if str(saved.get(key, default)) != str(getattr(config, key)):
                 raise VidstyleError(
@@ -227,8 +238,11 @@ def train(
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, elapsed = int(state["iteration"]), float(state["elapsed"])
-    elif ckpt.exists() and rank == 0:
-        raise VidstyleError(f"a checkpoint exists at {ckpt}: use --resume to continue or delete it")
+    else:
+        if ckpt.exists() and rank == 0:
+            raise VidstyleError(f"a checkpoint exists at {ckpt}: use --resume to continue or delete it")
+        if init is not None:
+            net.load_state_dict(init.net.state_dict())
 
     model: torch.nn.Module = net
     if world > 1:
