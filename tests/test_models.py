@@ -49,6 +49,25 @@ def test_lite_network_never_convolves_at_full_resolution() -> None:
     assert lite < sum(p.numel() for p in TransformerNet(8, 2).parameters())
 
 
+def test_bf16_instance_norm_fast_path_matches_the_reference() -> None:
+    """The inference path for bf16 on the CPU agrees with PyTorch's kernel in fp32."""
+    from vidstyle.models.transformer import InstanceNorm
+
+    norm = InstanceNorm(6)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 2)
+        norm.bias.uniform_(-1, 1)
+    x = (torch.randn(2, 6, 20, 30) * 3 + 5).to(memory_format=torch.channels_last)
+    reference = torch.nn.functional.instance_norm(x, weight=norm.weight, bias=norm.bias, eps=norm.eps)
+    with torch.inference_mode():
+        fast = norm.to(torch.bfloat16)(x.to(torch.bfloat16))
+    assert fast.dtype == torch.bfloat16 and fast.is_contiguous(memory_format=torch.channels_last)
+    assert (fast.float() - reference).abs().max() < 0.1  # bf16 keeps ~3 significant digits
+    x.requires_grad_(True)
+    norm.float()(x).sum().backward()  # training takes the reference kernel, with gradients
+    assert x.grad is not None
+
+
 def test_build_transformer_reads_the_stored_architecture() -> None:
     assert isinstance(build_transformer({"type": "lite", "width": 4, "blocks": 1}), LiteTransformerNet)
     classic = build_transformer({"width": 4, "blocks": 1})  # files written before "type" existed
