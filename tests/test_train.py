@@ -162,7 +162,7 @@ def test_fine_tuning_starts_from_the_given_network(tmp_path: Path, photo_dir: Pa
     """--init takes the network's architecture and weights; training then moves it a little."""
     from conftest import make_style
 
-    start_path = make_style(tmp_path / "start.safetensors", seed=3, width=4, blocks=2, name="start", arch="lite")
+    start_path = make_style(tmp_path / "start.safetensors", seed=3, width=4, blocks=2, arch="lite")
     start = load_style(start_path).net.state_dict()
     cfg = config(tmp_path, photo_dir, init=start_path, stability_weight=1.0, lr=1e-4)
     tuned = load_style(train(cfg))

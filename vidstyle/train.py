@@ -42,6 +42,9 @@ from .models import ARCHITECTURES, StyleNetwork, VGGFeatures
 from .weights import Style, load_style, save_style
 
 DEFAULT_STYLE_LAYERS = "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
+#: settings a resumed run must share with its checkpoint (the rest may change, e.g. weights)
+_RESUME_KEYS = ("arch", "width", "blocks", "batch_size", "image_size", "seed", "style_layers")
+_RESUME_KEYS += ("teacher", "init")
 
 
 @dataclass
@@ -201,9 +204,8 @@ def train(
     init = load_style(config.init, device) if config.init is not None else None
     if init is not None:
         kind = init.info.arch
-        config = dataclasses.replace(
-            config, arch=str(kind.get("type", "johnson")), width=int(kind["width"]), blocks=int(kind["blocks"])
-        )
+        arch = str(kind.get("type", "johnson"))
+        config = dataclasses.replace(config, arch=arch, width=int(kind["width"]), blocks=int(kind["blocks"]))
     style_full = read_image(config.style_image) if config.style_image is not None else teacher.style_image
     style_weights = parse_layer_weights(config.style_layers)
     vgg, vgg_source, grams = None, None, {}
@@ -227,8 +229,7 @@ def train(
             raise VidstyleError(f"--resume: no checkpoint at {ckpt}")
         state = torch.load(ckpt, map_location=device, weights_only=True)
         saved = state["config"]
-        keys = ("arch", "width", "blocks", "batch_size", "image_size", "seed", "style_layers", "teacher", "init")
-        for key in keys:
+        for key in _RESUME_KEYS:
             default = TrainConfig.__dataclass_fields__[key].default  # older checkpoints lack newer keys
             if str(saved.get(key, default)) != str(getattr(config, key)):
                 raise VidstyleError(
