@@ -43,8 +43,9 @@ from .weights import Style, load_style, save_style
 
 DEFAULT_STYLE_LAYERS = "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
 #: settings a resumed run must share with its checkpoint (the rest may change, e.g. weights)
-_RESUME_KEYS = ("arch", "width", "blocks", "batch_size", "image_size", "seed", "style_layers")
-_RESUME_KEYS += ("teacher", "init")
+_RESUME_KEYS = (
+    "arch", "width", "blocks", "batch_size", "image_size", "seed", "style_layers", "teacher", "init"
+)
 
 
 @dataclass
