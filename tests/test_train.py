@@ -164,13 +164,21 @@ def test_fine_tuning_starts_from_the_given_network(tmp_path: Path, photo_dir: Pa
 
     start_path = make_style(tmp_path / "start.safetensors", seed=3, width=4, blocks=2, arch="lite")
     start = load_style(start_path).net.state_dict()
-    cfg = config(tmp_path, photo_dir, init=start_path, stability_weight=1.0, lr=1e-4)
+    cfg = config(tmp_path, photo_dir, init=start_path, blocks=None, stability_weight=1.0, lr=1e-4)
     tuned = load_style(train(cfg))
     assert tuned.info.arch == {"type": "lite", "width": 4, "blocks": 2}
     assert tuned.info.metadata["training"]["init"] == str(start_path)
     state = tuned.net.state_dict()
     changes = [(state[k] - v).abs().max().item() for k, v in start.items() if v.is_floating_point()]
     assert 0 < max(changes) < 0.01  # four steps of 1e-4 from the start, not from a fresh init
+
+    # a lighter network from the first residual block of the same one
+    cfg = config(tmp_path / "one", photo_dir, init=start_path, blocks=1, lr=1e-4)
+    shallow = load_style(train(cfg)).net.state_dict()
+    assert load_style(cfg.output).info.arch["blocks"] == 1 and "residuals.1.body.1.weight" not in shallow
+    assert (shallow["residuals.0.body.1.weight"] - start["residuals.0.body.1.weight"]).abs().max() < 0.01
+    with pytest.raises(VidstyleError, match="has only 2 to keep"):
+        train(config(tmp_path / "three", photo_dir, init=start_path, blocks=3))
 
 
 def test_training_needs_a_style_image_or_a_teacher(tmp_path: Path, photo_dir: Path) -> None:

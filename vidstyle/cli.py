@@ -278,7 +278,9 @@ def train(
     epochs: Annotated[float | None, typer.Option(help="Train for epochs instead.")] = None,
     lr: float = 1e-3,
     width: Annotated[int, typer.Option(help="Base channels (8/16 light, 32 classic).")] = 16,
-    blocks: Annotated[int, typer.Option(help="Residual blocks.")] = 5,
+    blocks: Annotated[
+        int | None, typer.Option(help="Residual blocks (default 5; with --init: its own, or fewer).")
+    ] = None,
     vgg: Annotated[str, typer.Option(help="vgg16 or vgg19.")] = "vgg16",
     vgg_weights: Annotated[Path | None, typer.Option(help="Explicit VGG weights file.")] = None,
     content_layer: str = "relu2_2",

@@ -58,7 +58,8 @@ class TrainConfig:
     name: str | None = None
     arch: str = "johnson"
     teacher: Path | None = None
-    #: a weights file to start from (fine-tuning); its architecture replaces arch/width/blocks
+    #: a weights file to start from (fine-tuning); its architecture replaces arch and width,
+    #: and blocks unless fewer are asked for (its first ``blocks`` residual blocks are kept)
     init: Path | None = None
     distill_weight: float = 1.0
     image_size: int = 256
@@ -68,7 +69,8 @@ class TrainConfig:
     epochs: float | None = None
     lr: float = 1e-3
     width: int = 16
-    blocks: int = 5
+    #: residual blocks; ``None`` = 5, or with ``init`` as many as that network has
+    blocks: int | None = None
     vgg: str = "vgg16"
     vgg_weights: Path | None = None
     content_layer: str = "relu2_2"
@@ -94,6 +96,8 @@ class TrainConfig:
             self.style_weight = 10.0 if perceptual else 0.0
         if self.tv_weight is None:
             self.tv_weight = 1.0 if perceptual else 0.0
+        if self.blocks is None and self.init is None:
+            self.blocks = 5
         if self.arch not in ARCHITECTURES:
             raise VidstyleError(f"unknown --arch {self.arch!r} (known: {', '.join(ARCHITECTURES)})")
         if self.style_image is None and self.teacher is None:
@@ -205,8 +209,11 @@ def train(
     init = load_style(config.init, device) if config.init is not None else None
     if init is not None:
         kind = init.info.arch
+        blocks = int(kind["blocks"]) if config.blocks is None else config.blocks
+        if blocks > int(kind["blocks"]):
+            raise VidstyleError(f"--blocks {blocks}: --init {config.init} has only {kind['blocks']} to keep")
         arch = str(kind.get("type", "johnson"))
-        config = dataclasses.replace(config, arch=arch, width=int(kind["width"]), blocks=int(kind["blocks"]))
+        config = dataclasses.replace(config, arch=arch, width=int(kind["width"]), blocks=blocks)
     style_full = read_image(config.style_image) if config.style_image is not None else teacher.style_image
     style_weights = parse_layer_weights(config.style_layers)
     vgg, vgg_source, grams = None, None, {}
@@ -244,6 +251,7 @@ def train(
         if ckpt.exists() and rank == 0:
             raise VidstyleError(f"a checkpoint exists at {ckpt}: use --resume to continue or delete it")
         if init is not None:
+            init.net.residuals = init.net.residuals[: config.blocks]
             net.load_state_dict(init.net.state_dict())
 
     model: torch.nn.Module = net
