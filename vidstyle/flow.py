@@ -53,18 +53,19 @@ def compute_flow(
 def resize_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:
     """A flow field resampled to ``width x height``, its displacements scaled to match."""
     sh, sw = flow.shape[:2]
-    if (sh, sw) != (height, width):
-        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
-        flow[..., 0] *= width / sw
-        flow[..., 1] *= height / sh
+    if (sh, sw) != (height, width):  # scale the small field, then resize: cheaper
+        scale = np.array([width / sw, height / sh], np.float32)
+        flow = cv2.resize(flow * scale, (width, height), interpolation=cv2.INTER_LINEAR)
     return flow.astype(np.float32, copy=False)
 
 
 @functools.lru_cache(maxsize=4)
-def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _pixel_grid(height: int, width: int) -> np.ndarray:
+    """``H x W x 2`` pixel coordinates (x, y), read-only."""
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    grid_x.flags.writeable = grid_y.flags.writeable = False
-    return grid_x, grid_y
+    grid = np.dstack([grid_x, grid_y])
+    grid.flags.writeable = False
+    return grid
 
 
 def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
@@ -72,8 +73,8 @@ def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE
 
     With ``flow`` from ``a`` to ``b``, ``warp(b, flow)`` is ``b`` moved onto ``a``.
     """
-    grid_x, grid_y = _pixel_grid(*flow.shape[:2])
-    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=border)
+    coords = _pixel_grid(*flow.shape[:2]) + flow  # one two-channel map: no strided copies
+    return cv2.remap(image, coords, None, cv2.INTER_LINEAR, borderMode=border)
 
 
 #: central differences, as np.gradient inside the image (borders reflect)
@@ -83,7 +84,7 @@ _DY = _DX.T.copy()
 
 def _sq_norm(field: np.ndarray) -> np.ndarray:
     """Per-pixel squared length of an ``H x W x 2`` field."""
-    return np.einsum("ijk,ijk->ij", field, field)
+    return np.square(field[..., 0]) + np.square(field[..., 1])  # ~10x faster than einsum here
 
 
 def consistency_mask(forward: np.ndarray, backward: np.ndarray, motion_boundaries: bool = True) -> np.ndarray:

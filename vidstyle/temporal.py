@@ -62,7 +62,7 @@ class TemporalBlender:
             return stylized
         prev = self._prev
         out = stylized
-        small = to_gray(resize_max(source, self.flow_size))
+        small = resize_max(to_gray(source), self.flow_size)  # grey first: a third of the pixels
         if prev is not None and prev[0] == source.shape and not is_scene_cut(prev[1], small):
             h, w = source.shape[:2]
             forward = self._dis.calc(small, prev[1], None)  # this frame -> the previous one
