@@ -124,11 +124,31 @@ def main() -> None:
     if args.write_readme:
         readme = ROOT / "weights" / "README.md"
         text = readme.read_text()
+        pattern = re.compile(re.escape(MARK_BEGIN) + "\n(.*?)\n" + re.escape(MARK_END), re.S)
+        found = pattern.search(text)
+        shipped = {i.name for i in list_styles()}
+        table = merge_tables(found.group(1) if found else "", table, shipped)
         block = f"{MARK_BEGIN}\n{table}\n{MARK_END}"
-        pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
-        readme.write_text(pattern.sub(block, text) if pattern.search(text) else f"{text}\n{block}\n")
+        readme.write_text(pattern.sub(lambda _: block, text) if found else f"{text}\n{block}\n")
         print(f"updated {readme}")
 
+
+def merge_tables(old: str, new: str, shipped: set[str]) -> str:
+    """The new tables' rows, plus the old rows of shipped styles that were not measured again.
+
+    Evaluating one new style then keeps the others' figures; styles no longer shipped drop out.
+    """
+    old_parts, new_parts = old.split("\n\n"), new.split("\n\n")
+    merged = []
+    for i, part in enumerate(new_parts):
+        head, rows = part.split("\n")[:2], part.split("\n")[2:]
+        measured = {row.split("|")[1].strip() for row in rows}
+        kept = []
+        if i < len(old_parts) and old_parts[i].split("\n")[0] == head[0]:
+            kept = [row for row in old_parts[i].split("\n")[2:]
+                    if row.split("|")[1].strip() not in measured and row.split("|")[1].strip() in shipped]
+        merged.append("\n".join(head + sorted(kept + rows)))
+    return "\n\n".join(merged)
 
 if __name__ == "__main__":
     main()
