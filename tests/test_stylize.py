@@ -158,6 +158,22 @@ def test_precision_choice_and_reduced_precision_output(tiny_style: Path) -> None
     assert reduced.shape == full.shape and np.abs(full - reduced).mean() < 2
 
 
+def test_videos_leave_a_core_to_decoding_and_encoding(
+    tmp_path: Path, tiny_style: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default the network of a video run takes one thread less than the machine's."""
+    import torch
+
+    src = tmp_path / "in.mp4"
+    make_video(src, frames=3)
+    asked: list[int] = []
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    run_cli(["stylize", src, "-s", tiny_style, "-o", tmp_path / "a.mp4"], capsys)
+    run_cli(["stylize", src, "-s", tiny_style, "-o", tmp_path / "b.mp4", "--threads", "2"], capsys)
+    assert asked == [3, 2]
+
+
 def test_batching_gives_the_same_frames(tmp_path: Path, tiny_style: Path, capsys) -> None:
     src = tmp_path / "in.mp4"
     make_video(src, frames=7)

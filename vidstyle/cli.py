@@ -40,7 +40,10 @@ def stylize(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Frames per network call.")] = 1,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="CPU threads for the network (default: one per core).")
+        int | None,
+        typer.Option(
+            min=1, help="CPU threads for the network (default: one per core; for videos one less).",
+        ),
     ] = None,
     precision: Annotated[
         str, typer.Option(help="auto (fp16 on CUDA, bf16 on CPUs with it), fp32, bf16 or fp16.")
@@ -165,9 +168,12 @@ def stylize(
             progress=not as_json,
         )
     else:
-        if threads:
-            import torch
+        import torch
 
+        if threads is None and not is_image_path(input):
+            # decoding, blending and encoding run beside the network: leave them a core
+            threads = max(1, torch.get_num_threads() - 1)
+        if threads:
             torch.set_num_threads(threads)
         stylizer = FastStylizer(
             style, device=device, precision=precision, strength=strength, preserve_color=preserve_color
