@@ -161,17 +161,32 @@ def test_precision_choice_and_reduced_precision_output(tiny_style: Path) -> None
 def test_videos_leave_a_core_to_decoding_and_encoding(
     tmp_path: Path, tiny_style: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """By default the network of a video run takes one thread less than the machine's."""
+    """By default the network of a video run takes one thread less than the machine's, and
+    OpenCV (blending) and the encoder then keep to one thread each."""
+    import cv2
     import torch
+
+    import vidstyle.video.writer as writer
 
     src = tmp_path / "in.mp4"
     make_video(src, frames=3)
     asked: list[int] = []
     monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
     monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    opencv: list[int] = []
+    monkeypatch.setattr(cv2, "setNumThreads", opencv.append)
+    encoder: list[int] = []
+    real_init = writer.VideoWriter.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        encoder.append(kwargs["encoder_threads"])
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(writer.VideoWriter, "__init__", init)
     run_cli(["stylize", src, "-s", tiny_style, "-o", tmp_path / "a.mp4"], capsys)
     run_cli(["stylize", src, "-s", tiny_style, "-o", tmp_path / "b.mp4", "--threads", "2"], capsys)
     assert asked == [3, 2]
+    assert opencv == [1, 1] and encoder == [1, 1]
 
 
 def test_batching_gives_the_same_frames(tmp_path: Path, tiny_style: Path, capsys) -> None:

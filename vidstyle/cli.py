@@ -181,8 +181,13 @@ def stylize(
         if is_image_path(input):
             result = stylize_image(input, output, stylizer, max_size=max_size, overwrite=overwrite)
         else:
+            import cv2
+
             from .temporal import TemporalBlender
 
+            on_cpu = stylizer.device.type == "cpu"
+            if on_cpu:  # the stages beside the network share one core: no competing thread pools
+                cv2.setNumThreads(1)
             result = stylize_video(
                 input,
                 output,
@@ -192,6 +197,7 @@ def stylize(
                 batch_size=batch_size,
                 crf=crf,
                 preset=preset,
+                encoder_threads=1 if on_cpu else 0,
                 overwrite=overwrite,
                 progress=not as_json,
             )

@@ -81,10 +81,13 @@ def stylize_video(
     batch_size: int = 1,
     crf: int = 18,
     preset: str = DEFAULT_PRESET,
+    encoder_threads: int = 0,
     overwrite: bool = False,
     progress: bool = True,
 ) -> StylizeResult:
     """Stylize a video: same timestamps, audio carried over, written atomically.
+
+    ``encoder_threads`` 0 lets the encoder choose; 1 suits a CPU already busy with the network.
 
     Frames that fail to decode (a damaged file) are skipped and counted in
     ``lost_frames``; the output is still a valid video of what decoded.
@@ -111,6 +114,7 @@ def stylize_video(
                 crf=crf,
                 preset=preset,
                 audio_source=input if info.has_audio else None,
+                encoder_threads=encoder_threads,
             )
             last_time = [0.0]
 
