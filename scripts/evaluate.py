@@ -138,15 +138,18 @@ def merge_tables(old: str, new: str, shipped: set[str]) -> str:
 
     Evaluating one new style then keeps the others' figures; styles no longer shipped drop out.
     """
-    old_parts, new_parts = old.split("\n\n"), new.split("\n\n")
+    def style_of(row: str) -> str:
+        return row.split("|")[1].strip()
+
+    old_parts = old.split("\n\n")
     merged = []
-    for i, part in enumerate(new_parts):
-        head, rows = part.split("\n")[:2], part.split("\n")[2:]
-        measured = {row.split("|")[1].strip() for row in rows}
+    for i, part in enumerate(new.split("\n\n")):
+        lines = part.split("\n")
+        head, rows = lines[:2], lines[2:]
+        measured = {style_of(row) for row in rows}
         kept = []
         if i < len(old_parts) and old_parts[i].split("\n")[0] == head[0]:
-            kept = [row for row in old_parts[i].split("\n")[2:]
-                    if row.split("|")[1].strip() not in measured and row.split("|")[1].strip() in shipped]
+            kept = [r for r in old_parts[i].split("\n")[2:] if style_of(r) in shipped - measured]
         merged.append("\n".join(head + sorted(kept + rows)))
     return "\n\n".join(merged)
 

@@ -119,7 +119,7 @@ def stylize(
 ) -> None:
     """Stylize a video or an image with a fast style network, or by optimisation (--mode hq)."""
     from .images import is_image_path
-    from .stylize import stylize_image, stylize_video
+    from .stylize import share_cores, stylize_image, stylize_video
     from .stylizer import FastStylizer
 
     if not input.exists():
@@ -168,12 +168,9 @@ def stylize(
             progress=not as_json,
         )
     else:
-        import torch
+        if threads and is_image_path(input):
+            import torch
 
-        if threads is None and not is_image_path(input):
-            # decoding, blending and encoding run beside the network: leave them a core
-            threads = max(1, torch.get_num_threads() - 1)
-        if threads:
             torch.set_num_threads(threads)
         stylizer = FastStylizer(
             style, device=device, precision=precision, strength=strength, preserve_color=preserve_color
@@ -181,13 +178,9 @@ def stylize(
         if is_image_path(input):
             result = stylize_image(input, output, stylizer, max_size=max_size, overwrite=overwrite)
         else:
-            import cv2
-
             from .temporal import TemporalBlender
 
-            on_cpu = stylizer.device.type == "cpu"
-            if on_cpu:  # the stages beside the network share one core: no competing thread pools
-                cv2.setNumThreads(1)
+            encoder_threads = share_cores(stylizer, threads)
             result = stylize_video(
                 input,
                 output,
@@ -197,7 +190,7 @@ def stylize(
                 batch_size=batch_size,
                 crf=crf,
                 preset=preset,
-                encoder_threads=1 if on_cpu else 0,
+                encoder_threads=encoder_threads,
                 overwrite=overwrite,
                 progress=not as_json,
             )
@@ -222,14 +215,14 @@ def demo(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
 ) -> None:
     """Stylize the bundled demo clip (a 4 s street scene with sound) and say where it went."""
-    from .stylize import DEMO_CLIP, stylize_video
+    from .stylize import DEMO_CLIP, share_cores, stylize_video
     from .stylizer import FastStylizer
 
     output = output or Path(f"vidstyle-demo-{Path(style).stem}.mp4")
     from .temporal import TemporalBlender
 
     stylizer = TemporalBlender(FastStylizer(style, device=device))
-    result = stylize_video(DEMO_CLIP, output, stylizer, overwrite=True)
+    result = stylize_video(DEMO_CLIP, output, stylizer, overwrite=True, encoder_threads=share_cores(stylizer))
     typer.echo(f"wrote {result.output} ({result.frames} frames, {result.fps:.1f} fps, style {result.style})")
     typer.echo(f"  open it with any video player, or try: vidstyle stylize YOUR_VIDEO -s {style} -o out.mp4")
 
