@@ -68,6 +68,48 @@ def test_bf16_instance_norm_fast_path_matches_the_reference() -> None:
     assert x.grad is not None
 
 
+@pytest.mark.parametrize("size", [(6, 9), (13, 8)])
+def test_channels_last_kernels_match_pytorch(size: tuple[int, int]) -> None:
+    """The inference-only layout kernels give PyTorch's results exactly, kept channels-last."""
+    import torch.nn.functional as F
+
+    from vidstyle.models.transformer import DepthToSpace, SpaceToDepth, reflect_pad, upsample_reflect_pad
+
+    x = torch.randn(2, 5, *size).contiguous(memory_format=torch.channels_last)
+    results = {
+        **{f"pad {p}": (reflect_pad(x, p), F.pad(x, (p,) * 4, mode="reflect")) for p in (1, 2, 4)},
+        "upsample": (
+            upsample_reflect_pad(x),
+            F.pad(F.interpolate(x, scale_factor=2.0, mode="nearest"), (1,) * 4, mode="reflect"),
+        ),
+    }
+    even = torch.randn(2, 8, 6, 10).contiguous(memory_format=torch.channels_last)
+    results["space to depth"] = (SpaceToDepth(2)(even), F.pixel_unshuffle(even, 2))
+    results["depth to space"] = (DepthToSpace(2)(even), F.pixel_shuffle(even, 2))
+    for name, (fast, reference) in results.items():
+        assert torch.equal(fast, reference), name
+        assert fast.is_contiguous(memory_format=torch.channels_last), name
+
+
+@pytest.mark.parametrize("cls", [TransformerNet, LiteTransformerNet])
+def test_inference_path_matches_the_training_path(cls: type) -> None:
+    """Without gradients on channels-last input the networks take the fast kernels (instance
+    norm from fp32 statistics, the layout kernels above); the output is the same."""
+    torch.manual_seed(0)
+    net = cls(width=4, blocks=2)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.weight.uniform_(0.5, 2)
+                m.bias.uniform_(-1, 1)
+    x = torch.rand(2, 3, 36, 52)
+    reference = net(x).detach()  # gradients on: PyTorch's kernels
+    net = net.to(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        fast = net(x.contiguous(memory_format=torch.channels_last))
+    assert (fast - reference).abs().max() < 1e-4
+
+
 def test_build_transformer_reads_the_stored_architecture() -> None:
     assert isinstance(build_transformer({"type": "lite", "width": 4, "blocks": 1}), LiteTransformerNet)
     classic = build_transformer({"width": 4, "blocks": 1})  # files written before "type" existed

@@ -78,3 +78,36 @@ def test_post_stage_sees_sources_in_order() -> None:
     stats = pipeline.run(frames(9), lambda f: f[1], double, sink, batch_size=2, post=post)
     assert seen == list(range(9)) and written == [2 * i + 1 for i in range(9)]
     assert stats.frames == 9 and stats.post > 0
+
+
+def test_several_workers_keep_the_order_and_run_side_by_side() -> None:
+    """Workers stylize alternate batches at the same time; the sink still sees every frame
+    once, in order, and errors in any worker still reach the caller."""
+    barrier = threading.Barrier(3, timeout=5)  # passes only if three calls are in flight at once
+    names: set[str] = set()
+
+    def stylize(images):
+        names.add(threading.current_thread().name)
+        if int(images[0][0, 0, 0]) < 6:
+            barrier.wait()
+        return [255 - im for im in images]
+
+    seen: list[int] = []
+    values: list[int] = []
+
+    def sink(image, item) -> None:
+        seen.append(item[0])
+        values.append(int(image[0, 0, 0]))
+
+    stats = pipeline.run(frames(20), lambda f: f[1], stylize, sink, batch_size=2, workers=3)
+    assert seen == list(range(20)) and values == [255 - i for i in range(20)]
+    assert stats.frames == 20 and len(names) == 3
+
+    def fail(images):
+        if int(images[0][0, 0, 0]) == 7:
+            raise RuntimeError("boom")
+        return images
+
+    with pytest.raises(RuntimeError, match="boom"):
+        pipeline.run(frames(30), lambda f: f[1], fail, lambda im, f: None, workers=2, queue_size=2)
+    assert not [t for t in threading.enumerate() if t.name.startswith("vidstyle-")]

@@ -158,35 +158,52 @@ def test_precision_choice_and_reduced_precision_output(tiny_style: Path) -> None
     assert reduced.shape == full.shape and np.abs(full - reduced).mean() < 2
 
 
-def test_videos_leave_a_core_to_decoding_and_encoding(
-    tmp_path: Path, tiny_style: Path, capsys, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("cores", "args", "plan"),
+    [
+        (2, [], (2, 1, 1)),  # a frame per core, the encoder on one thread beside them
+        (4, [], (4, 1, 0)),
+        (16, [], (4, 4, 0)),  # at most 4 frames at once; the cores shared out
+        (2, ["--workers", "1"], (1, 1, 1)),  # a lone worker leaves a core to the other stages
+        (4, ["--workers", "2", "--threads", "3"], (2, 3, 0)),
+    ],
+)
+def test_thread_plan_of_video_runs(
+    tmp_path: Path, tiny_style: Path, capsys, monkeypatch: pytest.MonkeyPatch, cores, args, plan
 ) -> None:
-    """By default the network of a video run takes one thread less than the machine's, and
-    OpenCV (blending) and the encoder then keep to one thread each."""
+    """On the CPU, frames go through the network side by side, each worker on its share of
+    the cores; OpenCV (blending) keeps to one thread; the plan reaches the pipeline."""
     import cv2
     import torch
 
+    import vidstyle.stylize as stylize_module
     import vidstyle.video.writer as writer
+    from vidstyle import pipeline
 
     src = tmp_path / "in.mp4"
-    make_video(src, frames=3)
+    make_video(src, frames=5)
+    monkeypatch.setattr(stylize_module, "cpu_cores", lambda: cores)
     asked: list[int] = []
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
     monkeypatch.setattr(torch, "set_num_threads", asked.append)
     opencv: list[int] = []
     monkeypatch.setattr(cv2, "setNumThreads", opencv.append)
-    encoder: list[int] = []
-    real_init = writer.VideoWriter.__init__
+    seen: dict[str, int] = {}
+    real_init, real_run = writer.VideoWriter.__init__, pipeline.run
 
-    def init(self, *args, **kwargs) -> None:
-        encoder.append(kwargs["encoder_threads"])
-        real_init(self, *args, **kwargs)
+    def init(self, *a, **kwargs) -> None:
+        seen["encoder"] = kwargs["encoder_threads"]
+        real_init(self, *a, **kwargs)
+
+    def run(*a, **kwargs):
+        seen["workers"] = kwargs["workers"]
+        return real_run(*a, **kwargs)
 
     monkeypatch.setattr(writer.VideoWriter, "__init__", init)
-    run_cli(["stylize", src, "-s", tiny_style, "-o", tmp_path / "a.mp4"], capsys)
-    run_cli(["stylize", src, "-s", tiny_style, "-o", tmp_path / "b.mp4", "--threads", "2"], capsys)
-    assert asked == [3, 2]
-    assert opencv == [1, 1] and encoder == [1, 1]
+    monkeypatch.setattr(pipeline, "run", run)
+    out = tmp_path / "a.mp4"
+    code, stdout, _ = run_cli(["stylize", src, "-s", tiny_style, "-o", out, "--json", *args], capsys)
+    assert code == 0 and json.loads(stdout)["frames"] == 5 and len(read_all(out)[1]) == 5
+    assert (seen["workers"], asked[-1], seen["encoder"]) == plan and opencv == [1]
 
 
 def test_batching_gives_the_same_frames(tmp_path: Path, tiny_style: Path, capsys) -> None:

@@ -42,7 +42,15 @@ def stylize(
     threads: Annotated[
         int | None,
         typer.Option(
-            min=1, help="CPU threads for the network (default: one per core; for videos one less).",
+            min=1,
+            help="CPU threads for the network (default: one per core; for videos see --workers).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Video frames in the network at once (default on the CPU: one per core, up to 4).",
         ),
     ] = None,
     precision: Annotated[
@@ -180,7 +188,7 @@ def stylize(
         else:
             from .temporal import TemporalBlender
 
-            encoder_threads = share_cores(stylizer, threads)
+            plan = share_cores(stylizer, threads, workers)
             result = stylize_video(
                 input,
                 output,
@@ -188,9 +196,10 @@ def stylize(
                 max_size=max_size,
                 max_frames=max_frames,
                 batch_size=batch_size,
+                workers=plan.workers,
                 crf=crf,
                 preset=preset,
-                encoder_threads=encoder_threads,
+                encoder_threads=plan.encoder_threads,
                 overwrite=overwrite,
                 progress=not as_json,
             )
@@ -222,7 +231,15 @@ def demo(
     from .temporal import TemporalBlender
 
     stylizer = TemporalBlender(FastStylizer(style, device=device))
-    result = stylize_video(DEMO_CLIP, output, stylizer, overwrite=True, encoder_threads=share_cores(stylizer))
+    plan = share_cores(stylizer)
+    result = stylize_video(
+        DEMO_CLIP,
+        output,
+        stylizer,
+        workers=plan.workers,
+        encoder_threads=plan.encoder_threads,
+        overwrite=True,
+    )
     typer.echo(f"wrote {result.output} ({result.frames} frames, {result.fps:.1f} fps, style {result.style})")
     typer.echo(f"  open it with any video player, or try: vidstyle stylize YOUR_VIDEO -s {style} -o out.mp4")
 

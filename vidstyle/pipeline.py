@@ -1,7 +1,8 @@
 """Joins a frame source, a stylizer and a frame sink, overlapping the three in threads.
 
-Decoding and encoding each run in their own thread with bounded queues, so the network
-never waits for I/O and memory stays bounded however long the video is.
+Decoding, the network (one or more workers) and encoding each run in their own threads
+with bounded queues, so the network never waits for I/O and memory stays bounded however
+long the video is.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -74,24 +75,33 @@ def run(
     queue_size: int = 8,
     on_frame: Callable[[int], None] | None = None,
     post: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    workers: int = 1,
 ) -> PipelineStats:
     """Stylize every item of ``frames`` and hand each result with its item to ``sink``.
 
     ``image_of`` extracts the RGB image of an item (a decoded frame keeps its timestamp);
     it runs in the decode thread, so scaling there does not hold up the network.
+    ``workers`` threads call ``stylize`` on alternate batches (it must be thread-safe when
+    there are several): on a CPU whose cores the network cannot fill alone, frames in
+    flight side by side keep every core busy. The sink still gets the frames in order.
     ``post(source, stylized)``, if given, finishes each frame in the encode thread, in
     order (temporal blending), overlapping with the network's work on the next frames.
-    Returns the frames written and per-stage times. Errors from any stage stop all stages
-    and are raised here; so is KeyboardInterrupt.
+    Returns the frames written and per-stage working times (summed over the workers).
+    Errors from any stage stop all stages and are raised here; so is KeyboardInterrupt.
     """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
     stop = threading.Event()
-    decoded: queue.Queue = queue.Queue(maxsize=queue_size)
-    stylized: queue.Queue = queue.Queue(maxsize=queue_size)
+    depth = max(1, queue_size // workers)
+    decoded: list[queue.Queue] = [queue.Queue(maxsize=depth) for _ in range(workers)]
+    stylized: list[queue.Queue] = [queue.Queue(maxsize=depth) for _ in range(workers)]
     stats = PipelineStats()
+    lock = threading.Lock()
 
     def decode() -> None:
+        """Batches go to the workers in turn; each gets the end marker after its last."""
         batch: list[tuple[T, np.ndarray]] = []
-        items = iter(frames)
+        items, sent = iter(frames), 0
         while True:
             start = time.perf_counter()
             item = next(items, _DONE)
@@ -100,21 +110,35 @@ def run(
             batch.append((item, image_of(item)))
             stats.decode += time.perf_counter() - start
             if len(batch) >= batch_size:
-                if not _put(decoded, batch, stop):
+                if not _put(decoded[sent % workers], batch, stop):
                     return
-                batch = []
+                batch, sent = [], sent + 1
         if batch:
-            _put(decoded, batch, stop)
-        _put(decoded, _DONE, stop)
+            _put(decoded[sent % workers], batch, stop)
+        for q in decoded:
+            _put(q, _DONE, stop)
+
+    def network(index: int) -> None:
+        while True:
+            batch = _get(decoded[index], stop)
+            if batch is None or batch is _DONE:
+                _put(stylized[index], _DONE, stop)
+                return
+            start = time.perf_counter()
+            outputs = stylize([image for _, image in batch])
+            with lock:
+                stats.stylize += time.perf_counter() - start
+            done = [(out, item, image) for out, (item, image) in zip(outputs, batch, strict=True)]
+            if not _put(stylized[index], done, stop):
+                return
 
     def encode() -> None:
-        while not stop.is_set():
-            try:
-                got = stylized.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if got is _DONE:
+        turn = 0
+        while True:
+            got = _get(stylized[turn % workers], stop)
+            if got is None or got is _DONE:
                 return
+            turn += 1
             for image, item, source in got:
                 if post is not None:
                     start = time.perf_counter()
@@ -127,50 +151,33 @@ def run(
                 if on_frame is not None:
                     on_frame(stats.frames)
 
-    reader, writer = _Worker(decode, "vidstyle-decode"), _Worker(encode, "vidstyle-encode")
-    reader.start()
-    writer.start()
+    threads = [
+        _Worker(decode, "vidstyle-decode"),
+        *(_Worker(lambda i=i: network(i), f"vidstyle-network-{i}") for i in range(workers)),
+        _Worker(encode, "vidstyle-encode"),
+    ]
+    for thread in threads:
+        thread.start()
+    writer = threads[-1]
     try:
-        for batch in _drain(decoded, reader, writer):
-            start = time.perf_counter()
-            outputs = stylize([image for _, image in batch])
-            stats.stylize += time.perf_counter() - start
-            while True:
-                writer.check()
-                try:
-                    done = [(out, item, image) for out, (item, image) in zip(outputs, batch, strict=True)]
-                    stylized.put(done, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
         while writer.is_alive():
-            try:
-                stylized.put(_DONE, timeout=0.1)
-                break
-            except queue.Full:
-                writer.check()
-        writer.join()
-        writer.check()
+            writer.join(timeout=0.1)
+            for thread in threads:
+                thread.check()
+        for thread in threads:
+            thread.check()
     finally:  # on errors and Ctrl-C too: no stage may outlive the call (the sink closes next)
         stop.set()
-        reader.join(timeout=5)
-        writer.join(timeout=5)
+        for thread in threads:
+            thread.join(timeout=5)
     return stats
 
 
-def _drain(q: queue.Queue, producer: _Worker, consumer: _Worker) -> Iterator[list]:
-    """Items from ``q`` until the producer's end marker, watching both threads for errors."""
-    while True:
+def _get(q: queue.Queue, stop: threading.Event) -> object | None:
+    """The next item of ``q``, or None once ``stop`` is set."""
+    while not stop.is_set():
         try:
-            item = q.get(timeout=0.1)
+            return q.get(timeout=0.1)
         except queue.Empty:
-            producer.check()
-            consumer.check()
-            if not producer.is_alive() and q.empty():
-                producer.check()
-                return
             continue
-        if item is _DONE:
-            producer.check()
-            return
-        yield item
+    return None

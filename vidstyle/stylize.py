@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,13 +72,42 @@ def stylize_image(
     )
 
 
-def share_cores(stylizer: Stylizer, threads: int | None = None) -> int:
-    """Set the threads of a fast video run; returns the thread count for the encoder.
+@dataclass(frozen=True)
+class ThreadPlan:
+    """How a fast video run shares the machine: what :func:`share_cores` decided.
 
-    On the CPU the network takes ``threads`` (default: all cores but one) and the stages
-    beside it (decoding, OpenCV blending, encoding) share the core left, one thread each,
-    so no thread pools compete (on 2 cores this runs faster than a two-thread network).
-    Elsewhere only an explicit ``threads`` is applied and the encoder chooses.
+    ``workers`` network threads stylize alternate frames (``stylize_video(workers=...)``),
+    each running PyTorch ops on ``threads`` threads; ``encoder_threads`` goes to
+    ``stylize_video(encoder_threads=...)`` (0: the encoder chooses).
+    """
+
+    workers: int
+    threads: int
+    encoder_threads: int
+
+
+#: network workers at most by default: each holds its own activations (memory at 1080p)
+MAX_WORKERS = 4
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity, as containers and taskset set it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def share_cores(stylizer: Stylizer, threads: int | None = None, workers: int | None = None) -> ThreadPlan:
+    """Set the threads of a fast video run and return the plan for :func:`stylize_video`.
+
+    On the CPU the network is too small to keep several threads of one frame busy (they
+    wait for each other whenever the encoder takes a core), so by default each core runs
+    its own frame through the network (up to :data:`MAX_WORKERS` frames at once, the
+    cores shared out between them), beside the decode and encode threads, and OpenCV
+    (blending) keeps to one thread.
+    On 2 cores the encoder keeps to one thread too. Elsewhere (CUDA, MPS) one worker feeds
+    the device and only an explicit ``threads`` is applied.
     """
     import cv2
     import torch
@@ -85,10 +115,14 @@ def share_cores(stylizer: Stylizer, threads: int | None = None) -> int:
     if _device_of(stylizer) != "cpu":
         if threads:
             torch.set_num_threads(threads)
-        return 0
-    torch.set_num_threads(threads or max(1, torch.get_num_threads() - 1))
+        return ThreadPlan(workers or 1, threads or torch.get_num_threads(), 0)
+    cores = cpu_cores()
+    workers = workers or max(1, min(cores, MAX_WORKERS))
+    # a lone worker leaves a core to decoding and encoding; several share all cores
+    threads = threads or max(1, (cores - (workers == 1)) // workers)
+    torch.set_num_threads(threads)
     cv2.setNumThreads(1)
-    return 1
+    return ThreadPlan(workers, threads, 1 if cores <= 2 else 0)
 
 
 def stylize_video(
@@ -99,6 +133,7 @@ def stylize_video(
     max_size: int | None = None,
     max_frames: int | None = None,
     batch_size: int = 1,
+    workers: int = 1,
     crf: int = 18,
     preset: str = DEFAULT_PRESET,
     encoder_threads: int = 0,
@@ -107,7 +142,8 @@ def stylize_video(
 ) -> StylizeResult:
     """Stylize a video: same timestamps, audio carried over, written atomically.
 
-    ``encoder_threads`` 0 lets the encoder choose; 1 suits a CPU already busy with the network.
+    ``workers`` threads stylize alternate frames; ``encoder_threads`` 0 lets the encoder
+    choose (:func:`share_cores` plans both for the machine).
 
     Frames that fail to decode (a damaged file) are skipped and counted in
     ``lost_frames``; the output is still a valid video of what decoded.
@@ -150,7 +186,14 @@ def stylize_video(
                 network, post = stylizer.inner, stylizer.blend
             with writer, FrameProgress(reader.expected_frames, enabled=progress) as bar:
                 stats = pipeline.run(
-                    reader, image_of, network, sink, batch_size=batch_size, on_frame=bar.update, post=post
+                    reader,
+                    image_of,
+                    network,
+                    sink,
+                    batch_size=batch_size,
+                    on_frame=bar.update,
+                    post=post,
+                    workers=workers,
                 )
                 frames = stats.frames
                 if max_frames is not None and frames >= max_frames:  # cut the audio to match

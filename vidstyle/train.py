@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from . import vgg_weights
 from .data import PhotoSampler
-from .device import select_device
+from .device import cpu_has_native_bf16, select_device
 from .errors import VidstyleError
 from .images import read_image, resize_max, to_images, to_tensor, write_image
 from .losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
@@ -257,7 +257,8 @@ def train(
     model: torch.nn.Module = net
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net)
-    use_amp = config.amp and device.type in ("cuda", "cpu")
+    # bf16 autocast only where the CPU computes bf16 natively; emulated it is many times slower
+    use_amp = config.amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()))
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and device.type == "cuda")
     gen = torch.Generator().manual_seed(config.seed * 1000 + rank)

@@ -12,21 +12,116 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _fast_path(x: torch.Tensor) -> bool:
+    """Whether inference-only CPU kernels may replace PyTorch's: no gradients, a
+    channels-last tensor on the CPU (where several reference kernels copy it around)."""
+    return (
+        not torch.is_grad_enabled()
+        and x.device.type == "cpu"
+        and x.dim() == 4
+        and x.is_contiguous(memory_format=torch.channels_last)
+    )
+
+
+def _nhwc(x: torch.Tensor) -> torch.Tensor:
+    """The N x H x W x C view of a channels-last tensor (no copy)."""
+    return x.permute(0, 2, 3, 1)
+
+
+def _nchw(x: torch.Tensor) -> torch.Tensor:
+    """The N x C x H x W (channels-last) view of an N x H x W x C tensor (no copy)."""
+    return x.permute(0, 3, 1, 2)
+
+
+def reflect_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """``F.pad(x, (pad,) * 4, mode="reflect")`` for a channels-last tensor, kept channels-last.
+
+    PyTorch's reflection padding is slower on channels-last tensors than a copy of the
+    interior plus one copy per mirrored row and column, which this does.
+    """
+    n, h, w, c = _nhwc(x).shape
+    if pad >= min(h, w):  # not a valid reflection: the reference raises its error
+        return F.pad(x, (pad,) * 4, mode="reflect")
+    out = x.new_empty((n, h + 2 * pad, w + 2 * pad, c))
+    out[:, pad : pad + h, pad : pad + w] = _nhwc(x)
+    for i in range(1, pad + 1):  # rows, then whole columns (corners included)
+        out[:, pad - i, pad : pad + w] = out[:, pad + i, pad : pad + w]
+        out[:, pad + h - 1 + i, pad : pad + w] = out[:, pad + h - 1 - i, pad : pad + w]
+    for i in range(1, pad + 1):
+        out[:, :, pad - i] = out[:, :, pad + i]
+        out[:, :, pad + w - 1 + i] = out[:, :, pad + w - 1 - i]
+    return _nchw(out)
+
+
+def upsample_reflect_pad(x: torch.Tensor) -> torch.Tensor:
+    """Nearest 2x upsampling then 1-pixel reflection padding of a channels-last tensor,
+    written in one pass: row ``r`` of the result is row ``(r + 1) // 2`` of ``x`` padded by
+    one replicated row, and likewise for columns."""
+    n, h, w, c = _nhwc(x).shape
+    edge = x.new_empty((n, h + 2, w + 2, c))
+    edge[:, 1:-1, 1:-1] = _nhwc(x)
+    edge[:, 0, 1:-1], edge[:, -1, 1:-1] = edge[:, 1, 1:-1], edge[:, -2, 1:-1]
+    edge[:, :, 0], edge[:, :, -1] = edge[:, :, 1], edge[:, :, -2]
+    out = x.new_empty((n, 2 * h + 2, 2 * w + 2, c))
+    phases = out.view(n, h + 1, 2, w + 1, 2, c)
+    for a in (0, 1):
+        for b in (0, 1):
+            phases[:, :, a, :, b] = edge[:, a : a + h + 1, b : b + w + 1]
+    return _nchw(out)
+
+
 class ConvLayer(nn.Sequential):
     """Reflection padding then a convolution, so borders carry no zero-padding seam."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> None:
         super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(in_ch, out_ch, kernel, stride))
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad, conv = self
+        return conv(reflect_pad(x, conv.kernel_size[0] // 2) if _fast_path(x) else pad(x))
+
+
+class SpaceToDepth(nn.PixelUnshuffle):
+    """:class:`torch.nn.PixelUnshuffle`; on channels-last tensors one strided copy per
+    sub-pixel phase, which keeps the layout (PyTorch's kernel is several times slower there)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.is_contiguous(memory_format=torch.channels_last):
+            return super().forward(x)
+        r = self.downscale_factor
+        n, h, w, c = _nhwc(x).shape
+        out = x.new_empty((n, h // r, w // r, c, r, r))  # channel index: c * r * r + i * r + j
+        for i in range(r):
+            for j in range(r):
+                out[..., i, j] = _nhwc(x)[:, i::r, j::r]
+        return _nchw(out.view(n, h // r, w // r, c * r * r))
+
+
+class DepthToSpace(nn.PixelShuffle):
+    """:class:`torch.nn.PixelShuffle`, with the same channels-last shortcut as
+    :class:`SpaceToDepth`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.is_contiguous(memory_format=torch.channels_last):
+            return super().forward(x)
+        r = self.upscale_factor
+        n, h, w, c = _nhwc(x).shape
+        phases = _nhwc(x).view(n, h, w, c // (r * r), r, r)
+        out = x.new_empty((n, h * r, w * r, c // (r * r)))
+        for i in range(r):
+            for j in range(r):
+                out[:, i::r, j::r] = phases[..., i, j]
+        return _nchw(out)
+
 
 class InstanceNorm(nn.InstanceNorm2d):
-    """Affine instance normalisation with a fast path for bf16 inference on the CPU.
+    """Affine instance normalisation with a fast path for inference on the CPU.
 
-    PyTorch's CPU instance norm converts bf16 channels-last tensors back and forth around
-    its kernel; in the lite network those copies cost more than a quarter of the frame
-    time. Without gradients, bf16 inputs are instead normalised from fp32 statistics
-    (mean and mean square, accumulated in fp32) and one fused multiply-add in the tensor's
-    own layout. Training and every other dtype use the reference kernel.
+    PyTorch's CPU instance norm copies channels-last tensors to another layout and back
+    around its kernel (and bf16 ones to fp32); in the lite network those copies cost
+    about a third of the frame time. Without gradients, channels-last inputs are instead
+    normalised from fp32 statistics (mean and mean square, accumulated in fp32) and one
+    fused multiply-add in the tensor's own layout. Training uses the reference kernel.
     The parameters are those of :class:`torch.nn.InstanceNorm2d` (same weights files).
     """
 
@@ -34,7 +129,7 @@ class InstanceNorm(nn.InstanceNorm2d):
         super().__init__(channels, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype != torch.bfloat16 or x.device.type != "cpu" or torch.is_grad_enabled():
+        if not _fast_path(x):
             return super().forward(x)
         mean = x.mean((2, 3), keepdim=True, dtype=torch.float32)
         var = (x * x).mean((2, 3), keepdim=True, dtype=torch.float32).sub_(mean * mean).clamp_(min=0)
@@ -62,6 +157,13 @@ class UpsampleConvNormReLU(nn.Sequential):
             InstanceNorm(out_ch),
             nn.ReLU(inplace=True),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, conv_layer, norm, relu = self
+        conv = conv_layer[1]
+        if not _fast_path(x) or conv.kernel_size != (3, 3):
+            return super().forward(x)
+        return relu(norm(conv(upsample_reflect_pad(x))))
 
 
 class ResidualBlock(nn.Module):
@@ -163,7 +265,7 @@ class LiteTransformerNet(StyleNetwork):
         super().__init__(width, blocks)
         w = width
         self.encoder = nn.Sequential(
-            nn.PixelUnshuffle(2),
+            SpaceToDepth(2),
             ConvNormReLU(12, 2 * w, 3),
             ConvNormReLU(2 * w, 4 * w, 3, stride=2),
         )
@@ -171,7 +273,7 @@ class LiteTransformerNet(StyleNetwork):
         self.decoder = nn.Sequential(
             UpsampleConvNormReLU(4 * w, 2 * w),
             ConvLayer(2 * w, 12, 3),
-            nn.PixelShuffle(2),
+            DepthToSpace(2),
         )
 
 
