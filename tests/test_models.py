@@ -73,22 +73,23 @@ def test_channels_last_kernels_match_pytorch(size: tuple[int, int]) -> None:
     """The inference-only layout kernels give PyTorch's results exactly, kept channels-last."""
     import torch.nn.functional as F
 
-    from vidstyle.models.transformer import DepthToSpace, SpaceToDepth, reflect_pad, upsample_reflect_pad
+    from vidstyle.models.transformer import DepthToSpace, SpaceToDepth, reflect_pad, upsample_conv
 
     x = torch.randn(2, 5, *size).contiguous(memory_format=torch.channels_last)
-    results = {
-        **{f"pad {p}": (reflect_pad(x, p), F.pad(x, (p,) * 4, mode="reflect")) for p in (1, 2, 4)},
-        "upsample": (
-            upsample_reflect_pad(x),
-            F.pad(F.interpolate(x, scale_factor=2.0, mode="nearest"), (1,) * 4, mode="reflect"),
-        ),
-    }
+    results = {f"pad {p}": (reflect_pad(x, p), F.pad(x, (p,) * 4, mode="reflect")) for p in (1, 2, 4)}
     even = torch.randn(2, 8, 6, 10).contiguous(memory_format=torch.channels_last)
     results["space to depth"] = (SpaceToDepth(2)(even), F.pixel_unshuffle(even, 2))
     results["depth to space"] = (DepthToSpace(2)(even), F.pixel_shuffle(even, 2))
     for name, (fast, reference) in results.items():
         assert torch.equal(fast, reference), name
         assert fast.is_contiguous(memory_format=torch.channels_last), name
+    conv = torch.nn.Conv2d(5, 3, 3)
+    with torch.no_grad():
+        fast = upsample_conv(x, conv)
+        up = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        reference = conv(F.pad(up, (1,) * 4, mode="reflect"))
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+    assert (fast - reference).abs().max() < 1e-5  # the same sums in another order
 
 
 @pytest.mark.parametrize("cls", [TransformerNet, LiteTransformerNet])

@@ -38,7 +38,6 @@ LOG_EVERY = 2.0  # seconds between headless fps lines
 FPS_WINDOW = 30  # frames the fps meter averages over
 TOAST_SECONDS = 2.5
 MIN_TEXT_SCALE = 0.25  # smaller Hershey text is unreadable
-RECORD_PRESET = "veryfast"  # the encoder shares the CPU with the network
 NO_WINDOW_HINT = "use --no-window to run without a preview window"
 
 
@@ -336,7 +335,7 @@ class Recorder:
         with self._stack:  # closes what was opened if the encoder cannot start
             tmp = self._stack.enter_context(atomic_output(self.path))
             self._writer = self._stack.enter_context(
-                VideoWriter(tmp, width, height, time_base=self.TIME_BASE, fps=fps, preset=RECORD_PRESET)
+                VideoWriter(tmp, width, height, time_base=self.TIME_BASE, fps=fps)
             )
             self._stack = self._stack.pop_all()
 

@@ -40,9 +40,9 @@ X264_PRESETS = (
     "slower",
     "veryslow",
 )
-#: fast enough to keep up with real-time stylization on two cores; at a given crf the files
-#: are a little larger than with "medium"
-DEFAULT_PRESET = "veryfast"
+#: the encoder shares the CPU with the network: on stylized frames at crf 18, superfast
+#: encodes in about half the time of veryfast for 3% larger files and 0.2 dB less PSNR
+DEFAULT_PRESET = "superfast"
 BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
 AVFMT_TS_NEGATIVE = 0x40000  # the muxer can store negative timestamps
 
