@@ -217,3 +217,17 @@ def test_weights_with_wrong_tensors_rejected(tmp_path: Path) -> None:
     save_file(tensors, str(broken), metadata=meta)
     with pytest.raises(VidstyleError, match="not a valid vidstyle weights file"):
         load_style(broken)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_tensor_image_round_trip_rounds_and_clamps(layout: torch.memory_format) -> None:
+    """Network outputs become the nearest uint8 level; values outside [0, 1] are clipped."""
+    from vidstyle.images import to_images, to_tensor
+
+    image = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    batch = to_tensor([image, image]).contiguous(memory_format=layout)
+    assert all(np.array_equal(out, image) for out in to_images(batch))
+    nudged = (batch + 0.4 / 255).contiguous(memory_format=layout)  # still nearest to the same level
+    assert np.array_equal(to_images(nudged)[0], image)
+    values = torch.tensor([-0.5, 0.0, 0.7 / 255, 1.4 / 255, 0.5, 1.0, 1.5]).expand(1, 3, 1, 7)
+    assert to_images(values)[0][0, :, 0].tolist() == [0, 0, 1, 1, 128, 255, 255]

@@ -78,8 +78,13 @@ class FastStylizer:
     @torch.inference_mode()
     def stylize_tensor(self, batch: torch.Tensor) -> torch.Tensor:
         """``N x 3 x H x W`` in [0, 1] on this device -> stylized, clamped to [0, 1]."""
+        return self._forward(batch).float().clamp_(0, 1)
+
+    @torch.inference_mode()
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """The network's raw output (unclamped, in the inference dtype)."""
         x = batch.to(self.device, self.dtype)
-        return self.net(x.contiguous(memory_format=torch.channels_last)).float().clamp_(0, 1)
+        return self.net(x.contiguous(memory_format=torch.channels_last))
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         if not frames:
@@ -87,7 +92,7 @@ class FastStylizer:
         shapes = {f.shape for f in frames}
         if len(shapes) > 1:  # mixed sizes cannot share a batch
             return [out for f in frames for out in self([f])]
-        outputs = to_images(self.stylize_tensor(to_tensor(frames, self.device)))
+        outputs = to_images(self._forward(to_tensor(frames, self.device)))  # clamps as it rounds
         return [
             finish(o, f, self.strength, self.preserve_color) for o, f in zip(outputs, frames, strict=True)
         ]
