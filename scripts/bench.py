@@ -112,7 +112,7 @@ def main() -> None:
         print("|---|---|---:|---:|---:|---:|")
         print("\n".join(rows))
         print("\nvidstyle per-stage work, ms per frame (decode, stylize and blend + encode run in")
-        print("parallel threads):\n")
+        print("parallel threads; stylize is summed over the network workers, which run side by side):\n")
         print("| clip | run | decode + scale | stylize | temporal blend | encode |")
         print("|---|---|---:|---:|---:|---:|")
         print("\n".join(stages))
