@@ -162,10 +162,10 @@ def test_precision_choice_and_reduced_precision_output(tiny_style: Path) -> None
     ("cores", "args", "plan"),
     [
         (2, [], (2, 1, 1)),  # a frame per core, the encoder on one thread beside them
-        (4, [], (4, 1, 0)),
-        (16, [], (4, 4, 0)),  # at most 4 frames at once; the cores shared out
+        (4, [], (2, 2, 0)),  # at most 2 frames at once (memory); the cores shared out
+        (16, [], (2, 8, 0)),
         (2, ["--workers", "1"], (1, 1, 1)),  # a lone worker leaves a core to the other stages
-        (4, ["--workers", "2", "--threads", "3"], (2, 3, 0)),
+        (4, ["--workers", "3", "--threads", "2"], (3, 2, 0)),
     ],
 )
 def test_thread_plan_of_video_runs(

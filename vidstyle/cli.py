@@ -50,7 +50,7 @@ def stylize(
         int | None,
         typer.Option(
             min=1,
-            help="Video frames in the network at once (default on the CPU: one per core, up to 4).",
+            help="Video frames in the network at once (default on the CPU: one per core, up to 2).",
         ),
     ] = None,
     precision: Annotated[

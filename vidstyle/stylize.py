@@ -86,8 +86,9 @@ class ThreadPlan:
     encoder_threads: int
 
 
-#: network workers at most by default: each holds its own activations (memory at 1080p)
-MAX_WORKERS = 4
+#: network workers at most by default: each holds its own activations (about 0.35 GB for
+#: 1080p frames), and two keep a 1080p run within 2 GB
+MAX_WORKERS = 2
 
 
 def cpu_cores() -> int:

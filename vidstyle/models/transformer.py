@@ -3,6 +3,12 @@
 Value ranges (the single convention used everywhere in vidstyle): images are float
 tensors ``N x 3 x H x W``, RGB, values in ``[0, 1]``. The network maps such a batch to
 a stylized batch of the same size in the same range (clamped at inference).
+
+Inference on the CPU (no gradients, channels-last tensors, as ``vidstyle.FastStylizer`` runs
+it) takes kernels written here for padding, upsampling, pixel shuffles and instance norm:
+PyTorch's own copy channels-last tensors into another layout and back, which cost the
+small networks about half their time. They compute the same function; training and
+every other device use PyTorch's kernels.
 """
 
 from __future__ import annotations
