@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -122,6 +123,9 @@ def test_resume_after_interrupt_matches_uninterrupted_run(
     assert torch.load(cfg.checkpoint_path, weights_only=True)["iteration"] == 3
     with pytest.raises(VidstyleError, match="use --resume"):
         train(cfg)
+    # finishing at the checkpoint trains nothing more; the file keeps the last losses
+    ended = load_style(train(dataclasses.replace(cfg, iterations=3), resume=True))
+    assert ended.info.metadata["training"]["final_losses"]["total"] > 0
     resumed = load_style(train(cfg, resume=True)).net.state_dict()
     for key, value in straight.items():
         assert torch.allclose(value, resumed[key], atol=1e-6), key

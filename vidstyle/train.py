@@ -230,7 +230,7 @@ def train(
     torch.manual_seed(config.seed)  # initial weights depend on the seed alone
     net = ARCHITECTURES[config.arch](config.width, config.blocks).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    start, elapsed = 0, 0.0
+    start, elapsed, last_losses = 0, 0.0, None
     ckpt = config.checkpoint_path
     if resume:
         if not ckpt.is_file():
@@ -247,6 +247,7 @@ def train(
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, elapsed = int(state["iteration"]), float(state["elapsed"])
+        last_losses = state.get("losses")  # older checkpoints lack it
     else:
         if ckpt.exists() and rank == 0:
             raise VidstyleError(f"a checkpoint exists at {ckpt}: use --resume to continue or delete it")
@@ -263,7 +264,8 @@ def train(
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and device.type == "cuda")
     gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
     sample_photo = _fixed_sample(config, sampler) if rank == 0 else None
-    losses = Losses(0, 0, 0, 0, 0, 0)
+    # a run resumed at its last iteration trains no more: its file reports the saved losses
+    losses = Losses(**last_losses) if last_losses else Losses(0, 0, 0, 0, 0, 0)
     zero = torch.zeros((), device=device)
     bad_steps = 0
     last_time = time.perf_counter()
@@ -277,6 +279,7 @@ def train(
                     "optimizer": optimizer.state_dict(),
                     "iteration": iteration,
                     "elapsed": elapsed,
+                    "losses": dataclasses.asdict(losses),
                     "config": config.to_json(),
                 },
             )
