@@ -77,12 +77,11 @@ class ThreadPlan:
     """How a fast video run shares the machine: what :func:`share_cores` decided.
 
     ``workers`` network threads stylize alternate frames (``stylize_video(workers=...)``),
-    each running PyTorch ops on ``threads`` threads; ``encoder_threads`` goes to
+    each on the PyTorch threads that :func:`share_cores` set; ``encoder_threads`` goes to
     ``stylize_video(encoder_threads=...)`` (0: the encoder chooses).
     """
 
     workers: int
-    threads: int
     encoder_threads: int
 
 
@@ -116,14 +115,14 @@ def share_cores(stylizer: Stylizer, threads: int | None = None, workers: int | N
     if _device_of(stylizer) != "cpu":
         if threads:
             torch.set_num_threads(threads)
-        return ThreadPlan(workers or 1, threads or torch.get_num_threads(), 0)
+        return ThreadPlan(workers or 1, 0)
     cores = cpu_cores()
     workers = workers or max(1, min(cores, MAX_WORKERS))
     # a lone worker leaves a core to decoding and encoding; several share all cores
     threads = threads or max(1, (cores - (workers == 1)) // workers)
     torch.set_num_threads(threads)
     cv2.setNumThreads(1)
-    return ThreadPlan(workers, threads, 1 if cores <= 2 else 0)
+    return ThreadPlan(workers, 1 if cores <= 2 else 0)
 
 
 def stylize_video(

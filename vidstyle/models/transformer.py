@@ -75,7 +75,18 @@ def replicate_pad1(x: torch.Tensor) -> torch.Tensor:
 _PHASE_TAPS = ((1, 0, 0), (0, 1, 1)), ((1, 1, 0), (0, 0, 1))
 
 
-def upsample_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+def phase_weights(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The weights and bias of :func:`upsample_conv`'s 2x2 convolution, derived from a 3x3
+    ``conv``: output channel ``(2 * a + b) * out + o`` is phase (row parity a, column parity b)
+    of ``conv``'s output channel ``o``."""
+    taps = conv.weight.new_tensor(_PHASE_TAPS)  # phase, tap, 3x3 row
+    weight = torch.einsum("atu,bsv,ocuv->abocts", taps, taps, conv.weight).flatten(0, 2)
+    return weight, None if conv.bias is None else conv.bias.repeat(4)
+
+
+def upsample_conv(
+    x: torch.Tensor, conv: nn.Conv2d, weights: tuple[torch.Tensor, torch.Tensor | None] | None = None
+) -> torch.Tensor:
     """``conv(reflect_pad(upsample_nearest_2x(x), 1))`` for a 3x3 ``conv`` without upsampling.
 
     Every output pixel of a 3x3 convolution over a nearest-upsampled image sees only 2x2
@@ -83,11 +94,10 @@ def upsample_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     parity). So the four phases are one 2x2 convolution with four times the outputs over
     the replicate-padded low-resolution input, interleaved afterwards: the same result
     from less than half the multiply-adds. ``x`` is channels-last; so is the result.
+    ``weights``: :func:`phase_weights` of ``conv``, when the caller keeps them.
     """
     n, h, w, _ = _nhwc(x).shape
-    taps = conv.weight.new_tensor(_PHASE_TAPS)  # phase, tap, 3x3 row
-    weight = torch.einsum("atu,bsv,ocuv->abocts", taps, taps, conv.weight).flatten(0, 2)
-    bias = None if conv.bias is None else conv.bias.repeat(4)
+    weight, bias = weights or phase_weights(conv)
     phases = _nhwc(F.conv2d(_nchw(replicate_pad1(x)), weight, bias))  # N x h+1 x w+1 x 4*out
     out_ch = conv.out_channels
     out = x.new_empty((n, 2 * h, 2 * w, out_ch))
@@ -110,11 +120,11 @@ class ConvLayer(nn.Sequential):
 
 
 class SpaceToDepth(nn.PixelUnshuffle):
-    """:class:`torch.nn.PixelUnshuffle`; on channels-last tensors one strided copy per
-    sub-pixel phase, which keeps the layout (PyTorch's kernel is several times slower there)."""
+    """:class:`torch.nn.PixelUnshuffle`; in CPU inference one strided copy per sub-pixel
+    phase, which keeps the layout (PyTorch's kernel is several times slower there)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not x.is_contiguous(memory_format=torch.channels_last):
+        if not _fast_path(x):
             return super().forward(x)
         r = self.downscale_factor
         n, h, w, c = _nhwc(x).shape
@@ -130,7 +140,7 @@ class DepthToSpace(nn.PixelShuffle):
     :class:`SpaceToDepth`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not x.is_contiguous(memory_format=torch.channels_last):
+        if not _fast_path(x):
             return super().forward(x)
         r = self.upscale_factor
         n, h, w, c = _nhwc(x).shape
@@ -191,7 +201,18 @@ class UpsampleConvNormReLU(nn.Sequential):
         conv = conv_layer[1]
         if not _fast_path(x) or conv.kernel_size != (3, 3):
             return super().forward(x)
-        return relu(norm(upsample_conv(x, conv)))
+        return relu(norm(upsample_conv(x, conv, self._phase_weights(conv))))
+
+    def _phase_weights(self, conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:func:`phase_weights`, derived again only when the weights change (a new tensor,
+        dtype or device, or an in-place update), not for every frame."""
+        params = [p for p in (conv.weight, conv.bias) if p is not None]
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+        cached = self.__dict__.get("_phase_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, phase_weights(conv))
+            self.__dict__["_phase_cache"] = cached
+        return cached[1]
 
 
 class ResidualBlock(nn.Module):
