@@ -9,6 +9,8 @@ Style distance: mean over relu1_2, relu2_2, relu3_3, relu4_3 of ||G(x) - G(s)||^
 (G: Gram matrix per position; s: the style image at the same longest side); reported for
 the photo and the stylized photo, and their ratio (lower is more stylized).
 Content distance at relu2_2: ||F(x) - F(c)||^2 / ||F(c)||^2.
+Structure: correlation of the Sobel edge magnitudes of photo and stylized photo at 128 px
+(vidstyle.quality.structure; 1 keeps every edge of the scene, targets >= 0.72 mean, >= 0.65 each).
 Flicker: temporal warping error of the stylized clip (see vidstyle.flow.warping_error).
 """
 
@@ -25,6 +27,7 @@ from vidstyle import vgg_weights
 from vidstyle.images import read_image, resize_max, to_tensor
 from vidstyle.losses import content_distance, style_distance
 from vidstyle.models import VGGFeatures
+from vidstyle.quality import structure
 from vidstyle.stylizer import FastStylizer
 from vidstyle.temporal import DEFAULT_WEIGHT
 from vidstyle.weights import StyleInfo, list_styles, load_style
@@ -55,7 +58,7 @@ def photo_metrics(info: StyleInfo, photos: list[Path], vgg: VGGFeatures, size: i
         fc, fo = vgg(to_tensor(image)), vgg(to_tensor(out))
         before, after = style_distance(fc, style_feats), style_distance(fo, style_feats)
         content = content_distance(fo["relu2_2"], fc["relu2_2"])
-        rows.append((photo.stem, before, after, after / before, content))
+        rows.append((photo.stem, before, after, after / before, content, structure(image, out)))
     return rows
 
 
@@ -99,16 +102,19 @@ def main() -> None:
     if args.video is None and args.write_readme and (SHARED / "videos/car-detection.mp4").is_file():
         args.video = SHARED / "videos/car-detection.mp4"
 
-    header = "| style | photo | style dist. photo | style dist. output | ratio | content dist. |"
-    lines = [header, "|---|---|---:|---:|---:|---:|"]
+    header = "| style | photo | style dist. photo | style dist. output | ratio | content dist. | structure |"
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|"]
     flicker_cols = " | ".join(f"flicker (temporal {w:g})" for w in args.temporal)
-    summary = [f"| style | network | mean ratio | max ratio | mean content dist. | {flicker_cols} |",
-               "|---|---|---:|---:|---:|" + "---:|" * len(args.temporal)]
+    summary = [
+        f"| style | network | mean ratio | max ratio | mean structure | min structure | {flicker_cols} |",
+        "|---|---|---:|---:|---:|---:|" + "---:|" * len(args.temporal),
+    ]
     for info in infos:
         rows = photo_metrics(info, photos, vgg, args.size, args.styles_dir)
-        for name, before, after, ratio, content in rows:
+        for name, before, after, ratio, content, struct in rows:
             lines.append(
-                f"| {info.name} | {name} | {before:.3f} | {after:.3f} | {ratio:.3f} | {content:.3f} |"
+                f"| {info.name} | {name} | {before:.3f} | {after:.3f} | {ratio:.3f} | {content:.3f} "
+                f"| {struct:.3f} |"
             )
         flicker = " | ".join(
             f"{video_flicker(info, args.video, args.frames, args.width, w):.4f}" if args.video else "-"
@@ -117,7 +123,8 @@ def main() -> None:
         ratios = [r[3] for r in rows]
         summary.append(
             f"| {info.name} | {info.network} | {statistics.fmean(ratios):.3f} | "
-            f"{max(ratios):.3f} | {statistics.fmean(r[4] for r in rows):.3f} | {flicker} |"
+            f"{max(ratios):.3f} | {statistics.fmean(r[5] for r in rows):.3f} | "
+            f"{min(r[5] for r in rows):.3f} | {flicker} |"
         )
     table = "\n".join(summary + ["", *lines])
     print(table)

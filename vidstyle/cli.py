@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
-from .errors import VidstyleError
+from .errors import Terminated, VidstyleError, signals_as_interrupts
 from .temporal import DEFAULT_WEIGHT
 from .video import DEFAULT_PRESET
 from .weights import DEFAULT_STYLE
@@ -455,17 +454,34 @@ def vgg_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and a non-zero exit code."""
+    """Entry point: every failure becomes one line on stderr and a non-zero exit code.
+
+    1: a problem with the input or settings (usage errors: 2, as is usual); 130: Ctrl-C;
+    143: SIGTERM (``kill``). Both signals first let the job remove its partial output.
+    """
+    restore = signals_as_interrupts()
     try:
         app(args=argv, standalone_mode=False)
     except VidstyleError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _fail(str(exc), exc.exit_code)
+    except typer.TyperException as exc:  # typer's usage errors: bad option, missing argument...
+        message = exc.format_message() or "no command given"
+        _fail(f"{message} (see --help)", exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt) as exc:  # typer turns KeyboardInterrupt into Abort
+        if isinstance(exc, Terminated) or isinstance(exc.__context__, Terminated):
+            _fail("terminated", Terminated.exit_code)
+        _fail("interrupted", 130)
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    except MemoryError:
+        _fail("out of memory (try a smaller --max-size)", 1)
+    except OSError as exc:  # disk full, permissions, a file gone mid-run
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}", 1)
+    finally:
+        restore()
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(code)

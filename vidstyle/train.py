@@ -18,9 +18,7 @@ import dataclasses
 import math
 import os
 import shlex
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ import torch.nn.functional as F
 from . import vgg_weights
 from .data import PhotoSampler
 from .device import cpu_has_native_bf16, select_device
-from .errors import VidstyleError
+from .errors import VidstyleError, signals_as_interrupts
 from .images import read_image, resize_max, to_images, to_tensor, write_image
 from .losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
 from .models import ARCHITECTURES, StyleNetwork, VGGFeatures
@@ -285,7 +283,7 @@ def train(
             )
 
     completed = start
-    restore = _term_as_interrupt()
+    restore = signals_as_interrupts()
     try:
         for it in range(start, total):
             gen.manual_seed(config.seed * 1_000_003 + it * 7 + rank)
@@ -370,20 +368,6 @@ def train(
     if world > 1:
         dist.barrier()
     return config.output
-
-
-def _term_as_interrupt() -> Callable[[], None]:
-    """Make SIGTERM (``kill``, a job scheduler) stop training like Ctrl-C: with a checkpoint.
-
-    Returns the function that puts the previous handler back."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _style_name(config: TrainConfig, teacher: Style | None) -> str:
