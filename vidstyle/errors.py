@@ -27,17 +27,34 @@ class Terminated(KeyboardInterrupt):
     exit_code = 128 + signal.SIGTERM
 
 
+#: the signal that stopped the job, for the exit code (typer turns KeyboardInterrupt into 130)
+_stopped_by: list[int] = []
+
+
+def stopped_by() -> int | None:
+    """SIGINT or SIGTERM if one has interrupted this process, else None."""
+    return _stopped_by[-1] if _stopped_by else None
+
+
 def signals_as_interrupts() -> Callable[[], None]:
-    """Make SIGTERM raise :class:`Terminated` in the main thread; returns the undo function.
+    """Make SIGINT raise KeyboardInterrupt and SIGTERM :class:`Terminated` in the main thread.
 
     Jobs then stop on ``kill`` as on Ctrl-C: partial outputs removed, checkpoints written,
-    recordings finalised. Outside the main thread (where handlers cannot be set) it does nothing.
+    recordings finalised. SIGINT is honoured even when the process started with it ignored
+    (a job started with ``&`` from a script). Returns the function that puts the previous
+    handlers back; outside the main thread (where handlers cannot be set) it does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
-    def terminate(signum: int, frame: object) -> None:
-        raise Terminated
+    def interrupt(signum: int, frame: object) -> None:
+        _stopped_by.append(signum)
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, terminate)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore

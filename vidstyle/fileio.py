@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -13,17 +14,22 @@ from typing import TypeVar
 from .errors import VidstyleError
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same path once resolved, or a link to it."""
+    if a.resolve() == b.resolve():
+        return True
+    return a.exists() and b.exists() and os.path.samefile(a, b)
+
+
 def check_output_path(output: Path, *, inputs: tuple[Path, ...] = (), overwrite: bool) -> None:
     """Refuse outputs that would destroy an input or an existing file, or cannot be written."""
     for src in inputs:
-        if src.exists() and output.exists() and os.path.samefile(src, output):
+        if same_file(output, src):
             raise VidstyleError(f"output {output} is the same file as the input; choose another path")
-        if output.resolve() == src.resolve():
-            raise VidstyleError(f"output {output} is the same file as the input; choose another path")
+    if output.is_dir():  # checked first: --overwrite would not help
+        raise VidstyleError(f"output {output} is a directory")
     if output.exists() and not overwrite:
         raise VidstyleError(f"output {output} already exists (use --overwrite to replace it)")
-    if output.is_dir():
-        raise VidstyleError(f"output {output} is a directory")
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():
         raise VidstyleError(f"cannot write {output}: directory {parent} does not exist")
@@ -31,27 +37,56 @@ def check_output_path(output: Path, *, inputs: tuple[Path, ...] = (), overwrite:
         raise VidstyleError(f"cannot write {output}: directory {parent} is not writable")
 
 
+def respect_umask(path: Path) -> None:
+    """Give ``path`` the mode ``open()`` gives new files (0666 less the umask, typically 0644):
+    temporary files start as 0600 (mkstemp, safetensors), which would make every output private."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 @contextlib.contextmanager
 def atomic_output(output: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``output`` (same suffix); rename it over ``output`` on success.
 
-    On any exception, KeyboardInterrupt included, the temporary file is removed.
+    On any exception, KeyboardInterrupt included, the temporary file is removed. Temporary
+    files that a killed run (SIGKILL, power loss) left for the same output are removed first:
+    their names carry the writer's process id.
     """
     output = Path(output)
+    folder = output.parent if str(output.parent) else Path(".")
+    _remove_orphans(folder, output)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{output.stem}.", suffix=f".partial{output.suffix}", dir=output.parent or "."
+        prefix=f".{output.stem}.{os.getpid()}.", suffix=f".partial{output.suffix}", dir=folder
     )
     os.close(fd)
     tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make every output private
+    respect_umask(tmp)
     try:
         yield tmp
         os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _remove_orphans(folder: Path, output: Path) -> None:
+    """Delete ``.STEM.PID.*.partial.SUFFIX`` files of ``output`` whose process is gone."""
+    prefix = f".{output.stem}."
+    for path in folder.glob(f"{glob.escape(prefix)}*.partial{glob.escape(output.suffix)}"):
+        pid = path.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 _C = TypeVar("_C", bound="Closing")

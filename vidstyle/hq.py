@@ -17,6 +17,7 @@ import math
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -153,6 +154,10 @@ def load_vgg(config: HQConfig, layers: list[str], device: torch.device) -> VGGFe
     return VGGFeatures(config.vgg, layers, weights.state_dict, pool=config.pool).to(device)  # type: ignore[arg-type]
 
 
+class Cancelled(Exception):
+    """An optimisation stopped by :meth:`HQStylizer.cancel` (the job is being interrupted)."""
+
+
 class Gatys:
     """Optimises images against content, style, total-variation and temporal losses.
 
@@ -177,6 +182,8 @@ class Gatys:
         self._deepest = deepest
         self._grams: dict[int, dict[str, torch.Tensor]] = {}
         self._fast: FastStylizer | None = None
+        #: set from another thread to stop an optimisation at its next loss evaluation
+        self.cancelled = threading.Event()
 
     def check_size(self, shape: tuple[int, ...]) -> None:
         """Refuse images (``shape`` H x W...) whose deepest VGG activations would be degenerate."""
@@ -276,6 +283,8 @@ class Gatys:
         last = [math.nan]
 
         def closure() -> torch.Tensor:
+            if self.cancelled.is_set():
+                raise Cancelled
             optimizer.zero_grad()
             loss = self.loss(x, targets)
             loss.backward()
@@ -458,6 +467,10 @@ class HQStylizer:
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         return [self._one(frame) for frame in frames]
+
+    def cancel(self) -> None:
+        """Stop the frame in progress within one optimiser step (Ctrl-C); finished frames stay."""
+        self.engine.cancelled.set()
 
     def _one(self, frame: np.ndarray) -> np.ndarray:
         index = self.index

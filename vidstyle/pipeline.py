@@ -20,6 +20,8 @@ from .stylizer import Stylizer
 
 T = TypeVar("T")
 _DONE = object()
+#: how long a stopping job waits for each stage: a network call or a cancelled step
+_JOIN_SECONDS = 30
 
 
 @dataclass
@@ -88,6 +90,8 @@ def run(
     order (temporal blending), overlapping with the network's work on the next frames.
     Returns the frames written and per-stage working times (summed over the workers).
     Errors from any stage stop all stages and are raised here; so is KeyboardInterrupt.
+    A stylizer with a ``cancel()`` method (a long per-frame optimisation) is told to stop
+    then, so that no stage outlives the call however long its frame takes.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -168,8 +172,11 @@ def run(
             thread.check()
     finally:  # on errors and Ctrl-C too: no stage may outlive the call (the sink closes next)
         stop.set()
+        cancel = getattr(stylize, "cancel", None)
+        if cancel is not None and any(thread.is_alive() for thread in threads):
+            cancel()
         for thread in threads:
-            thread.join(timeout=5)
+            thread.join(timeout=_JOIN_SECONDS)
     return stats
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .camera import Camera, CameraLost, CapturedFrame
 from .device import select_device
-from .errors import VidstyleError
+from .errors import Terminated, VidstyleError
 from .fileio import atomic_output, check_output_path
 from .images import resize_max, write_image
 from .stylizer import FastStylizer
@@ -448,8 +448,8 @@ class _Session:
                 if reason is not None:
                     stopped_by = reason
                     break
-        except KeyboardInterrupt:
-            stopped_by = "Ctrl-C"
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated: a normal stop here
+            stopped_by = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
         except CameraLost as exc:
             lost = exc
         finally:

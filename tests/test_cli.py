@@ -1,0 +1,142 @@
+"""The command line's contract: one-line errors, exit codes, and clean stops on signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import make_style
+from media import make_video
+from test_stylize import run_cli
+
+import vidstyle
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["stylize", "in.mp4"],
+        ["stylize", "in.mp4", "-o", "out.mp4", "--strength", "2"],
+        ["stylize", "in.mp4", "-o", "out.mp4", "--batch-size", "0"],
+        ["stylize", "in.mp4", "-o", "out.mp4", "--max-size", "abc"],
+        ["stylize", "in.mp4", "-o", "out.mp4", "--no-such-option"],
+        ["no-such-command"],
+        ["train"],
+        ["webcam", "--strength", "-1"],
+        ["vgg", "bogus"],
+    ],
+)
+def test_usage_errors_are_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and len(lines[0]) > len("error: ")
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.strip() == f"vidstyle {vidstyle.__version__}"
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vidstyle", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _signal_when(proc: subprocess.Popen[str], marker: str, sig: int, timeout: float = 120) -> str:
+    """Send ``sig`` once ``marker`` shows on stderr (the job is under way); all stderr after."""
+    seen, deadline = "", time.monotonic() + timeout
+    while marker not in seen:
+        line = proc.stderr.readline()
+        assert line or proc.poll() is None, f"the job ended before {marker!r}: {seen}"
+        assert time.monotonic() < deadline, f"no {marker!r} within {timeout} s: {seen}"
+        seen += line
+    proc.send_signal(sig)
+    _, rest = proc.communicate(timeout=120)
+    return seen + rest
+
+
+def _partials(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if ".partial" in p.name]
+
+
+@pytest.fixture
+def slow_job(tmp_path: Path) -> list[str]:
+    """A video long enough to be stopped mid-way, through a width-16 network."""
+    make_video(tmp_path / "in.mp4", width=320, height=240, frames=150, fps=25, audio=True)
+    make_style(tmp_path / "wide.safetensors", width=16, blocks=5)
+    return ["stylize", "in.mp4", "-s", "wide.safetensors", "-o", "out.mp4", "--workers", "1"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                   (signal.SIGTERM, 143, "terminated")])
+def test_signal_stops_stylize_without_output(
+    tmp_path: Path, slow_job: list[str], sig: int, code: int, word: str
+) -> None:
+    proc = _start(slow_job, tmp_path)
+    err = _signal_when(proc, "stylize 1/", sig)
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] == word and "Traceback" not in err
+    assert not (tmp_path / "out.mp4").exists() and not _partials(tmp_path)
+
+
+@pytest.mark.slow
+def test_sigkill_leftovers_are_removed_by_the_next_run(tmp_path: Path, slow_job: list[str]) -> None:
+    proc = _start(slow_job, tmp_path)
+    _signal_when(proc, "stylize 1/", signal.SIGKILL)
+    assert _partials(tmp_path), "a killed run leaves its temporary file"
+    done = subprocess.run(
+        [sys.executable, "-m", "vidstyle", *slow_job, "--max-frames", "2"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.mp4").is_file() and not _partials(tmp_path)
+
+
+def test_partial_file_of_a_live_process_is_kept(tmp_path: Path, tiny_style: Path) -> None:
+    """Two runs may write beside each other: only a dead writer's file is an orphan."""
+    make_video(tmp_path / "in.mp4", frames=3)
+    live = tmp_path / f".out.{os.getppid()}.abc123.partial.mp4"
+    dead = tmp_path / ".out.999999999.abc123.partial.mp4"
+    live.write_bytes(b"x")
+    dead.write_bytes(b"x")
+    vidstyle.stylize_video(tmp_path / "in.mp4", tmp_path / "out.mp4",
+                           vidstyle.FastStylizer(tiny_style, device="cpu"), progress=False)
+    assert live.exists() and not dead.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_hq_video_keeping_finished_frames(
+    tmp_path: Path, random_vgg: Path, sig: int, code: int
+) -> None:
+    """The optimiser thread stops within a step: no abort, finished frames kept for a rerun."""
+    make_video(tmp_path / "in.mp4", width=96, height=96, frames=30)
+    make_style(tmp_path / "s.safetensors")
+    args = ["stylize", "in.mp4", "-o", "out.mp4", "--mode", "hq", "-s", "s.safetensors",
+            "--size", "96", "--iterations", "4", "--iterations-next", "400"]
+    proc = _start(args, tmp_path)
+    work = tmp_path / "out.mp4.hq-work"
+    deadline = time.monotonic() + 120
+    while not (work / "frame_000001.png").is_file():  # the first frame done, the second under way
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "terminate called" not in err
+    assert (work / "frame_000001.png").is_file() and not (tmp_path / "out.mp4").exists()
+    assert not _partials(tmp_path)
