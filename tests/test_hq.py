@@ -232,6 +232,18 @@ def test_cli_hq_video_and_errors(
     assert code == 1 and "--init" in err
 
 
+def test_hq_never_writes_over_the_painting(
+    style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], use_tiny_vgg: None
+) -> None:
+    photo = tmp_path / "photo.png"
+    write_image(photo, pattern(0, 48, 40))
+    before = style_path.read_bytes()
+    code, err = run_cli(["stylize", str(photo), "--mode", "hq", "-s", str(style_path), "-o",
+                         str(style_path), "--overwrite", "--iterations", "2"], capsys)
+    assert code == 1 and "same file as the input" in err
+    assert style_path.read_bytes() == before
+
+
 def test_cli_vgg19_unavailable_offline(
     video: Path,
     style_path: Path,

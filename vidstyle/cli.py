@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .errors import Terminated, VidstyleError, signals_as_interrupts
+from .errors import Terminated, VidstyleError, signals_as_interrupts, stopped_by
 from .temporal import DEFAULT_WEIGHT
 from .video import DEFAULT_PRESET
 from .weights import DEFAULT_STYLE
@@ -22,6 +23,24 @@ app = typer.Typer(
 )
 vgg_app = typer.Typer(help="VGG loss-network weights (needed by `train` and `--mode hq`).")
 app.add_typer(vgg_app, name="vgg")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"vidstyle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Neural style transfer for videos, images and webcams."""
 
 
 def _echo_json(obj: object) -> None:
@@ -250,7 +269,8 @@ def styles(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
-    """List the shipped styles (and those in the given directories) with their metadata."""
+    """List the shipped styles (and those in the given directories, which must exist) with
+    their metadata; the default style is marked. Invalid weights files are skipped with a warning."""
     from .weights import list_styles
 
     found = [info.summary() for info in list_styles(list(directory or []))]
@@ -266,7 +286,7 @@ def styles(
     table = Table("name", "network", "MB", "trained on", "iterations", "path")
     for row in found:
         table.add_row(
-            row["name"],
+            f"{row['name']} (default)" if row["default"] else row["name"],
             row["network"],
             f"{row['size_mb']:.1f}",
             str(row["style_image"] or ""),
@@ -441,38 +461,40 @@ def vgg_install(
 
 @vgg_app.command("status")
 def vgg_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Say which VGG weights are available and from where."""
+    """Say which VGG weights are available and from where; exit status 1 when the default
+    (vgg16, used by `train` and `--mode hq`) is not, so scripts can test for it."""
     from . import vgg_weights
 
     rows = vgg_weights.status()
     if as_json:
         _echo_json(rows)
-        return
-    for row in rows:
-        where = row["source"] if row["available"] else f"not available: {row['hint']}"
-        typer.echo(f"{row['arch']}: {where}")
+    else:
+        for row in rows:
+            where = row["source"] if row["available"] else f"not available: {row['hint']}"
+            typer.echo(f"{row['arch']}: {where}")
+    if not any(row["default"] and row["available"] for row in rows):
+        raise typer.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure becomes one line on stderr and a non-zero exit code.
 
-    1: a problem with the input or settings (usage errors: 2, as is usual); 130: Ctrl-C;
-    143: SIGTERM (``kill``). Both signals first let the job remove its partial output.
+    1: a problem with the input or settings (usage errors: 2, as is usual); 130: Ctrl-C
+    (SIGINT); 143: SIGTERM (``kill``). Both signals first let the job remove its partial
+    output, write its checkpoint or finalise its recording.
     """
     restore = signals_as_interrupts()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # typer returns 130 for KeyboardInterrupt
     except VidstyleError as exc:
         _fail(str(exc), exc.exit_code)
     except typer.TyperException as exc:  # typer's usage errors: bad option, missing argument...
         message = exc.format_message() or "no command given"
         _fail(f"{message} (see --help)", exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt) as exc:  # typer turns KeyboardInterrupt into Abort
-        if isinstance(exc, Terminated) or isinstance(exc.__context__, Terminated):
-            _fail("terminated", Terminated.exit_code)
-        _fail("interrupted", 130)
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
     except MemoryError:
         _fail("out of memory (try a smaller --max-size)", 1)
     except OSError as exc:  # disk full, permissions, a file gone mid-run
@@ -480,8 +502,14 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{exc.strerror or exc}{where}", 1)
     finally:
         restore()
+    if code == 130:  # a signal stopped the job (typer reports Ctrl-C as 130)
+        if stopped_by() == signal.SIGTERM:
+            _fail("terminated", Terminated.exit_code, prefix="")
+        _fail("interrupted", 130, prefix="")
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"error: {message}", err=True)
+def _fail(message: str, code: int, prefix: str = "error: ") -> None:
+    typer.echo(f"{prefix}{message}", err=True)
     sys.exit(code)

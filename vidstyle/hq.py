@@ -589,7 +589,8 @@ def stylize_hq(
         raise VidstyleError(f"input not found: {input}")
     if not 0.0 <= strength <= 1.0:
         raise VidstyleError("--strength must be between 0 and 1")
-    check_output_path(output, inputs=(input,), overwrite=overwrite)
+    style_file = (Path(style),) if Path(style).is_file() else ()  # a painting, never to be replaced
+    check_output_path(output, inputs=(input, *style_file), overwrite=overwrite)
     style_image, style_name = load_style_image(style)
     torch_device = select_device(device)
     engine = Gatys(config, style_image, torch_device, vgg)
