@@ -140,3 +140,12 @@ def test_signal_stops_hq_video_keeping_finished_frames(
     assert "Traceback" not in err and "terminate called" not in err
     assert (work / "frame_000001.png").is_file() and not (tmp_path / "out.mp4").exists()
     assert not _partials(tmp_path)
+
+
+def test_demo_refuses_to_replace_its_output(
+    tmp_path: Path, tiny_style: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo.mp4"
+    out.write_bytes(b"an earlier result")
+    code, _, err = run_cli(["demo", "-s", tiny_style, "-o", out], capsys)
+    assert code == 1 and "already exists" in err and out.read_bytes() == b"an earlier result"

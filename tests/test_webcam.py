@@ -546,7 +546,11 @@ def test_closing_the_window_keeps_the_recording(
         assert len(list(reader)) >= 1
 
 
-def test_ctrl_c_keeps_the_recording(tmp_path: Path, styles: list[Path], camera_video: Path) -> None:
+@pytest.mark.parametrize(("sig", "name"), [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_ctrl_c_and_kill_keep_the_recording(
+    tmp_path: Path, styles: list[Path], camera_video: Path, sig: int, name: str
+) -> None:
+    """Both are the headless session's way to stop: a normal end, the recording finalised."""
     out = tmp_path / "out.mp4"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     session = start_session(
@@ -556,10 +560,20 @@ def test_ctrl_c_keeps_the_recording(tmp_path: Path, styles: list[Path], camera_v
     try:
         assert session.stderr is not None
         assert "recording to" in session.stderr.readline()  # the first frame is recorded
-        session.send_signal(signal.SIGINT)
+        session.send_signal(sig)
     finally:
         code, stdout, stderr = finish(session)
     assert code == 0, stderr
-    assert "stopped by Ctrl-C" in stdout
+    assert f"stopped by {name}" in stdout
     with VideoReader(out) as reader:
         assert len(list(reader)) >= 1
+
+
+def test_all_styles_start_with_the_default_then_real_time_ones() -> None:
+    from vidstyle.weights import DEFAULT_STYLE
+    from vidstyle.webcam import load_stylizers
+
+    stylizers = load_stylizers(None, "cpu")
+    kinds = [s.style.info.arch.get("type", "johnson") for s in stylizers]
+    assert stylizers[0].name == DEFAULT_STYLE
+    assert kinds == sorted(kinds, key=lambda kind: kind != "lite")

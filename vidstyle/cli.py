@@ -240,6 +240,7 @@ def demo(
     style: Annotated[str, typer.Option("-s", "--style", help="Style to show.")] = DEFAULT_STYLE,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
     """Stylize the bundled demo clip (a 4 s street scene with sound) and say where it went."""
     from .stylize import DEMO_CLIP, share_cores, stylize_video
@@ -256,7 +257,7 @@ def demo(
         stylizer,
         workers=plan.workers,
         encoder_threads=plan.encoder_threads,
-        overwrite=True,
+        overwrite=overwrite,
     )
     typer.echo(f"wrote {result.output} ({result.frames} frames, {result.fps:.1f} fps, style {result.style})")
     typer.echo(f"  open it with any video player, or try: vidstyle stylize YOUR_VIDEO -s {style} -o out.mp4")
@@ -339,9 +340,15 @@ def train(
     device: str = "auto",
     amp: Annotated[bool, typer.Option(help="Mixed precision (CUDA fp16; CPU bf16 where supported).")] = True,
     threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the checkpoint (of a stopped run).")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
-    """Train a fast style network from one style image, or distill one into a lighter network."""
+    """Train a fast style network from one style image, or distill one into a lighter network.
+
+    Ctrl-C or `kill` stops it with the weights trained so far and a checkpoint for --resume.
+    """
     from .progress import TrainProgress
     from .train import TrainConfig
     from .train import train as run_training
@@ -356,7 +363,7 @@ def train(
         distill_weight=distill_weight,
         init=init,
         image_size=image_size,
-        style_size=style_size or None,
+        style_size=style_size,
         batch_size=batch_size,
         iterations=iterations,
         epochs=epochs,
@@ -380,7 +387,13 @@ def train(
         threads=threads,
     )
     with TrainProgress() as progress:
-        path = run_training(config, resume=resume, progress=progress.update)
+        path = run_training(
+            config,
+            resume=resume,
+            progress=progress.update,
+            overwrite=overwrite,
+            warn=lambda message: typer.echo(f"warning: {message}", err=True),
+        )
     typer.echo(f"wrote {path}")
 
 

@@ -30,7 +30,7 @@ from .fileio import atomic_output, check_output_path
 from .images import resize_max, write_image
 from .stylizer import FastStylizer
 from .video import FORMATS, VideoWriter
-from .weights import list_styles
+from .weights import DEFAULT_STYLE, list_styles
 
 WINDOW_TITLE = "vidstyle"
 STRENGTH_STEP = 0.1
@@ -368,8 +368,15 @@ def unique_path(directory: Path, stem: str, suffix: str) -> Path:
 
 
 def load_stylizers(styles: list[str] | None, device: str) -> list[FastStylizer]:
-    """The given style names/paths, or every shipped style; all on one device."""
-    names = list(styles or []) or [str(info.path) for info in list_styles()]
+    """The given style names/paths, or every installed style; all on one device.
+
+    Installed styles come in the order that keeps the preview live: the default style
+    first, then the other real-time (lite) networks, then the heavier ones.
+    """
+    installed = sorted(
+        list_styles(), key=lambda i: (i.name != DEFAULT_STYLE, i.arch.get("type") != "lite", i.name)
+    )
+    names = list(styles or []) or [str(info.path) for info in installed]
     if not names:
         raise VidstyleError("no styles installed; pass -s NAME_OR_PATH (see `vidstyle styles`)")
     target = select_device(device)
