@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -232,3 +233,197 @@ def test_tensor_image_round_trip_rounds_and_clamps(layout: torch.memory_format) 
     assert np.array_equal(to_images(nudged)[0], image)
     values = torch.tensor([-0.5, 0.0, 0.7 / 255, 1.4 / 255, 0.5, 1.0, 1.5]).expand(1, 3, 1, 7)
     assert to_images(values)[0][0, :, 0].tolist() == [0, 0, 1, 1, 128, 255, 255]
+
+
+def with_metadata(source: Path, target: Path, **changes: object) -> Path:
+    """A copy of a weights file whose vidstyle metadata has ``changes`` (``None``: key removed)."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(source), "pt") as f:
+        meta = json.loads(f.metadata()["vidstyle"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    for key, value in changes.items():
+        if value is None:
+            meta.pop(key, None)
+        else:
+            meta[key] = value
+    save_file(tensors, str(target), metadata={"vidstyle": json.dumps(meta)})
+    return target
+
+
+BAD_ARCHITECTURES = {
+    "string": ("lite", "must be a JSON object, not 'lite'"),
+    "missing": (None, r"no network architecture \(arch\)"),
+    "blocks 1e8": ({"width": 8, "blocks": 1e8}, "blocks must be an integer from 0 to 32, not 100000000.0"),
+    "huge blocks": ({"width": 8, "blocks": 10**8}, "blocks must be an integer from 0 to 32"),
+    "width 1e6": ({"width": 10**6, "blocks": 1}, "width must be an integer from 1 to 128"),
+    "width 0": ({"width": 0, "blocks": 1}, "width must be an integer from 1 to 128"),
+    "width true": ({"width": True, "blocks": 1}, "width must be an integer"),
+    "width text": ({"width": "8", "blocks": 1}, "width must be an integer"),
+    "negative blocks": ({"width": 8, "blocks": -1}, "blocks must be an integer from 0 to 32"),
+    "no width": ({"blocks": 1}, "lacks width"),
+    "unknown type": ({"type": "big", "width": 8, "blocks": 1}, "unknown network type 'big'"),
+    "type list": ({"type": ["lite"], "width": 8, "blocks": 1}, "unknown network type"),
+}
+
+
+@pytest.fixture
+def no_huge_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail fast (instead of allocating until memory runs out) if a bad file builds a network."""
+    import vidstyle.models.transformer as transformer
+
+    def refuse(channels: int) -> None:
+        raise AssertionError("a network was built from invalid metadata")
+
+    monkeypatch.setattr(transformer, "ResidualBlock", refuse)
+
+
+@pytest.mark.parametrize("case", BAD_ARCHITECTURES, ids=str)
+def test_invalid_architecture_is_refused_before_building(
+    tmp_path: Path, tiny_style: Path, no_huge_networks: None, case: str
+) -> None:
+    arch, message = BAD_ARCHITECTURES[case]
+    bad = with_metadata(tiny_style, tmp_path / "bad.safetensors", arch=arch)
+    for call in (read_info, load_style):
+        with pytest.raises(VidstyleError, match=message) as err:
+            call(bad)
+        assert str(bad) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_network_constructors_enforce_the_same_limits() -> None:
+    from vidstyle.models import ArchitectureError
+
+    for width, blocks in ((129, 1), (8, 33), (0, 1), (8, -1), (8.0, 1)):
+        with pytest.raises(ArchitectureError):
+            TransformerNet(width, blocks)  # type: ignore[arg-type]
+        with pytest.raises(ValueError):  # also a ValueError, for callers of the constructors
+            LiteTransformerNet(width, blocks)  # type: ignore[arg-type]
+    assert TransformerNet(128, 0).width == 128 and LiteTransformerNet(1, 32).blocks == 32
+    assert build_transformer({"width": np.int64(4), "blocks": 1}).config["width"] == 4
+
+
+def test_bad_format_version_is_refused(tmp_path: Path, tiny_style: Path) -> None:
+    for version, message in (("2", "invalid format version '2'"), (99, "needs a newer vidstyle")):
+        bad = with_metadata(tiny_style, tmp_path / "v.safetensors", format_version=version)
+        with pytest.raises(VidstyleError, match=message):
+            read_info(bad)
+
+
+def test_listing_skips_a_bad_file_with_a_warning(
+    tmp_path: Path, tiny_style: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    make_style(folder / "good.safetensors")
+    with_metadata(tiny_style, folder / "huge.safetensors", arch={"width": 8, "blocks": 1e8})
+    with_metadata(tiny_style, folder / "worded.safetensors", arch="lite")
+    (folder / "cut.safetensors").write_bytes(tiny_style.read_bytes()[:100])  # a truncated download
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(folder / "other_program.safetensors"))
+    monkeypatch.setenv("VIDSTYLE_STYLES", str(folder))
+    names = [info.name for info in list_styles()]
+    assert "good" in names and not {"huge", "worded", "cut", "other_program"} & set(names)
+    warnings = capsys.readouterr().err.splitlines()
+    assert len(warnings) == 3 and all(line.startswith("warning: ") for line in warnings)
+    assert any(str(folder / "huge.safetensors") in w and "blocks must be an integer" in w for w in warnings)
+    assert any(str(folder / "worded.safetensors") in w and "JSON object" in w for w in warnings)
+    assert any(str(folder / "cut.safetensors") in w for w in warnings)
+    assert find_style("good") == folder / "good.safetensors"
+
+
+def test_missing_styles_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(VidstyleError, match="styles directory not found"):
+        list_styles([tmp_path / "missing"])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(VidstyleError, match="styles directory is not a directory"):
+        list_styles([tmp_path / "file"])
+
+
+def test_painting_or_directory_given_as_a_style_network(tmp_path: Path) -> None:
+    from PIL import Image
+
+    painting = tmp_path / "painting.jpg"
+    Image.new("RGB", (32, 24), (200, 120, 40)).save(painting)
+    hidden = tmp_path / "painting_without_suffix"
+    Image.new("RGB", (32, 24)).save(hidden, format="PNG")
+    for path in (painting, hidden):
+        with pytest.raises(VidstyleError, match=r"is an image, not a style network: use it with --mode hq"):
+            load_style(path)
+    with pytest.raises(VidstyleError, match=f"{re.escape(str(tmp_path))} is a directory, not a style"):
+        load_style(tmp_path)
+    with pytest.raises(VidstyleError, match="style weights file not found"):
+        load_style(tmp_path / "x.safetensors")
+
+
+def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``vidstyle ARGS`` in-process: exit code, stdout, stderr."""
+    from vidstyle.cli import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_reports_bad_style_files_in_one_line(
+    tmp_path: Path, tiny_style: Path, photo_dir: Path, no_huge_networks: None, capsys
+) -> None:
+    from PIL import Image
+
+    image = tmp_path / "in.png"
+    Image.new("RGB", (32, 24)).save(image)
+    bad = with_metadata(tiny_style, tmp_path / "bad.safetensors", arch={"width": 10**6, "blocks": 5})
+    runs = {
+        "stylize": ["stylize", image, "-s", bad, "-o", tmp_path / "out.png"],
+        "teacher": ["train", "--teacher", bad, "--data", photo_dir, "-o", tmp_path / "s.safetensors"],
+        "painting": ["stylize", image, "-s", image, "-o", tmp_path / "out.png"],
+        "directory": ["stylize", image, "-s", tmp_path, "-o", tmp_path / "out.png"],
+        "missing dir": ["styles", tmp_path / "missing"],
+    }
+    messages = {
+        "stylize": "invalid network architecture: width must be an integer from 1 to 128",
+        "teacher": "invalid network architecture: width must be an integer from 1 to 128",
+        "painting": "is an image, not a style network",
+        "directory": "is a directory",
+        "missing dir": "styles directory not found",
+    }
+    for name, args in runs.items():
+        code, _, err = run_cli(args, capsys)
+        assert code == 1, name
+        assert err.startswith("error: ") and messages[name] in err and err.count("\n") == 1, name
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_cli_lists_a_folder_despite_a_bad_file(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    import json
+
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    make_style(folder / "good.safetensors")
+    with_metadata(tiny_style, folder / "bad.safetensors", arch="johnson")
+    code, out, err = run_cli(["styles", folder, "--json"], capsys)
+    assert code == 0
+    assert "good" in {row["name"] for row in json.loads(out)}
+    assert err.startswith("warning: ") and "bad.safetensors" in err and err.count("\n") == 1
+
+
+def test_webcam_with_all_styles_skips_a_bad_file(
+    tmp_path: Path, tiny_style: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from vidstyle.webcam import load_stylizers
+
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    make_style(folder / "good.safetensors")
+    with_metadata(tiny_style, folder / "bad.safetensors", arch={"width": 8, "blocks": 1e8})
+    monkeypatch.setenv("VIDSTYLE_STYLES", str(folder))
+    names = [stylizer.name for stylizer in load_stylizers(None, "cpu")]
+    assert "good" in names and "bad" not in names
+    assert "bad.safetensors" in capsys.readouterr().err

@@ -73,3 +73,33 @@ def test_fast_stylizer_accepts_names_from_the_shipped_folder() -> None:
     if not SHIPPED:
         pytest.fail("no shipped styles in weights/")
     assert FastStylizer(SHIPPED[0].name, device="cpu").name == SHIPPED[0].name
+
+
+def test_every_shipped_file_is_found_where_the_install_puts_it() -> None:
+    """Editable installs and source trees see the repository's weights/ folder; a wheel
+    carries the files as the package vidstyle._shipped (see tests/test_packaging.py)."""
+    import importlib.util
+
+    from vidstyle.weights import SHIPPED_PACKAGE
+
+    spec = importlib.util.find_spec(SHIPPED_PACKAGE)
+    if spec is not None:  # installed with the current packaging settings
+        assert Path(next(iter(spec.submodule_search_locations))) == SHIPPED_DIR
+    files = sorted(p.stem for p in SHIPPED_DIR.glob("*.safetensors"))
+    assert len(files) >= 6 and files == sorted(info.name for info in SHIPPED)
+
+
+def test_styles_json_marks_the_default(capsys) -> None:
+    import json
+
+    code, stdout, _ = run_cli(["styles", "--json"], capsys)
+    rows = json.loads(stdout)
+    assert code == 0
+    assert [row["name"] for row in rows if row["default"]] == [DEFAULT_STYLE]
+    assert {info.name for info in SHIPPED} <= {row["name"] for row in rows}
+
+
+def test_styles_in_a_missing_directory_is_an_error(tmp_path: Path, capsys) -> None:
+    code, stdout, stderr = run_cli(["styles", tmp_path / "missing"], capsys)
+    assert code == 1 and not stdout
+    assert stderr == f"error: styles directory not found: {tmp_path / 'missing'}\n"

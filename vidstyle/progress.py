@@ -1,4 +1,10 @@
-"""Progress display: a rich bar on a terminal, periodic log lines otherwise (nohup, CI)."""
+"""Progress display: a rich bar on a terminal, periodic log lines otherwise (nohup, CI).
+
+Both say the same: done/total, percentage, the job's own figures, elapsed time and one
+ETA. The ETA comes from the rate of this run (work resumed from a checkpoint or a work
+directory does not count as fast progress), or from the caller where it knows better
+(HQ mode, whose frames take different numbers of steps).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,16 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+
+def clock(seconds: float | None) -> str:
+    """``M:SS`` or ``H:MM:SS``; ``?`` while unknown."""
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class _Display:
@@ -26,46 +34,67 @@ class _Display:
         self.console = Console(stderr=True)
         self.live = enabled and self.console.is_terminal
         self.enabled = enabled
+        self.description = description
         self._bar: Progress | None = None
         self._task: Any = None
         self._last_log = 0.0
-        self.description = description
+        self._start = time.monotonic()
+        self._first: tuple[int, float] | None = None  # (done, time) when this run first reported
 
     def __enter__(self) -> _Display:
+        self._start = time.monotonic()
         if self.live:
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=20),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
+                TextColumn("{task.fields[times]}"),
                 console=self.console,
             )
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.description, total=None, info="")
+            self._task = self._bar.add_task(self.description, total=None, info="", times="")
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
 
-    def show(self, done: int, total: int | None, info: str) -> None:
+    def _rate_eta(self, done: int, total: int | None) -> float | None:
+        """Seconds left at this run's rate so far."""
+        now = time.monotonic()
+        if self._first is None:
+            self._first = (done, now)
+        first_done, first_time = self._first
+        if not total or done <= first_done:
+            return None
+        return (now - first_time) / (done - first_done) * max(0, total - done)
+
+    def show(self, done: int, total: int | None, info: str, eta: float | None = None) -> None:
+        """Report progress; ``eta`` in seconds if the caller knows it, else from the rate."""
         if not self.enabled:
             return
+        eta = eta if eta is not None else self._rate_eta(done, total)
+        times = f"{clock(time.monotonic() - self._start)} elapsed, eta {clock(eta)}"
         if self._bar is not None:
-            self._bar.update(self._task, completed=done, total=total, info=info)
+            self._bar.update(self._task, completed=done, total=total, info=info, times=times)
             return
         now = time.monotonic()
         if now - self._last_log >= self.log_interval or (total is not None and done >= total):
             self._last_log = now
-            of = f"/{total}" if total else ""
-            print(f"{self.description} {done}{of} {info}", file=sys.stderr, flush=True)
+            of = f"/{total} ({100 * done / total:.0f}%)" if total else ""
+            self.note(f"{self.description} {done}{of} {info} | {times}")
+
+    def note(self, line: str) -> None:
+        """A line of its own (a checkpoint written, a warning), above a live bar."""
+        if self._bar is not None:
+            self._bar.console.print(line, markup=False, highlight=False)
+        elif self.enabled:
+            print(line, file=sys.stderr, flush=True)
 
 
 class TrainProgress(_Display):
-    """Iteration, losses, iterations/s and ETA."""
+    """Iteration, losses, iterations/s, elapsed time and ETA."""
 
     def __init__(self) -> None:
         super().__init__("train")
@@ -87,16 +116,14 @@ class TrainProgress(_Display):
 
 
 class FrameProgress(_Display):
-    """Frames done, fps and ETA for video jobs."""
+    """Frames done, fps, elapsed time and ETA for video jobs."""
 
     def __init__(self, total: int | None, description: str = "stylize", enabled: bool = True) -> None:
         super().__init__(description, enabled)
         self.total = total
-        self._start = time.monotonic()
 
     def __enter__(self) -> FrameProgress:
         super().__enter__()
-        self._start = time.monotonic()
         return self
 
     def update(self, done: int, extra: str = "") -> None:

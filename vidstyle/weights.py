@@ -8,8 +8,11 @@ safetensors never executes code from a file, so any weights file is safe to open
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +23,28 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import VidstyleError
-from .models.transformer import StyleNetwork, build_transformer
+from .images import is_image_path
+from .models.transformer import ArchitectureError, StyleNetwork, build_transformer, check_config
 
 FORMAT = "vidstyle-style"
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
-#: directories searched for style names: $VIDSTYLE_STYLES (os.pathsep-separated), then weights/
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+#: the package that holds the shipped styles: pyproject.toml maps it to the repository's
+#: top-level weights/ folder, so wheels carry the files and editable installs see that folder
+SHIPPED_PACKAGE = "vidstyle._shipped"
+
+
+def _shipped_dir() -> Path:
+    """Where the shipped styles are: the installed package's folder, or, when vidstyle runs
+    from a source tree that was never installed, the repository's weights/ folder."""
+    spec = importlib.util.find_spec(SHIPPED_PACKAGE)
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+#: directories searched for style names: $VIDSTYLE_STYLES (os.pathsep-separated), then these
+SHIPPED_DIR = _shipped_dir()
 ENV_VAR = "VIDSTYLE_STYLES"
 THUMBNAIL_SIZE = 256
 #: the style used when none is named (``vidstyle demo``, the webcam's first style): the
@@ -53,10 +71,13 @@ class StyleInfo:
         return f"{kind}, width {self.arch.get('width')}, {self.arch.get('blocks')} blocks"
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-friendly description for ``vidstyle styles``."""
-        train = self.metadata.get("training", {})
+        """A JSON-friendly description for ``vidstyle styles``; ``default`` marks the style used
+        when none is named (only one listed style can carry that name: the first one found)."""
+        train = self.metadata.get("training")
+        train = train if isinstance(train, dict) else {}
         return {
             "name": self.name,
+            "default": self.name == DEFAULT_STYLE,
             "path": str(self.path),
             "network": self.network,
             "type": self.arch.get("type", "johnson"),
@@ -125,31 +146,91 @@ def _thumbnail(image: np.ndarray) -> np.ndarray:
     return image.astype(np.uint8)
 
 
+class ForeignFileError(VidstyleError):
+    """A readable safetensors file without vidstyle metadata: another program's file, which
+    a styles folder may hold beside the styles (listed without a warning)."""
+
+
 def read_info(path: Path) -> StyleInfo:
-    """Read the metadata of a weights file; a clear error if it is not one."""
+    """Read and check the metadata of a weights file; a one-line error if it is not one.
+
+    The architecture is validated here, before any network is built, so that every
+    :class:`StyleInfo` describes a network that can be built without exhausting memory.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise VidstyleError(f"{path} is a directory, not a style weights file")
     if not path.is_file():
         raise VidstyleError(f"style weights file not found: {path}")
+    if is_image_path(path):
+        raise _image_given(path)
     try:
         with safe_open(str(path), "pt") as f:
             meta = json.loads((f.metadata() or {}).get("vidstyle", "null"))
-    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
+    except (SafetensorError, OSError, ValueError) as exc:
+        if _is_image(path):
+            raise _image_given(path) from None
         raise VidstyleError(f"{path} is not a vidstyle weights file ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise VidstyleError(f"{path} is not a vidstyle weights file (no vidstyle metadata)")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise VidstyleError(f"{path} needs a newer vidstyle (format {meta['format_version']})")
+        raise ForeignFileError(f"{path} is not a vidstyle weights file (no vidstyle metadata)")
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise VidstyleError(f"{path} has an invalid format version {version!r:.30}")
+    if version > FORMAT_VERSION:
+        raise VidstyleError(f"{path} needs a newer vidstyle (format {version})")
+    if "arch" not in meta:
+        raise VidstyleError(f"{path} has no network architecture (arch) in its metadata")
+    try:
+        meta["arch"] = check_config(meta["arch"])
+    except ArchitectureError as exc:
+        raise VidstyleError(f"{path} has an invalid network architecture: {exc}") from None
     return StyleInfo(name=path.stem, path=path, metadata=meta)
 
 
-def list_styles(extra_dirs: list[Path] | None = None) -> list[StyleInfo]:
-    """Every readable weights file in the style directories (first name wins)."""
+def _is_image(path: Path) -> bool:
+    """Whether ``path`` holds a picture whatever its name (PIL reads only the header)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path):
+            return True
+    except Exception:  # any file PIL cannot identify is not a picture
+        return False
+
+
+def _image_given(path: Path) -> VidstyleError:
+    """The error for a painting passed where a trained network is expected."""
+    return VidstyleError(
+        f"{path} is an image, not a style network: use it with --mode hq (optimises with any "
+        "painting), or train a network from it with `vidstyle train`"
+    )
+
+
+def _warn(message: str) -> None:
+    """One line on stderr, the CLI's form for a problem that does not stop the command."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def list_styles(extra_dirs: list[Path] | None = None, warn: Callable[[str], None] = _warn) -> list[StyleInfo]:
+    """Every valid weights file in the style directories (first name wins).
+
+    ``extra_dirs`` must exist (they were asked for); missing $VIDSTYLE_STYLES entries are
+    skipped. A damaged or invalid file is skipped with a one-line ``warn``, so one bad file
+    does not hide the others; other programs' safetensors files are skipped silently.
+    """
+    for directory in extra_dirs or []:
+        if not Path(directory).is_dir():
+            state = "is not a directory" if Path(directory).exists() else "not found"
+            raise VidstyleError(f"styles directory {state}: {directory}")
     found: dict[str, StyleInfo] = {}
     for directory in style_dirs(extra_dirs):
         for path in sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else []:
             try:
                 info = read_info(path)
-            except VidstyleError:
+            except ForeignFileError:
+                continue
+            except VidstyleError as exc:
+                warn(f"{exc} (skipped)")
                 continue
             found.setdefault(info.name, info)
     return list(found.values())
@@ -162,10 +243,11 @@ def find_style(name_or_path: str | Path, extra_dirs: list[Path] | None = None) -
         if not candidate.exists():
             raise VidstyleError(f"style weights file not found: {candidate}")
         return candidate
-    for info in list_styles(extra_dirs):
+    available = list_styles(extra_dirs)
+    for info in available:
         if info.name == str(name_or_path):
             return info.path
-    names = ", ".join(i.name for i in list_styles(extra_dirs)) or "none installed"
+    names = ", ".join(i.name for i in available) or "none installed"
     raise VidstyleError(f"unknown style {str(name_or_path)!r} (available: {names})")
 
 

@@ -13,9 +13,36 @@ every other device use PyTorch's kernels.
 
 from __future__ import annotations
 
+import operator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..errors import VidstyleError
+
+#: the largest ``width`` and ``blocks`` a network may have. The shipped networks use width 8
+#: or 16 and 2 or 5 blocks; the limits leave generous room for heavier trained networks while
+#: refusing weights-file metadata (``blocks: 1e8``) that would allocate until memory runs out.
+MAX_WIDTH = 128
+MAX_BLOCKS = 32
+
+
+class ArchitectureError(VidstyleError, ValueError):
+    """An invalid network architecture: a :class:`VidstyleError` (one line from the CLI,
+    exit 1) that callers of the network constructors may also catch as ``ValueError``."""
+
+
+def check_size(width: object, blocks: object) -> None:
+    """Refuse a width or block count that is not an integer within the limits, before any
+    layer is allocated (the values may come from an untrusted weights file)."""
+    for name, value, low, high in (("width", width, 1, MAX_WIDTH), ("blocks", blocks, 0, MAX_BLOCKS)):
+        try:
+            number = None if isinstance(value, bool) else operator.index(value)  # ints, not 8.0
+        except TypeError:
+            number = None
+        if number is None or not low <= number <= high:
+            raise ArchitectureError(f"{name} must be an integer from {low} to {high}, not {value!r:.30}")
 
 
 def _fast_path(x: torch.Tensor) -> bool:
@@ -245,9 +272,8 @@ class StyleNetwork(nn.Module):
     decoder: nn.Sequential
 
     def __init__(self, width: int, blocks: int) -> None:
+        check_size(width, blocks)
         super().__init__()
-        if width < 1 or blocks < 0:
-            raise ValueError(f"invalid architecture: width={width}, blocks={blocks}")
         self.width, self.blocks = width, blocks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -332,9 +358,23 @@ ARCHITECTURES: dict[str, type[StyleNetwork]] = {
 }
 
 
+def check_config(config: object) -> dict[str, int | str]:
+    """A weights file's ``arch`` entry, checked and completed (``type`` defaults to johnson,
+    as in files written before it was recorded): the one validation of stored architectures,
+    run before anything is built since the entry may come from any file."""
+    if not isinstance(config, dict):
+        raise ArchitectureError(f"the architecture must be a JSON object, not {config!r:.60}")
+    kind = config.get("type", "johnson")
+    if not isinstance(kind, str) or kind not in ARCHITECTURES:
+        raise ArchitectureError(f"unknown network type {kind!r:.60} (known: {', '.join(ARCHITECTURES)})")
+    missing = [key for key in ("width", "blocks") if key not in config]
+    if missing:
+        raise ArchitectureError(f"the architecture lacks {' and '.join(missing)}")
+    check_size(config["width"], config["blocks"])
+    return {"type": kind, "width": int(config["width"]), "blocks": int(config["blocks"])}
+
+
 def build_transformer(config: dict[str, int | str]) -> StyleNetwork:
-    """The network described by a weights file's ``arch`` entry (``type`` defaults to johnson)."""
-    kind = str(config.get("type", "johnson"))
-    if kind not in ARCHITECTURES:
-        raise ValueError(f"unknown network type {kind!r} (known: {', '.join(ARCHITECTURES)})")
-    return ARCHITECTURES[kind](width=int(config["width"]), blocks=int(config["blocks"]))
+    """The network described by a weights file's ``arch`` entry (see :func:`check_config`)."""
+    checked = check_config(config)
+    return ARCHITECTURES[str(checked["type"])](int(checked["width"]), int(checked["blocks"]))
