@@ -570,8 +570,8 @@ def test_ctrl_c_and_kill_keep_the_recording(
 
 
 def test_all_styles_start_with_the_default_then_real_time_ones() -> None:
-    from vidstyle.weights import DEFAULT_STYLE
     from vidstyle.webcam import load_stylizers
+    from vidstyle.weights import DEFAULT_STYLE
 
     stylizers = load_stylizers(None, "cpu")
     kinds = [s.style.info.arch.get("type", "johnson") for s in stylizers]
