@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +27,36 @@ from vidstyle.losses import (
     style_loss,
     tv_loss,
 )
-from vidstyle.train import TrainConfig, perturb, train
+from vidstyle.train import MIN_IMAGE_SIZE, Losses, TrainConfig, perturb, train
 from vidstyle.weights import load_style
+
+
+def run_cli(args: list[str]) -> int:
+    """The exit status of ``vidstyle ARGS`` run in this process."""
+    from vidstyle.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exit_info:
+        return int(exit_info.code or 0)
+    return 0
+
+
+def stop_at(iteration: int) -> Callable[[int, int, Losses, float], None]:
+    """A progress callback that presses Ctrl-C once ``iteration`` is done."""
+
+    def progress(done: int, total: int, losses: Losses, seconds: float) -> None:
+        if done == iteration:
+            raise KeyboardInterrupt
+
+    return progress
+
+
+def file_mode() -> int:
+    """The permissions ``open()`` gives a new file under the current umask (typically 0644)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def test_gram_matrix_known_values() -> None:
@@ -68,6 +100,37 @@ def test_data_folder_edge_cases(photo_dir: Path, tmp_path: Path) -> None:
         find_images(tmp_path / "missing")
 
 
+@pytest.mark.filterwarnings("error:skipping unreadable")  # the callback gets it, not `warnings`
+def test_one_readable_photo_is_enough_to_train(
+    tmp_path: Path, random_vgg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unreadable photo is skipped with one `warning:` line; the readable one trains."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(photos / "good.jpg")
+    (photos / "bad.jpg").write_bytes(b"not a jpeg")
+    warned: list[str] = []
+    sampler = PhotoSampler(photos, image_size=16, seed=0, warn=warned.append)
+    assert all(sampler.sample(k).shape == (16, 16, 3) for k in range(20))
+    assert len(warned) == 1 and "bad.jpg" in warned[0] and sampler.skipped == {photos / "bad.jpg"}
+
+    style = tmp_path / "style.png"
+    Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(style)
+    out = tmp_path / "net.safetensors"
+    code = run_cli(
+        ["train", str(style), "--data", str(photos), "-o", str(out), "--iterations", "2",
+         "--image-size", "16", "--width", "4", "--blocks", "1", "--batch-size", "2", "--no-amp",
+         "--device", "cpu", "--threads", "1"]
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert load_style(out).info.metadata["training"]["iterations"] == 2
+    about_bad = [line for line in err.splitlines() if "bad.jpg" in line]
+    assert len(about_bad) == 1 and about_bad[0].startswith("warning: skipping unreadable training image: ")
+    assert "UserWarning" not in err
+
+
 def test_perturb_is_small_and_invertible_by_its_grid() -> None:
     x = torch.rand(2, 3, 32, 32)
     moved, grid = perturb(x, torch.Generator().manual_seed(0))
@@ -91,18 +154,38 @@ def config(tmp_path: Path, photo_dir: Path, **overrides) -> TrainConfig:
 
 
 @pytest.mark.filterwarnings("ignore:skipping unreadable")
-def test_training_writes_a_loadable_style(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
+def test_training_writes_a_loadable_style(
+    tmp_path: Path, photo_dir: Path, random_vgg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[int] = []
     cfg = config(tmp_path, photo_dir, stability_weight=1.0)
-    path = train(cfg, progress=lambda i, total, losses, t: seen.append(i))
+    monkeypatch.setattr(
+        sys, "argv",
+        ["vidstyle", "train", str(cfg.style_image), "--data", str(photo_dir), f"--output={cfg.output}"],
+    )
+    cfg.output.write_bytes(b"an older run")
+    with pytest.raises(VidstyleError, match=r"already exists \(use --overwrite"):
+        train(cfg)
+    assert cfg.output.read_bytes() == b"an older run"
+    path = train(cfg, progress=lambda i, total, losses, t: seen.append(i), overwrite=True)
     assert seen == [1, 2, 3, 4]
     style = load_style(path)
     training = style.info.metadata["training"]
     assert training["iterations"] == 4 and training["width"] == 4
-    assert training["vgg_source"] == str(random_vgg)
     assert training["final_losses"]["stability"] > 0
     assert style.style_image.shape == (48, 48, 3)
     assert sorted(p.name for p in cfg.samples_dir.iterdir()) == ["iter_000002.jpg", "iter_000004.jpg"]
+    # a file to share: the usual permissions and no trace of the trainer's folders
+    assert path.stat().st_mode & 0o777 == file_mode()
+    assert (training["style_image"], training["data"], training["output"]) == (
+        "style.png", "photos", "net.safetensors"
+    )
+    assert training["vgg_source"] == random_vgg.name
+    assert training["command"] == "vidstyle train style.png --data photos --output=net.safetensors"
+    assert str(tmp_path) not in json.dumps(style.info.metadata)
+    # the weights file holds the finished run: no checkpoint is left to block the same command
+    assert not cfg.checkpoint_path.exists()
+    assert load_style(train(cfg, overwrite=True)).info.metadata["training"]["iterations"] == 4
 
 
 @pytest.mark.filterwarnings("ignore:skipping unreadable")
@@ -112,20 +195,26 @@ def test_resume_after_interrupt_matches_uninterrupted_run(
     straight = load_style(train(config(tmp_path / "a", photo_dir))).net.state_dict()
 
     cfg = config(tmp_path / "b", photo_dir, checkpoint_every=100)
-
-    def interrupt(i: int, total: int, losses, t: float) -> None:
-        if i == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(VidstyleError, match="continue with --resume") as err:
-        train(cfg, progress=interrupt)
+    with pytest.raises(VidstyleError) as err:
+        train(cfg, progress=stop_at(3))
+    assert str(err.value) == (
+        f"stopped at iteration 3: wrote {cfg.output} (trained so far); continue with --resume"
+    )
     assert err.value.exit_code == 130
-    assert torch.load(cfg.checkpoint_path, weights_only=True)["iteration"] == 3
+    saved = torch.load(cfg.checkpoint_path, weights_only=True)
+    assert saved["iteration"] == 3
+    partial = load_style(cfg.output)
+    assert partial.info.metadata["training"]["iterations"] == 3
+    assert partial.info.metadata["training"]["planned_iterations"] == 4
+    for key, value in partial.net.state_dict().items():
+        assert torch.equal(value, saved["model"][key]), key
     with pytest.raises(VidstyleError, match="use --resume"):
         train(cfg)
     # finishing at the checkpoint trains nothing more; the file keeps the last losses
+    checkpoint = cfg.checkpoint_path.read_bytes()
     ended = load_style(train(dataclasses.replace(cfg, iterations=3), resume=True))
     assert ended.info.metadata["training"]["final_losses"]["total"] > 0
+    cfg.checkpoint_path.write_bytes(checkpoint)  # the finished run removed it
     resumed = load_style(train(cfg, resume=True)).net.state_dict()
     for key, value in straight.items():
         assert torch.allclose(value, resumed[key], atol=1e-6), key
@@ -150,7 +239,7 @@ def test_distillation_moves_a_style_into_the_lite_network(
     assert (cfg.content_weight, cfg.style_weight, cfg.tv_weight) == (0, 0, 0)
     student = load_style(train(cfg, progress=lambda i, n, loss, t: losses.append(loss.distill)))
     assert isinstance(student.net, LiteTransformerNet)
-    assert student.info.metadata["training"]["teacher"] == str(teacher_path)
+    assert student.info.metadata["training"]["teacher"] == teacher_path.name
     assert student.style_image.shape == load_style(teacher_path).style_image.shape
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
     x = PhotoSampler(photo_dir, 32, seed=9).batch(0, 2)
@@ -171,7 +260,7 @@ def test_fine_tuning_starts_from_the_given_network(tmp_path: Path, photo_dir: Pa
     cfg = config(tmp_path, photo_dir, init=start_path, blocks=None, stability_weight=1.0, lr=1e-4)
     tuned = load_style(train(cfg))
     assert tuned.info.arch == {"type": "lite", "width": 4, "blocks": 2}
-    assert tuned.info.metadata["training"]["init"] == str(start_path)
+    assert tuned.info.metadata["training"]["init"] == start_path.name
     state = tuned.net.state_dict()
     changes = [(state[k] - v).abs().max().item() for k, v in start.items() if v.is_floating_point()]
     assert 0 < max(changes) < 0.01  # four steps of 1e-4 from the start, not from a fresh init
@@ -193,9 +282,9 @@ def test_training_needs_a_style_image_or_a_teacher(tmp_path: Path, photo_dir: Pa
 
 
 def test_resume_refuses_changed_settings(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
-    cfg = config(tmp_path, photo_dir, iterations=2)
-    with pytest.warns(UserWarning):
-        train(cfg)
+    cfg = config(tmp_path, photo_dir, iterations=3)
+    with pytest.warns(UserWarning), pytest.raises(VidstyleError, match="stopped at iteration 2"):
+        train(cfg, progress=stop_at(2))
     with pytest.raises(VidstyleError, match="width differs"):
         train(config(tmp_path, photo_dir, iterations=3, width=8), resume=True)
     with pytest.raises(VidstyleError, match="arch differs"):
@@ -209,23 +298,152 @@ def test_resume_refuses_changed_settings(tmp_path: Path, photo_dir: Path, random
     assert load_style(resumed).info.metadata["training"]["iterations"] == 3
 
 
-def test_cli_train_errors(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
-    from vidstyle.cli import main
-
+def test_cli_train_errors(
+    tmp_path: Path, photo_dir: Path, random_vgg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad input or options: one line naming the problem, exit status 1, nothing written."""
     (tmp_path / "empty").mkdir()
     bad_style = tmp_path / "style.jpg"
     bad_style.write_text("no image")
-    cases = [
-        ([str(bad_style), "--data", str(photo_dir)], "cannot read image"),
-        ([str(tmp_path / "none.jpg"), "--data", str(photo_dir)], "image not found"),
-    ]
     good_style = tmp_path / "good.png"
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(good_style)
-    cases.append(([str(good_style), "--data", str(tmp_path / "empty")], "no images found"))
+    painting = good_style.read_bytes()
+    out = str(tmp_path / "x.safetensors")
+    good = [str(good_style), "--data", str(photo_dir), "-o", out]
+    cases = [
+        ([str(bad_style), "--data", str(photo_dir), "-o", out], "cannot read image"),
+        ([str(tmp_path / "none.jpg"), "--data", str(photo_dir), "-o", out], "image not found"),
+        ([str(good_style), "--data", str(tmp_path / "empty"), "-o", out], "no images found"),
+        ([str(good_style), "--data", str(photo_dir), "-o", str(good_style)], "is the style image"),
+        ([*good, "--iterations", "0"], "--iterations must be at least 1, not 0"),
+        ([*good, "--checkpoint-every", "0"], "--checkpoint-every must be at least 1, not 0"),
+        ([*good, "--image-size", "4"], "--image-size must be at least 8, not 4"),
+        ([*good, "--style-size", "-1"], "--style-size must be positive"),
+        ([*good, "--style-layers", "relu1_2:lots"], "--style-layers: bad layer weight"),
+    ]
     for args, message in cases:
-        with pytest.raises(SystemExit) as exit_info:
-            main(["train", *args, "-o", str(tmp_path / "x.safetensors"), "--iterations", "1"])
-        assert exit_info.value.code == 1, message
+        assert run_cli(["train", "--iterations", "1", *args]) == 1, message
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+        assert not Path(out).exists()
+    assert good_style.read_bytes() == painting
+
+
+def test_output_may_not_replace_an_input(tmp_path: Path, photo_dir: Path, tiny_style: Path) -> None:
+    """No file the run reads, nor its own checkpoint, may be its output; refused before any work."""
+    base = config(tmp_path, photo_dir)
+    style = base.style_image
+    linked = tmp_path / "linked.png"
+    os.link(style, linked)
+    vgg_file = tmp_path / "vgg16.safetensors"
+    vgg_file.write_bytes(b"VGG weights")
+    sample = shutil.copy(style, tmp_path / "sample.png")
+    existing = tmp_path / "out" / "old.safetensors"
+    existing.write_bytes(b"an older run")
+    cases = [
+        (dict(output=style), f"output {style} is the style image; choose another path"),
+        (dict(output=linked), "is the style image"),
+        (dict(output=photo_dir / "rgb0.jpg"), f"is inside the training folder {photo_dir}"),
+        (dict(output=photo_dir / "nested" / "new.safetensors"), "is inside the training folder"),
+        (dict(init=tiny_style, blocks=None, output=tiny_style), "is the --init network"),
+        (dict(teacher=tiny_style, output=tiny_style), "is the --teacher network"),
+        (dict(vgg_weights=vgg_file, output=vgg_file), "is the --vgg-weights file"),
+        (dict(sample_image=sample, output=sample), "is the --sample-image"),
+        (dict(output=tmp_path / "out" / "net.ckpt"), ".ckpt names the run's own checkpoint"),
+        (dict(output=tmp_path / "missing" / "net.safetensors"), "does not exist"),
+        (dict(output=existing), "already exists (use --overwrite to replace it)"),
+    ]
+    inputs = [style, tiny_style, vgg_file, sample, photo_dir / "rgb0.jpg", existing]
+    before = [path.read_bytes() for path in inputs]
+    for overrides, message in cases:
+        with pytest.raises(VidstyleError, match=re.escape(message)):
+            train(dataclasses.replace(base, **overrides))
+    assert [path.read_bytes() for path in inputs] == before
+    assert not (tmp_path / "missing").exists() and not base.checkpoint_path.exists()
+
+
+def test_training_options_are_checked_before_any_work(tmp_path: Path, photo_dir: Path) -> None:
+    """Each bad setting is a one-line error naming its option, from TrainConfig (the API too)."""
+    teacher = tmp_path / "teacher.safetensors"  # not read: the settings are checked first
+    cases = [
+        (dict(iterations=0), "--iterations must be at least 1, not 0"),
+        (dict(checkpoint_every=0), "--checkpoint-every must be at least 1, not 0"),
+        (dict(sample_every=0), "--sample-every must be at least 1, not 0"),
+        (dict(batch_size=0), "--batch-size must be at least 1, not 0"),
+        (dict(width=0), "--width must be from 1 to 128, not 0"),
+        (dict(width=500), "--width must be from 1 to 128, not 500"),  # no loadable file has it
+        (dict(threads=0), "--threads must be at least 1, not 0"),
+        (dict(blocks=0), "--blocks must be from 1 to 32, not 0"),
+        (dict(blocks=500), "--blocks must be from 1 to 32, not 500"),
+        (dict(image_size=0), "--image-size must be at least 8, not 0"),
+        (dict(image_size=7), "--image-size must be at least 8, not 7"),  # relu4_3: 3 poolings
+        (dict(image_size=8, content_layer="relu5_3"), "--image-size must be at least 16, not 8"),
+        (dict(image_size=4, style_image=None, teacher=teacher), "--image-size must be at least 5, not 4"),
+        (dict(style_size=-1), "--style-size must be positive (0: as it is), not -1"),
+        (dict(seed=-1), "--seed must be 0 or more, not -1"),
+        (dict(lr=0.0), "--lr must be positive, not 0.0"),
+        (dict(lr=-1e-3), "--lr must be positive, not -0.001"),
+        (dict(epochs=0.0), "--epochs must be positive, not 0.0"),
+        (dict(content_weight=-1.0), "--content-weight must be 0 or more, not -1.0"),
+        (dict(style_weight=float("nan")), "--style-weight must be 0 or more, not nan"),
+        (dict(tv_weight=-1.0), "--tv-weight must be 0 or more"),
+        (dict(stability_weight=-1.0), "--stability-weight must be 0 or more"),
+        (dict(distill_weight=-1.0), "--distill-weight must be 0 or more"),
+        (dict(content_weight=0.0, style_weight=0.0, tv_weight=0.0), "every loss weight is 0"),
+        (dict(vgg="vgg11"), "--vgg: unknown VGG architecture 'vgg11'"),
+        (dict(style_layers="relu1_2:lots"), "--style-layers: bad layer weight 'relu1_2:lots'"),
+        (dict(style_layers="relu1_2:-1"), "--style-layers weights must be 0 or more, not relu1_2:-1.0"),
+        (dict(content_layer="relu9_9"), "unknown vgg16 layer(s): relu9_9"),
+    ]
+    for overrides, message in cases:
+        with pytest.raises(VidstyleError, match=re.escape(message)):
+            config(tmp_path, photo_dir, **overrides)
+    assert config(tmp_path, photo_dir, style_size=0).style_size is None  # as on the command line
+    assert config(tmp_path, photo_dir, image_size=16, content_layer="relu5_3").image_size == 16
+
+
+@pytest.mark.filterwarnings("ignore:skipping unreadable")
+def test_smallest_crops_train(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
+    """The minimum sizes are real: both networks train on MIN_IMAGE_SIZE crops (distillation,
+    no loss network), and on 8-pixel crops through VGG up to relu4_3; a style image scaled below
+    what the loss network takes is refused before training."""
+    from conftest import make_style
+
+    teacher = make_style(tmp_path / "teacher.safetensors", width=4, blocks=1)
+    for arch in ("johnson", "lite"):
+        cfg = config(
+            tmp_path / arch, photo_dir, style_image=None, teacher=teacher, arch=arch,
+            image_size=MIN_IMAGE_SIZE, iterations=1, stability_weight=1.0,
+        )
+        assert load_style(train(cfg)).info.arch["type"] == arch
+    cfg = config(tmp_path / "vgg", photo_dir, image_size=8, iterations=1, stability_weight=1.0)
+    assert cfg.vgg_min_size == 8
+    assert load_style(train(cfg)).info.metadata["training"]["image_size"] == 8
+    with pytest.raises(VidstyleError, match="style image is too small for the loss network: 4x4 pixels"):
+        train(config(tmp_path / "small", photo_dir, style_size=4))
+
+
+@pytest.mark.filterwarnings("ignore:skipping unreadable")
+def test_damaged_checkpoint_is_a_one_line_error(
+    tmp_path: Path, photo_dir: Path, random_vgg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint cut short (full disk) or otherwise broken cannot be resumed: say so and how
+    to go on, without a traceback."""
+    cfg = config(tmp_path, photo_dir)
+    state = {"model": {}, "optimizer": {}, "iteration": 1, "elapsed": 1.0, "config": cfg.to_json()}
+    torch.save(state, cfg.checkpoint_path)
+    whole = cfg.checkpoint_path.read_bytes()
+    message = f"checkpoint {cfg.checkpoint_path} is damaged and cannot be resumed: delete it"
+    for content in (whole[: len(whole) // 2], b"", b"\x00" * 64, whole):  # whole: no network in it
+        cfg.checkpoint_path.write_bytes(content)
+        with pytest.raises(VidstyleError, match=re.escape(message)):
+            train(cfg, resume=True)
+    cfg.checkpoint_path.write_bytes(whole[:100])
+    args = [str(cfg.style_image), "--data", str(photo_dir), "-o", str(cfg.output), "--image-size", "32"]
+    assert run_cli(["train", *args, "--width", "4", "--blocks", "1", "--batch-size", "2", "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {message}" in err and "Traceback" not in err
+    assert not cfg.output.exists() and cfg.checkpoint_path.read_bytes() == whole[:100]
 
 
 @pytest.mark.slow
@@ -246,19 +464,24 @@ def test_distributed_training_with_two_processes(tmp_path: Path, photo_dir: Path
 
 
 @pytest.mark.filterwarnings("ignore:skipping unreadable")
-def test_sigterm_stops_training_with_a_checkpoint(tmp_path: Path, photo_dir: Path, random_vgg: Path) -> None:
-    """`kill` on a background training run keeps its progress, like Ctrl-C."""
+def test_sigterm_stops_training_with_weights_and_a_checkpoint(
+    tmp_path: Path, photo_dir: Path, random_vgg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kill` on a background run: the weights trained so far, a checkpoint, exit status 143;
+    the same command with --resume then finishes the run."""
     import signal
     import time
 
     out = tmp_path / "bg.safetensors"
     style = tmp_path / "style.png"
     Image.fromarray(np.random.default_rng(2).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(style)
+    args = [
+        "train", str(style), "--data", str(photo_dir), "-o", str(out), "--image-size", "32", "--width", "4",
+        "--blocks", "1", "--batch-size", "1", "--checkpoint-every", "100000", "--sample-every", "1",
+        "--no-amp", "--device", "cpu", "--threads", "1",
+    ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vidstyle", "train", str(style), "--data", str(photo_dir), "-o", str(out),
-         "--image-size", "32", "--width", "4", "--blocks", "1", "--batch-size", "1", "--iterations", "100000",
-         "--checkpoint-every", "100000", "--sample-every", "1", "--no-amp", "--device", "cpu",
-         "--threads", "1"],
+        [sys.executable, "-m", "vidstyle", *args, "--iterations", "100000"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 120
@@ -266,6 +489,15 @@ def test_sigterm_stops_training_with_a_checkpoint(tmp_path: Path, photo_dir: Pat
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "checkpoint saved" in err and "Traceback" not in err
-    assert torch.load(out.with_suffix(".ckpt"), weights_only=True)["iteration"] >= 1
+    assert proc.returncode == 143, err
+    stopped = load_style(out).info
+    done = stopped.metadata["training"]["iterations"]
+    assert f"stopped at iteration {done}: wrote {out} (trained so far); continue with --resume" in err
+    assert "Traceback" not in err
+    assert torch.load(out.with_suffix(".ckpt"), weights_only=True)["iteration"] == done >= 1
+    assert out.stat().st_mode & 0o777 == file_mode()
+    assert str(tmp_path) not in json.dumps(stopped.metadata)  # the command line's paths too
+
+    assert run_cli([*args, "--iterations", str(done + 1), "--resume"]) == 0, capsys.readouterr().err
+    assert load_style(out).info.metadata["training"]["iterations"] == done + 1
+    assert not out.with_suffix(".ckpt").exists()

@@ -229,9 +229,11 @@ def stylize(
                 f"warning: {result.lost_frames} damaged frame(s) of {input} could not be decoded", err=True
             )
         lost = f", {result.lost_frames} damaged frame(s) skipped" if result.lost_frames else ""
+        per_frame = result.seconds / max(1, result.frames)
+        speed = f"{result.fps:.1f} fps" if result.fps >= 1 else f"{per_frame:.1f} s/frame"
         typer.echo(
             f"wrote {result.output}: {result.frames} frame(s) in {result.seconds:.1f} s "
-            f"({result.fps:.1f} fps, {result.device}, style {result.style}){lost}"
+            f"({speed}, {result.device}, style {result.style}){lost}"
         )
 
 
@@ -242,7 +244,7 @@ def demo(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
-    """Stylize the bundled demo clip (a 4 s street scene with sound) and say where it went."""
+    """Stylize the bundled demo clip (4 s of cars in a car park, with sound) and say where it went."""
     from .stylize import DEMO_CLIP, share_cores, stylize_video
     from .stylizer import FastStylizer
 

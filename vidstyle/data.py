@@ -7,6 +7,7 @@ batches an uninterrupted one would have seen, and distributed ranks never overla
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -43,23 +44,44 @@ def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
     return crop[:, ::-1] if rng.random() < 0.5 else crop
 
 
-class PhotoSampler:
-    """Batches of random crops; sample ``k`` of the whole run is a pure function of ``k``."""
+def _user_warning(message: str) -> None:
+    """The default report of a skipped photo for library callers: a warning they can filter."""
+    warnings.warn(message, UserWarning, stacklevel=4)
 
-    def __init__(self, directory: Path, image_size: int = 256, seed: int = 0) -> None:
-        self.files = find_images(directory)
-        self.image_size, self.seed = image_size, seed
+
+class PhotoSampler:
+    """Batches of random crops; sample ``k`` of the whole run is a pure function of ``k``.
+
+    ``warn`` receives one line per unreadable photo (the command line prints it as
+    ``warning: ...``); by default it is a :class:`UserWarning`.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        image_size: int = 256,
+        seed: int = 0,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.files = find_images(self.directory)
+        self.image_size, self.seed, self.warn = image_size, seed, warn or _user_warning
         self.skipped: set[Path] = set()
         self._perms: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def _file(self, k: int) -> Path:
+    def _candidates(self, k: int) -> Iterator[Path]:
+        """The file of sample ``k``, then the rest of its epoch's shuffled order (wrapping
+        around): every file is offered once, so one readable photo is enough to train, and
+        a skipped photo's turns go to photos picked at random rather than to one neighbour."""
         epoch, pos = divmod(k, len(self.files))
         if epoch not in self._perms:
             self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.files))}
-        return self.files[self._perms[epoch][pos]]
+        order = self._perms[epoch]
+        for step in range(len(self.files)):
+            yield self.files[order[(pos + step) % len(self.files)]]
 
     def _read(self, path: Path) -> np.ndarray | None:
         """The decoded image, or None (warned once, then skipped) for an unreadable file."""
@@ -69,16 +91,16 @@ class PhotoSampler:
             return read_image(path)
         except VidstyleError as exc:
             self.skipped.add(path)
-            warnings.warn(f"skipping unreadable training image: {exc}", stacklevel=3)
+            self.warn(f"skipping unreadable training image: {exc}")
             return None
 
     def sample(self, k: int) -> np.ndarray:
-        """The crop for global sample number ``k``; unreadable files fall through to the next."""
-        for attempt in range(len(self.files)):
-            image = self._read(self._file(k + attempt * 7919))
+        """The crop for global sample number ``k``; an unreadable file passes its turn on."""
+        for path in self._candidates(k):
+            image = self._read(path)
             if image is not None:
                 return random_crop(image, self.image_size, np.random.default_rng([self.seed, k, 1]))
-        raise VidstyleError("none of the training images could be read")
+        raise self._none_readable()
 
     def first_image(self) -> np.ndarray:
         """The first readable photo, whole (for progress samples)."""
@@ -86,7 +108,10 @@ class PhotoSampler:
             image = self._read(path)
             if image is not None:
                 return image
-        raise VidstyleError("none of the training images could be read")
+        raise self._none_readable()
+
+    def _none_readable(self) -> VidstyleError:
+        return VidstyleError(f"none of the {len(self.files)} images in {self.directory} could be read")
 
     def batch(self, first: int, count: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """Samples ``first .. first+count-1`` as an ``N x 3 x S x S`` tensor in [0, 1]."""

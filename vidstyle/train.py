@@ -6,10 +6,12 @@ architecture, with no VGG passes unless perceptual weights are also set. With ``
 trained network is fine-tuned instead of starting from random weights (e.g. to add the
 stability term to a shipped style).
 
-Checkpoints are written atomically every ``checkpoint_every`` iterations and on Ctrl-C;
+Checkpoints are written atomically every ``checkpoint_every`` iterations; a run stopped by
+Ctrl-C or SIGTERM also writes one, with the weights trained so far as its output, and
 ``resume=True`` continues exactly (model, optimizer, iteration; the data order is a pure
-function of the iteration, see :mod:`vidstyle.data`). Under ``torchrun`` the run uses
-DistributedDataParallel, each rank taking its own share of every global batch.
+function of the iteration, see :mod:`vidstyle.data`). A finished run removes its checkpoint.
+Under ``torchrun`` the run uses DistributedDataParallel, each rank taking its own share of
+every global batch.
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ import torch.nn.functional as F
 from . import vgg_weights
 from .data import PhotoSampler
 from .device import cpu_has_native_bf16, select_device
-from .errors import VidstyleError, signals_as_interrupts
+from .errors import Terminated, VidstyleError, signals_as_interrupts
+from .fileio import atomic_output, check_output_path, respect_umask, same_file
 from .images import read_image, resize_max, to_images, to_tensor, write_image
 from .losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
 from .models import ARCHITECTURES, StyleNetwork, VGGFeatures
+from .models.transformer import MAX_BLOCKS, MAX_WIDTH
+from .models.vgg import layer_names
 from .weights import Style, load_style, save_style
 
 DEFAULT_STYLE_LAYERS = "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
@@ -44,6 +49,9 @@ DEFAULT_STYLE_LAYERS = "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
 _RESUME_KEYS = (
     "arch", "width", "blocks", "batch_size", "image_size", "seed", "style_layers", "teacher", "init"
 )
+#: the smallest training crop the style networks take: they work at a quarter of it (rounded
+#: up), where reflection padding and instance norm need 2 pixels; the loss network may need more
+MIN_IMAGE_SIZE = 5
 
 
 @dataclass
@@ -61,6 +69,7 @@ class TrainConfig:
     init: Path | None = None
     distill_weight: float = 1.0
     image_size: int = 256
+    #: longest side of the style image for the style loss; ``None`` or 0: as it is
     style_size: int | None = 512
     batch_size: int = 4
     iterations: int = 2000
@@ -96,19 +105,109 @@ class TrainConfig:
             self.tv_weight = 1.0 if perceptual else 0.0
         if self.blocks is None and self.init is None:
             self.blocks = 5
+        if self.style_size == 0:
+            self.style_size = None
         if self.arch not in ARCHITECTURES:
             raise VidstyleError(f"unknown --arch {self.arch!r} (known: {', '.join(ARCHITECTURES)})")
         if self.style_image is None and self.teacher is None:
             raise VidstyleError("give a style image, or a --teacher network to distill")
         if self.style_image is None and self.style_weight:
             raise VidstyleError("a style loss needs the style image: give it or set --style-weight 0")
+        self._check_layers()
+        self._check_counts()
+        self._check_rates()
+
+    def _check_layers(self) -> None:
+        """Refuse an unknown loss network or layer, or a bad layer weight, before any file is read."""
+        try:
+            names = layer_names(self.vgg)
+        except ValueError as exc:
+            raise VidstyleError(f"--vgg: {exc}") from None
+        try:
+            weights = parse_layer_weights(self.style_layers)
+        except ValueError as exc:
+            raise VidstyleError(f"--style-layers: {exc}") from None
+        unknown = [name for name in (self.content_layer, *weights) if name not in names]
+        if unknown:
+            raise VidstyleError(
+                f"unknown {self.vgg} layer(s): {', '.join(unknown)} (names are like relu2_2 or relu4_3)"
+            )
+        bad = [f"{name}:{w}" for name, w in weights.items() if not (math.isfinite(w) and w >= 0)]
+        if bad:
+            raise VidstyleError(f"--style-layers weights must be 0 or more, not {', '.join(bad)}")
+
+    def _check_counts(self) -> None:
+        """Refuse counts and sizes that would fail mid-run (a division by zero at the first
+        checkpoint, a crop that vanishes in a network) or finish having trained nothing."""
+        counts = {
+            "iterations": self.iterations,
+            "batch-size": self.batch_size,
+            "checkpoint-every": self.checkpoint_every,
+            "sample-every": self.sample_every,
+            "threads": 1 if self.threads is None else self.threads,
+        }
+        for option, value in counts.items():
+            if value < 1:
+                raise VidstyleError(f"--{option} must be at least 1, not {value}")
+        # the limits of a loadable weights file; 0 blocks (encoder and decoder alone) is a slip
+        if not 1 <= self.width <= MAX_WIDTH:
+            raise VidstyleError(f"--width must be from 1 to {MAX_WIDTH}, not {self.width}")
+        if self.blocks is not None and not 1 <= self.blocks <= MAX_BLOCKS:
+            raise VidstyleError(f"--blocks must be from 1 to {MAX_BLOCKS}, not {self.blocks}")
+        smallest = max(MIN_IMAGE_SIZE, self.vgg_min_size)
+        if self.image_size < smallest:
+            raise VidstyleError(
+                f"--image-size must be at least {smallest}, not {self.image_size} "
+                "(smaller crops vanish in the networks' downsampling)"
+            )
+        if self.style_size is not None and self.style_size < 0:
+            raise VidstyleError(f"--style-size must be positive (0: as it is), not {self.style_size}")
+        if self.seed < 0:
+            raise VidstyleError(f"--seed must be 0 or more, not {self.seed}")
+
+    def _check_rates(self) -> None:
+        """Refuse a learning rate or epoch count that is not positive and loss weights that are
+        negative (they would maximise their loss); NaN fails every comparison, so it is refused too."""
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise VidstyleError(f"--lr must be positive, not {self.lr}")
+        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
+            raise VidstyleError(f"--epochs must be positive, not {self.epochs}")
+        weights = {
+            "content-weight": self.content_weight,
+            "style-weight": self.style_weight,
+            "tv-weight": self.tv_weight,
+            "stability-weight": self.stability_weight,
+            "distill-weight": self.distill_weight,
+        }
+        for option, value in weights.items():
+            if not (math.isfinite(value) and value >= 0):
+                raise VidstyleError(f"--{option} must be 0 or more, not {value}")
+        if self.teacher is None:
+            del weights["distill-weight"]  # it weighs nothing without a teacher
+        if not any(weights.values()):
+            raise VidstyleError("every loss weight is 0: there is nothing to train")
 
     @property
     def uses_vgg(self) -> bool:
         return bool(self.content_weight or self.style_weight)
 
+    @property
+    def vgg_min_size(self) -> int:
+        """The smallest image side the loss network takes: one pixel must be left after the
+        poolings up to its deepest layer in use (1 without a loss network)."""
+        if not self.uses_vgg:
+            return 1
+        names = layer_names(self.vgg)
+        deepest = max(names.index(n) for n in (self.content_layer, *parse_layer_weights(self.style_layers)))
+        return 2 ** sum(name.startswith("pool") for name in names[: deepest + 1])
+
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+    def to_metadata(self) -> dict[str, Any]:
+        """The settings as a weights file records them: paths cut to their last part, so that a
+        shared file does not show the trainer's folders (the checkpoint keeps whole paths)."""
+        return {k: (_file_name(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
 
     @property
     def checkpoint_path(self) -> Path:
@@ -172,6 +271,12 @@ def _style_grams(
     config: TrainConfig, style: np.ndarray, vgg: VGGFeatures, layers: dict[str, float], device: torch.device
 ) -> dict[str, torch.Tensor]:
     scaled = resize_max(style, config.style_size)
+    if min(scaled.shape[:2]) < config.vgg_min_size:
+        h, w = scaled.shape[:2]
+        raise VidstyleError(
+            f"the style image is too small for the loss network: {w}x{h} pixels as used, at least "
+            f"{config.vgg_min_size} needed on each side (raise --style-size or use a larger image)"
+        )
     with torch.no_grad():
         feats = vgg(to_tensor(scaled, device))
     return {k: gram_matrix(feats[k]) for k in layers}
@@ -183,6 +288,84 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _check_paths(config: TrainConfig, resume: bool, overwrite: bool) -> None:
+    """Refuse, before any work, an output that would replace an input or cannot be written,
+    and a checkpoint that is missing (``resume``) or in the way (a new run)."""
+    output = config.output
+    if output.suffix in (".ckpt", ".samples"):
+        raise VidstyleError(
+            f"output {output}: {output.suffix} names the run's own checkpoint or samples; "
+            "use a .safetensors name"
+        )
+    inputs = {
+        "style image": config.style_image,
+        "--init network": config.init,
+        "--teacher network": config.teacher,
+        "--vgg-weights file": config.vgg_weights,
+        "--sample-image photo": config.sample_image,
+    }
+    for role, path in inputs.items():
+        if path is not None and same_file(output, path):
+            raise VidstyleError(f"output {output} is the {role}; choose another path")
+    if config.data.resolve() in output.resolve().parents:
+        raise VidstyleError(
+            f"output {output} is inside the training folder {config.data}: write it elsewhere "
+            "(its progress samples would become training photos)"
+        )
+    ckpt = config.checkpoint_path
+    if resume and not ckpt.is_file():
+        raise VidstyleError(f"--resume: no checkpoint at {ckpt} (a finished run removes its checkpoint)")
+    if not resume and ckpt.exists():
+        raise VidstyleError(f"a checkpoint exists at {ckpt}: use --resume to continue or delete it")
+    check_output_path(output, overwrite=overwrite or resume)  # resuming replaces what the stop wrote
+
+
+def _resume(
+    config: TrainConfig, net: StyleNetwork, optimizer: torch.optim.Optimizer, device: torch.device
+) -> tuple[int, float, dict[str, float] | None]:
+    """Load the checkpoint into ``net`` and ``optimizer``; its iteration, seconds and losses."""
+    path = config.checkpoint_path
+    damaged = VidstyleError(
+        f"checkpoint {path} is damaged and cannot be resumed: delete it to start the run anew "
+        "(without --resume)"
+    )
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        saved = dict(state["config"])
+    except Exception:  # a truncated or corrupt file fails in torch's zip, pickle or I/O code
+        raise damaged from None
+    for key in _RESUME_KEYS:
+        default = TrainConfig.__dataclass_fields__[key].default  # older checkpoints lack newer keys
+        if str(saved.get(key, default)) != str(getattr(config, key)):
+            raise VidstyleError(
+                f"--resume: {key} differs from the checkpoint ({saved.get(key, default)} vs "
+                f"{getattr(config, key)}); use the same settings or start a new output"
+            )
+    try:
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        # older checkpoints lack the losses
+        return int(state["iteration"]), float(state["elapsed"]), state.get("losses")
+    except (KeyError, RuntimeError, TypeError, ValueError):
+        raise damaged from None
+
+
+def _file_name(path: Path) -> str:
+    """The last part of ``path`` (of the absolute path, so that ``.`` gives the folder's name)."""
+    return Path(os.path.abspath(path)).name
+
+
+def _command(config: TrainConfig) -> str:
+    """The command line that ran training, its paths cut like :meth:`TrainConfig.to_metadata`'s."""
+    paths = {value for value in vars(config).values() if isinstance(value, Path)}
+
+    def short(arg: str) -> str:
+        option, equals, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        return option + equals + (_file_name(Path(value)) if value and Path(value) in paths else value)
+
+    return shlex.join([Path(sys.argv[0]).name, *map(short, sys.argv[1:])])
+
+
 def _fixed_sample(config: TrainConfig, sampler: PhotoSampler) -> np.ndarray:
     photo = read_image(config.sample_image) if config.sample_image is not None else sampler.first_image()
     return resize_max(photo, 384)
@@ -192,8 +375,18 @@ def train(
     config: TrainConfig,
     resume: bool = False,
     progress: Callable[[int, int, Losses, float], None] | None = None,
+    *,
+    overwrite: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
-    """Run (or resume) a training run; returns the path of the finished weights file."""
+    """Run (or resume) a training run; returns the path of the finished weights file.
+
+    An existing output is replaced only with ``overwrite`` (or ``resume``: a stopped run wrote
+    it). ``warn`` receives a line for each photo skipped as unreadable (default: a
+    UserWarning). Ctrl-C or SIGTERM stops the run with a checkpoint and the weights trained so
+    far, then raises :class:`VidstyleError` with exit code 130 or 143.
+    """
+    _check_paths(config, resume, overwrite)
     device = select_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -220,7 +413,7 @@ def train(
         vgg, vgg_source = _load_vgg(config, layers, device)
         if config.style_weight:
             grams = _style_grams(config, style_full, vgg, style_weights, device)
-    sampler = PhotoSampler(config.data, config.image_size, config.seed)
+    sampler = PhotoSampler(config.data, config.image_size, config.seed, warn)
     total = config.iterations
     if config.epochs is not None:
         total = max(1, math.ceil(config.epochs * len(sampler) / config.batch_size))
@@ -231,27 +424,10 @@ def train(
     start, elapsed, last_losses = 0, 0.0, None
     ckpt = config.checkpoint_path
     if resume:
-        if not ckpt.is_file():
-            raise VidstyleError(f"--resume: no checkpoint at {ckpt}")
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        saved = state["config"]
-        for key in _RESUME_KEYS:
-            default = TrainConfig.__dataclass_fields__[key].default  # older checkpoints lack newer keys
-            if str(saved.get(key, default)) != str(getattr(config, key)):
-                raise VidstyleError(
-                    f"--resume: {key} differs from the checkpoint ({saved.get(key, default)} vs "
-                    f"{getattr(config, key)}); use the same settings or start a new output"
-                )
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, elapsed = int(state["iteration"]), float(state["elapsed"])
-        last_losses = state.get("losses")  # older checkpoints lack it
-    else:
-        if ckpt.exists() and rank == 0:
-            raise VidstyleError(f"a checkpoint exists at {ckpt}: use --resume to continue or delete it")
-        if init is not None:
-            init.net.residuals = init.net.residuals[: config.blocks]
-            net.load_state_dict(init.net.state_dict())
+        start, elapsed, last_losses = _resume(config, net, optimizer, device)
+    elif init is not None:
+        init.net.residuals = init.net.residuals[: config.blocks]
+        net.load_state_dict(init.net.state_dict())
 
     model: torch.nn.Module = net
     if world > 1:
@@ -281,6 +457,32 @@ def train(
                     "config": config.to_json(),
                 },
             )
+
+    def save_weights(done: int) -> None:
+        """Write the network as trained for ``done`` iterations (rank 0; atomically)."""
+        if rank != 0:
+            return
+        with atomic_output(config.output) as tmp:
+            save_style(
+                tmp,
+                net,
+                name=config.name or _style_name(config, teacher),
+                style_image=style_full,
+                metadata={
+                    "style_image_name": _style_image_name(config, teacher),
+                    "training": {
+                        **config.to_metadata(),
+                        "iterations": done,
+                        "planned_iterations": total,
+                        "world_size": world,
+                        "seconds": round(elapsed, 1),
+                        "command": _command(config),
+                        "final_losses": dataclasses.asdict(losses),
+                        "vgg_source": vgg_source and Path(vgg_source).name,
+                    },
+                },
+            )
+            respect_umask(tmp)  # safetensors writes a new, private (0600) file
 
     completed = start
     restore = signals_as_interrupts()
@@ -337,34 +539,25 @@ def train(
                 checkpoint(done)
             if rank == 0 and sample_photo is not None and (done % config.sample_every == 0 or done == total):
                 _write_sample(config, net, sample_photo, done, device)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        code = Terminated.exit_code if isinstance(stop, Terminated) else 130
+        if completed == 0:
+            raise VidstyleError(
+                "stopped before the first iteration finished: nothing written", exit_code=code
+            ) from None
         checkpoint(completed)
+        save_weights(completed)
         raise VidstyleError(
-            f"interrupted after iteration {completed}; checkpoint saved, continue with --resume",
-            exit_code=130,
+            f"stopped at iteration {completed}: wrote {config.output} (trained so far); "
+            "continue with --resume",
+            exit_code=code,
         ) from None
     finally:
         restore()
 
+    save_weights(total)
     if rank == 0:
-        save_style(
-            config.output,
-            net,
-            name=config.name or _style_name(config, teacher),
-            style_image=style_full,
-            metadata={
-                "style_image_name": _style_image_name(config, teacher),
-                "training": {
-                    **config.to_json(),
-                    "iterations": total,
-                    "world_size": world,
-                    "seconds": round(elapsed, 1),
-                    "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-                    "final_losses": dataclasses.asdict(losses),
-                    "vgg_source": vgg_source,
-                },
-            },
-        )
+        ckpt.unlink(missing_ok=True)  # the weights file now holds the whole run
     if world > 1:
         dist.barrier()
     return config.output
