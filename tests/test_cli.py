@@ -149,3 +149,20 @@ def test_demo_refuses_to_replace_its_output(
     out.write_bytes(b"an earlier result")
     code, _, err = run_cli(["demo", "-s", tiny_style, "-o", out], capsys)
     assert code == 1 and "already exists" in err and out.read_bytes() == b"an earlier result"
+
+
+def test_python_warnings_print_as_one_line(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    import warnings
+
+    from vidstyle import cli
+
+    def warn_then_fail() -> None:
+        warnings.warn("something odd\nwith a second line of detail", UserWarning, stacklevel=1)
+        raise vidstyle.VidstyleError("stop here")
+
+    monkeypatch.setattr(cli, "app", lambda **_: warn_then_fail())
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        code, _, err = run_cli(["anything"], capsys)
+    assert code == 1
+    assert err.splitlines()[0] == "warning: something odd" and err.splitlines()[-1] == "error: stop here"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -499,6 +500,7 @@ def main(argv: list[str] | None = None) -> None:
     output, write its checkpoint or finalise its recording.
     """
     restore = signals_as_interrupts()
+    show_warning, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:
         code = app(args=argv, standalone_mode=False)  # typer returns 130 for KeyboardInterrupt
     except VidstyleError as exc:
@@ -516,6 +518,7 @@ def main(argv: list[str] | None = None) -> None:
         where = f": {exc.filename}" if exc.filename else ""
         _fail(f"{exc.strerror or exc}{where}", 1)
     finally:
+        warnings.showwarning = show_warning
         restore()
     if code == 130:  # a signal stopped the job (typer reports Ctrl-C as 130)
         if stopped_by() == signal.SIGTERM:
@@ -523,6 +526,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", 130, prefix="")
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Python warnings, from vidstyle or a library, as one ``warning: ...`` line without source."""
+    typer.echo(f"warning: {str(message).strip().splitlines()[0]}", err=True)
 
 
 def _fail(message: str, code: int, prefix: str = "error: ") -> None:

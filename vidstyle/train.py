@@ -36,7 +36,7 @@ from . import vgg_weights
 from .data import PhotoSampler
 from .device import cpu_has_native_bf16, select_device
 from .errors import Terminated, VidstyleError, signals_as_interrupts
-from .fileio import atomic_output, check_output_path, respect_umask, same_file
+from .fileio import check_output_path, same_file
 from .images import read_image, resize_max, to_images, to_tensor, write_image
 from .losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
 from .models import ARCHITECTURES, StyleNetwork, VGGFeatures
@@ -462,27 +462,25 @@ def train(
         """Write the network as trained for ``done`` iterations (rank 0; atomically)."""
         if rank != 0:
             return
-        with atomic_output(config.output) as tmp:
-            save_style(
-                tmp,
-                net,
-                name=config.name or _style_name(config, teacher),
-                style_image=style_full,
-                metadata={
-                    "style_image_name": _style_image_name(config, teacher),
-                    "training": {
-                        **config.to_metadata(),
-                        "iterations": done,
-                        "planned_iterations": total,
-                        "world_size": world,
-                        "seconds": round(elapsed, 1),
-                        "command": _command(config),
-                        "final_losses": dataclasses.asdict(losses),
-                        "vgg_source": vgg_source and Path(vgg_source).name,
-                    },
+        save_style(
+            config.output,
+            net,
+            name=config.name or _style_name(config, teacher),
+            style_image=style_full,
+            metadata={
+                "style_image_name": _style_image_name(config, teacher),
+                "training": {
+                    **config.to_metadata(),
+                    "iterations": done,
+                    "planned_iterations": total,
+                    "world_size": world,
+                    "seconds": round(elapsed, 1),
+                    "command": _command(config),
+                    "final_losses": dataclasses.asdict(losses),
+                    "vgg_source": vgg_source and Path(vgg_source).name,
                 },
-            )
-            respect_umask(tmp)  # safetensors writes a new, private (0600) file
+            },
+        )
 
     completed = start
     restore = signals_as_interrupts()

@@ -23,6 +23,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import VidstyleError
+from .fileio import atomic_output, respect_umask
 from .images import is_image_path
 from .models.transformer import ArchitectureError, StyleNetwork, build_transformer, check_config
 
@@ -130,10 +131,9 @@ def save_style(
     }
     tensors = {f"net.{k}": v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
     tensors["style_image"] = torch.from_numpy(np.ascontiguousarray(thumb))
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    save_file(tensors, str(tmp), metadata={"vidstyle": json.dumps(meta)})
-    os.replace(tmp, path)
+    with atomic_output(Path(path)) as tmp:
+        save_file(tensors, str(tmp), metadata={"vidstyle": json.dumps(meta)})
+        respect_umask(tmp)  # safetensors writes a new, private (0600) file
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:
