@@ -167,8 +167,10 @@ def test_training_writes_a_loadable_style(
     with pytest.raises(VidstyleError, match=r"already exists \(use --overwrite"):
         train(cfg)
     assert cfg.output.read_bytes() == b"an older run"
-    path = train(cfg, progress=lambda i, total, losses, t: seen.append(i), overwrite=True)
+    notes: list[str] = []
+    path = train(cfg, progress=lambda i, total, losses, t: seen.append(i), overwrite=True, log=notes.append)
     assert seen == [1, 2, 3, 4]
+    assert notes == [f"checkpoint at iteration 2: {cfg.checkpoint_path}"]  # the last is removed at once
     style = load_style(path)
     training = style.info.metadata["training"]
     assert training["iterations"] == 4 and training["width"] == 4

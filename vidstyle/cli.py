@@ -395,7 +395,8 @@ def train(
             resume=resume,
             progress=progress.update,
             overwrite=overwrite,
-            warn=lambda message: typer.echo(f"warning: {message}", err=True),
+            warn=lambda message: progress.note(f"warning: {message}"),
+            log=progress.note,
         )
     typer.echo(f"wrote {path}")
 

@@ -378,12 +378,14 @@ def train(
     *,
     overwrite: bool = False,
     warn: Callable[[str], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Path:
     """Run (or resume) a training run; returns the path of the finished weights file.
 
     An existing output is replaced only with ``overwrite`` (or ``resume``: a stopped run wrote
     it). ``warn`` receives a line for each photo skipped as unreadable (default: a
-    UserWarning). Ctrl-C or SIGTERM stops the run with a checkpoint and the weights trained so
+    UserWarning); ``log`` a line for each checkpoint written, so a log file says what a
+    stop would keep. Ctrl-C or SIGTERM stops the run with a checkpoint and the weights trained so
     far, then raises :class:`VidstyleError` with exit code 130 or 143.
     """
     _check_paths(config, resume, overwrite)
@@ -535,6 +537,8 @@ def train(
                 progress(done, total, losses, elapsed)
             if done % config.checkpoint_every == 0 or done == total:
                 checkpoint(done)
+                if log is not None and rank == 0 and done < total:
+                    log(f"checkpoint at iteration {done}: {ckpt}")
             if rank == 0 and sample_photo is not None and (done % config.sample_every == 0 or done == total):
                 _write_sample(config, net, sample_photo, done, device)
     except KeyboardInterrupt as stop:
