@@ -56,15 +56,17 @@ def make_video(
     codec: str = "libx264",
     gray: int | None = None,
     options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> list[float]:
     """Write a small video (optionally with a sine-tone AAC track); return its frame times.
 
     ``rotation`` is stored as a display matrix (counter-clockwise degrees, as ffmpeg reads
     it); ``gray`` makes every frame that solid grey level instead of the moving pattern;
-    ``options`` are encoder options (e.g. ``{"g": "1"}`` for intra-only).
+    ``options`` are encoder options (e.g. ``{"g": "1"}`` for intra-only), and
+    ``container_options`` the muxer's (e.g. ``{"movflags": "faststart"}``).
     """
     pts_list, time_base = frame_times(frames, fps, vfr)
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", container_options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.codec_context.time_base = time_base
@@ -91,14 +93,23 @@ def make_audio(path: Path, *, seconds: float = 1.0) -> None:
         _write_tone(container, _add_tone_stream(container), seconds)
 
 
-def make_corrupt_video(path: Path, *, mode: str, frames: int = 30) -> None:
-    """Write an intra-only mkv, then damage it.
+def make_corrupt_video(path: Path, *, mode: str, frames: int = 30, intra: bool = True) -> None:
+    """Write a video (10 fps, the container follows the suffix), then damage it.
 
     ``mode="truncate"`` cuts the file in the middle of a packet (a download that stopped);
-    ``mode="garbage"`` overwrites the payload of a few packets in the middle with random
+    ``mode="garbage"`` overwrites the payload of 4 packets in the middle with random
     bytes while keeping the container intact, so the decoder itself hits bad data.
+    ``intra`` makes every frame a keyframe; otherwise later frames depend on the damaged
+    ones. MP4 and MOV get their index first, as files made for streaming have it.
     """
-    make_video(path, frames=frames, width=96, height=64, options={"g": "1"})
+    make_video(
+        path,
+        frames=frames,
+        width=96,
+        height=64,
+        options={"g": "1"} if intra else None,
+        container_options={"movflags": "faststart"} if path.suffix in (".mp4", ".mov") else None,
+    )
     data = bytearray(path.read_bytes())
     if mode == "truncate":
         del data[len(data) // 2 + 37 :]
@@ -112,6 +123,18 @@ def make_corrupt_video(path: Path, *, mode: str, frames: int = 30) -> None:
     else:
         raise ValueError(f"unknown corruption mode {mode!r}")
     path.write_bytes(bytes(data))
+
+
+def make_size_change(path: Path, sizes: list[tuple[int, int]], frames: int = 5) -> None:
+    """Write an MPEG-TS whose frame size changes midway: one clip of ``frames`` frames per
+    ``(width, height)``, joined byte for byte as a broadcast that switches resolution."""
+    parts = []
+    for i, (width, height) in enumerate(sizes):
+        part = path.with_name(f"{path.stem}.part{i}.ts")
+        make_video(part, width=width, height=height, frames=frames)
+        parts.append(part.read_bytes())
+        part.unlink()
+    path.write_bytes(b"".join(parts))
 
 
 def _solid(level: int, width: int, height: int) -> np.ndarray:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-from media import make_audio, make_corrupt_video, make_video, pattern
+from media import make_audio, make_corrupt_video, make_size_change, make_video, pattern
 
 from vidstyle.errors import VidstyleError
 from vidstyle.fileio import atomic_output
-from vidstyle.video import VideoFrame, VideoReader, VideoWriter, is_video_file, probe
+from vidstyle.video import DEFAULT_PRESET, VideoFrame, VideoReader, VideoWriter, is_video_file, probe
+from vidstyle.video import reader as reader_module
 
 # Mean absolute error (0-255) allowed after a lossy encode of the test pattern.
 CODEC_TOLERANCE = 6.0
@@ -145,23 +148,78 @@ def test_odd_size_reads_and_writes_cropped_to_even(tmp_path: Path) -> None:
     assert mean_error(written[0].image, pattern(0, 63, 47)[:46, :62]) < CODEC_TOLERANCE
 
 
-def test_truncated_file_stops_cleanly(tmp_path: Path) -> None:
-    path = tmp_path / "truncated.mkv"
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_truncated_file_reports_its_missing_end(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"truncated{suffix}"
     make_corrupt_video(path, mode="truncate", frames=30)
     with VideoReader(path) as reader:
         frames = list(reader)
+        lost = reader.lost_frames
     assert 5 < len(frames) < 30
     assert all(f.image.shape == (64, 96, 3) for f in frames)
+    assert len(frames) + lost == 30  # the container's declared duration says what is missing
 
 
-def test_garbage_in_the_middle_is_skipped_and_counted(tmp_path: Path) -> None:
-    path = tmp_path / "garbage.mkv"
-    make_corrupt_video(path, mode="garbage", frames=30)
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+@pytest.mark.parametrize("intra", [True, False], ids=["intra", "inter"])
+def test_garbage_in_the_middle_is_skipped_and_counted(tmp_path: Path, suffix: str, intra: bool) -> None:
+    path = tmp_path / f"garbage{suffix}"
+    make_corrupt_video(path, mode="garbage", frames=30, intra=intra)
     with VideoReader(path) as reader:
         frames = list(reader)
-        assert reader.decode_errors > 0
-    assert 20 <= len(frames) <= 30
-    assert frames[-1].time == pytest.approx(2.9)  # decoding went on past the damage
+        lost = reader.lost_frames
+    # Frames that depend on a damaged one may be dropped too: all of them count.
+    assert len(frames) + lost == 30
+    assert len(frames) >= 12
+    if intra:
+        assert frames[-1].time == pytest.approx(2.9)  # decoding went on past the damage
+
+
+def test_frames_cut_by_max_frames_are_not_lost(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.mkv"
+    make_corrupt_video(path, mode="garbage", frames=30, intra=False)  # frames 13-29 lost
+    for max_frames, decoded, lost in ((10, 10, 0), (20, 13, 7), (40, 13, 17)):
+        with VideoReader(path, max_frames=max_frames) as reader:
+            assert (len(list(reader)), reader.lost_frames) == (decoded, lost)
+    truncated = tmp_path / "truncated.mkv"
+    make_corrupt_video(truncated, mode="truncate", frames=30)
+    with VideoReader(truncated, max_frames=5) as reader:
+        assert (len(list(reader)), reader.lost_frames) == (5, 0)
+
+
+@pytest.mark.parametrize("vfr", [False, True], ids=["cfr", "vfr"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".mov", ".avi", ".ts"])
+def test_intact_files_lose_nothing(tmp_path: Path, suffix: str, vfr: bool) -> None:
+    path = tmp_path / f"whole{suffix}"
+    codec = "libvpx-vp9" if suffix == ".webm" else "libx264"
+    make_video(path, frames=12, vfr=vfr, audio=suffix == ".mkv", codec=codec)  # mkv: duration of both
+    with VideoReader(path) as reader:
+        assert len(list(reader)) == 12
+        assert reader.lost_frames == 0
+
+
+def test_frame_size_change_midway_keeps_the_first_size(tmp_path: Path) -> None:
+    path = tmp_path / "switch.ts"
+    make_size_change(path, [(64, 48), (128, 96)])
+    frames = read_all(path)
+    assert len(frames) == 10
+    assert {f.image.shape for f in frames} == {(48, 64, 3)}
+    assert mean_error(frames[7].image, pattern(2, 64, 48)) < 2 * CODEC_TOLERANCE  # scaled, not cut
+
+
+def test_frames_above_the_pixel_cap_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader_module, "MAX_FRAME_PIXELS", 64 * 48)
+    small = tmp_path / "small.mp4"
+    make_video(small, width=80, height=48, frames=2)
+    with pytest.raises(VidstyleError, match=r"frames \(80x48\) are larger than the limit"):
+        VideoReader(small)
+    # A header that understates the size does not get past the decoder either.
+    switch = tmp_path / "switch.ts"
+    make_size_change(switch, [(64, 48), (128, 96)])
+    with VideoReader(switch) as reader:
+        frames = list(reader)
+        lost = reader.lost_frames
+    assert 0 < len(frames) <= 5 and len(frames) + lost == 10
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -181,6 +239,29 @@ def test_audio_only_file_has_no_video_stream(tmp_path: Path) -> None:
     make_audio(path)
     with pytest.raises(VidstyleError, match="no video stream"):
         VideoReader(path)
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
+def test_ffmpeg_prints_its_log_lines_only_when_verbose(tmp_path: Path, verbose: bool) -> None:
+    path = tmp_path / "no-index.mp4"
+    make_video(path, frames=3)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # the index (moov) comes last: cut off
+    # A fresh process: OpenCV reads its setting when it first opens a capture.
+    script = (
+        "import av, cv2\n"
+        "from vidstyle.video import ffmpeg_logging\n"
+        f"ffmpeg_logging({verbose})\n"
+        f"cv2.VideoCapture({str(path)!r})\n"
+        "try:\n"
+        f"    av.open({str(path)!r})\n"
+        "except av.FFmpegError:\n"
+        "    pass\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    # one line from OpenCV's FFmpeg (cameras) and one from PyAV's (files), or none
+    assert result.stderr.count("moov atom not found") == (2 if verbose else 0), result.stderr
 
 
 def test_is_video_file() -> None:
@@ -204,6 +285,25 @@ def test_roundtrip_preserves_timestamps(tmp_path: Path, suffix: str, vfr: bool) 
     assert len(written) == len(frames) == 12
     for before, after in zip(frames, written, strict=True):
         assert abs(after.time - before.time) <= tick + 1e-9
+        assert mean_error(after.image, before.image) < CODEC_TOLERANCE
+
+
+@pytest.mark.parametrize("vfr", [False, True], ids=["cfr", "vfr"])
+def test_avi_frames_come_back_in_display_order(tmp_path: Path, vfr: bool) -> None:
+    src = tmp_path / "src.mp4"
+    make_video(src, frames=30, vfr=vfr)
+    out = tmp_path / "out.avi"
+    frames = read_all(src)
+    info = probe(src)
+    # The default preset uses B-frames elsewhere: AVI has no timestamps to reorder them by.
+    with VideoWriter(out, 64, 48, time_base=info.time_base, fps=info.fps, preset=DEFAULT_PRESET) as w:
+        for frame in frames:
+            w.write(frame.image, frame.pts)
+    written = read_all(out)
+    assert len(written) == 30
+    pts = [f.pts for f in written]
+    assert all(b > a for a, b in zip(pts, pts[1:], strict=False))
+    for before, after in zip(frames, written, strict=True):
         assert mean_error(after.image, before.image) < CODEC_TOLERANCE
 
 

@@ -17,10 +17,14 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from .images import resize_max
+from .images import pad_min, resize_max
 
 FlowMethod = Literal["dis", "farneback"]
 FLOW_METHODS: tuple[str, ...] = ("dis", "farneback")
+#: the smallest side given to OpenCV's DIS optical flow: it refuses frames under 12 pixels
+#: and (OpenCV 5.0) crashes on ones under 32 when the other side is a few times longer;
+#: 32 held for every length tried, up to 16384
+DIS_MIN_SIDE = 32
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -41,13 +45,20 @@ def compute_flow(
     h, w = a.shape[:2]
     small_a, small_b = to_gray(resize_max(a, max_size)), to_gray(resize_max(b, max_size))
     if method == "dis":
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        flow = dis.calc(small_a, small_b, None)
+        flow = dis_flow(cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM), small_a, small_b)
     elif method == "farneback":
         flow = cv2.calcOpticalFlowFarneback(small_a, small_b, None, 0.5, 4, 15, 3, 5, 1.2, 0)
     else:
         raise ValueError(f"unknown flow method {method!r} (choose from {', '.join(FLOW_METHODS)})")
     return resize_flow(flow, w, h)
+
+
+def dis_flow(dis: cv2.DISOpticalFlow, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``dis.calc(a, b)`` for grey images of any size: ones thinner than
+    :data:`DIS_MIN_SIDE` are padded and the flow cropped back."""
+    height, width = a.shape[:2]
+    flow = dis.calc(pad_min(a, DIS_MIN_SIDE), pad_min(b, DIS_MIN_SIDE), None)
+    return flow[:height, :width]
 
 
 def resize_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -20,8 +20,14 @@ MAX_PIXELS = 100_000_000
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
-def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode any common image to RGB uint8, upright (EXIF), alpha composited on white."""
+def read_image(path: Path, max_pixels: int = MAX_PIXELS, max_size: int | None = None) -> np.ndarray:
+    """Decode any common image to RGB uint8, upright (EXIF), alpha composited on white.
+
+    ``max_size`` bounds the longest side (as :func:`resize_max`). The image is scaled as
+    soon as it is decoded, in 8 bits (JPEGs even decode at 1/2 to 1/8 scale), so reading
+    takes at most about 8 bytes per source pixel (RGBA; 4 for RGB): 0.8 GB at the
+    ``max_pixels`` cap, where a full-size array scaled afterwards would take several times that.
+    """
     path = Path(path)
     if not path.is_file():
         raise VidstyleError(f"image not found: {path}")
@@ -34,18 +40,58 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                     raise VidstyleError(
                         f"{path} is too large ({im.width}x{im.height} pixels; limit {max_pixels:,})"
                     )
-                im = ImageOps.exif_transpose(im)
-                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                    im = im.convert("RGBA")
-                    background = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                    im = Image.alpha_composite(background, im)
-                return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+                if max_size:  # JPEG: decode at the smallest of 1/8 .. 1 still >= max_size
+                    im.draft("RGB", scaled_size(im.width, im.height, max_size))
+                ImageOps.exif_transpose(im, in_place=True)
+                return _flatten(_shrink(_eight_bit(im), max_size))
     except VidstyleError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise VidstyleError(f"{path} is too large (limit {max_pixels:,} pixels)") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise VidstyleError(f"cannot read image {path}: {exc}") from None
+
+
+#: Pillow's modes for one channel wider than 8 bits (16-bit PNGs and TIFFs; "I" holds
+#: 16-bit PNGs in older Pillow versions)
+WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _eight_bit(im: Image.Image) -> Image.Image:
+    """16-bit grey scaled to 8 bits (65535 -> 255): Pillow's own conversion clips at 255,
+    which turns every tone but the darkest white."""
+    if im.mode not in WIDE_GREY_MODES:
+        return im
+    import cv2
+
+    levels = np.asarray(im)
+    levels = levels.astype(levels.dtype.newbyteorder("="), copy=False)  # OpenCV needs native order
+    return Image.fromarray(cv2.convertScaleAbs(levels, alpha=255 / 65535), "L")
+
+
+def _shrink(im: Image.Image, max_size: int | None) -> Image.Image:
+    """Scale down to ``max_size`` in the image's own mode, with alpha premultiplied as
+    Pillow does, so edges of transparent areas keep no stray colour."""
+    size = scaled_size(im.width, im.height, max_size)
+    if size == im.size:
+        return im
+    if im.mode not in ("L", "LA", "RGB", "RGBA"):  # palettes, 1-bit, CMYK...: to colours first
+        im = im.convert("RGBA" if _has_alpha(im) else "RGB")
+    return im.resize(size, Image.Resampling.BOX)
+
+
+def _flatten(im: Image.Image) -> np.ndarray:
+    """An RGB array of ``im``, transparent areas composited on white."""
+    if _has_alpha(im):
+        im = im.convert("RGBA")
+        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, im)
+    return np.array(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    """Whether ``im`` has transparency to composite: an alpha band, or a transparent palette entry."""
+    return im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
 
 
 def write_image(path: Path, image: np.ndarray, quality: int = 95) -> None:
@@ -79,6 +125,19 @@ def resize_max(image: np.ndarray, max_size: int | None) -> np.ndarray:
     if size == (w, h):
         return image
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def pad_min(image: np.ndarray, side: int) -> np.ndarray:
+    """``image`` extended at the bottom and right (edge pixels repeated) to at least
+    ``side`` pixels each way, for algorithms that refuse tiny or thin frames (the style
+    networks, DIS optical flow); callers crop what they compute back to ``image``'s size."""
+    import cv2
+
+    height, width = image.shape[:2]
+    bottom, right = max(0, side - height), max(0, side - width)
+    if not bottom and not right:
+        return image
+    return cv2.copyMakeBorder(image, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
 
 
 def to_tensor(images: np.ndarray | list[np.ndarray], device: torch.device | str = "cpu") -> torch.Tensor:

@@ -12,14 +12,17 @@ import numpy as np
 from . import pipeline
 from .errors import VidstyleError
 from .fileio import atomic_output, check_output_path
-from .images import is_image_path, read_image, resize_max, scaled_size, write_image
+from .images import is_image_path, pad_min, read_image, scaled_size, write_image
 from .progress import FrameProgress
 from .stylizer import Stylizer
 from .temporal import TemporalBlender
 from .video import DEFAULT_PRESET, FORMATS, VideoFrame, VideoReader, VideoWriter
 
-#: a short street scene with sound bundled with the package (see vidstyle/data/README.md)
+#: 4 s of cars in a car park, with sound, bundled with the package (see vidstyle/data/README.md)
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.mp4"
+#: frames are padded to this side at least for the style networks, whose 9x9 reflection
+#: padding needs 5 pixels once they have padded to a multiple of 4
+NETWORK_MIN_SIDE = 8
 
 
 @dataclass
@@ -27,6 +30,9 @@ class StylizeResult:
     """What a stylize job did, as printed by ``vidstyle stylize --json``."""
 
     output: str
+    #: the output's size in pixels
+    width: int
+    height: int
     frames: int
     seconds: float
     fps: float
@@ -63,12 +69,20 @@ def stylize_image(
     if not is_image_path(output):
         raise VidstyleError(f"output {output} must be an image file (.png, .jpg...) for an image input")
     start = time.perf_counter()
-    image = resize_max(read_image(input), max_size)
-    result = stylizer([image])[0]
+    image = read_image(input, max_size=max_size)
+    height, width = image.shape[:2]
+    result = stylizer([pad_min(image, NETWORK_MIN_SIDE)])[0][:height, :width]
     write_image(output, result)
     seconds = time.perf_counter() - start
     return StylizeResult(
-        str(output), 1, round(seconds, 3), round(1 / seconds, 2), _device_of(stylizer), _name_of(stylizer)
+        str(output),
+        width,
+        height,
+        1,
+        round(seconds, 3),
+        round(1 / seconds, 2),
+        _device_of(stylizer),
+        _name_of(stylizer),
     )
 
 
@@ -145,8 +159,8 @@ def stylize_video(
     ``workers`` threads stylize alternate frames; ``encoder_threads`` 0 lets the encoder
     choose (:func:`share_cores` plans both for the machine).
 
-    Frames that fail to decode (a damaged file) are skipped and counted in
-    ``lost_frames``; the output is still a valid video of what decoded.
+    Frames that fail to decode (a damaged file) or are missing (a truncated one) are
+    counted in ``lost_frames``; the output is still a valid video of what decoded.
     """
     input, output = Path(input), Path(output)
     _check_input(input)
@@ -157,7 +171,7 @@ def stylize_video(
             f"use one of {', '.join(FORMATS)}"
         )
     start = time.perf_counter()
-    with VideoReader(input, max_frames=max_frames) as reader:
+    with VideoReader(input, max_frames=max_frames, max_size=max_size) as reader:
         info = reader.info
         width, height = scaled_size(info.width, info.height, max_size)
         with atomic_output(output) as tmp:
@@ -175,11 +189,11 @@ def stylize_video(
             last_time = [0.0]
 
             def sink(image: np.ndarray, frame: VideoFrame) -> None:
-                writer.write(image, frame.pts)
+                writer.write(image[:height, :width], frame.pts)  # without the padding
                 last_time[0] = frame.time
 
             def image_of(frame: VideoFrame) -> np.ndarray:
-                return resize_max(frame.image, max_size)
+                return pad_min(frame.image, NETWORK_MIN_SIDE)
 
             network, post = stylizer, None
             if isinstance(stylizer, TemporalBlender):  # blend in the encode thread, beside the network
@@ -200,10 +214,12 @@ def stylize_video(
                     writer.set_max_time(last_time[0] + 1 / max(info.fps, 1e-6))
             if frames == 0:
                 raise VidstyleError(f"no frame of {input} could be decoded")
-        lost = reader.decode_errors
+        lost = reader.lost_frames
     seconds = time.perf_counter() - start
     return StylizeResult(
         str(output),
+        width,
+        height,
         frames,
         round(seconds, 3),
         round(frames / seconds, 2),

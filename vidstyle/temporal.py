@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .flow import consistency_mask, resize_flow, to_gray, warp
+from .flow import consistency_mask, dis_flow, resize_flow, to_gray, warp
 from .images import resize_max
 from .stylizer import Stylizer
 
@@ -65,8 +65,8 @@ class TemporalBlender:
         small = resize_max(to_gray(source), self.flow_size)  # grey first: a third of the pixels
         if prev is not None and prev[0] == source.shape and not is_scene_cut(prev[1], small):
             h, w = source.shape[:2]
-            forward = self._dis.calc(small, prev[1], None)  # this frame -> the previous one
-            backward = self._dis.calc(prev[1], small, None)
+            forward = dis_flow(self._dis, small, prev[1])  # this frame -> the previous one
+            backward = dis_flow(self._dis, prev[1], small)
             alpha = cv2.resize(self.weight * consistency_mask(forward, backward), (w, h))
             carried = warp(prev[2], resize_flow(forward, w, h))
             out = cv2.blendLinear(carried, stylized, alpha, 1 - alpha)

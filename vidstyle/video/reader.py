@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,11 +14,15 @@ import numpy as np
 
 from ..errors import VidstyleError
 from ..fileio import Closing
+from ..images import resize_max
 
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
     | {".3gp", ".ogv", ".mts", ".m2ts"}
 )
+#: the largest frame decoded (pixels), 8192 x 8192: twice the largest frame of the top levels
+#: of H.264, HEVC and AV1 (8192 x 4352), so a forged header cannot ask for gigabytes a frame
+MAX_FRAME_PIXELS = 8192 * 8192
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,37 @@ class VideoFrame:
     time: float  # seconds
 
 
+@dataclass
+class _Tally:
+    """What went through the demuxer and the decoder: the evidence for ``lost_frames``."""
+
+    packets: int = 0  # video packets holding a frame to show
+    packet_pts: array = field(default_factory=lambda: array("q"))  # theirs, where known
+    end: int | None = None  # the latest end (pts + duration) of those packets
+    decoded: int = 0  # frames out of the decoder and handed on
+    last_pts: int | None = None  # of the latest of those
+    finished: bool = False  # the decoder was drained: reading was not cut short
+
+    def add(self, packet: av.Packet) -> None:
+        """Count a packet that should come out of the decoder as a frame."""
+        self.packets += 1
+        if packet.pts is not None:
+            self.packet_pts.append(packet.pts)
+            end = packet.pts + (packet.duration or 0)
+            self.end = end if self.end is None else max(self.end, end)
+
+    def missing_end(self, declared_end: float | None) -> int:
+        """Frames between the last packet and ``declared_end`` (pts), at the average spacing
+        of the packets; rounded down, so a last frame longer than average counts nothing."""
+        if declared_end is None or len(self.packet_pts) < 2:
+            return 0
+        pts = np.frombuffer(self.packet_pts, np.int64)
+        first, last = int(pts.min()), int(pts.max())
+        interval = (last - first) / (len(pts) - 1)
+        covered = max(last + interval, self.end or last)
+        return max(0, int((declared_end - covered) / interval + 1e-6)) if interval > 0 else 0
+
+
 def is_video_file(path: Path) -> bool:
     """Whether ``path`` names a video by its suffix (images also decode with ffmpeg)."""
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
@@ -58,11 +94,13 @@ def probe(path: Path) -> VideoInfo:
 class VideoReader(Closing):
     """Single-pass, threaded decoder that survives corrupt or truncated input.
 
-    Mid-stream corruption never raises: bad packets are skipped and counted in
-    ``decode_errors``, and a truncated file simply ends early.
+    Mid-stream corruption never raises: bad packets are skipped, a truncated file simply
+    ends early, and :attr:`lost_frames` says how many frames went missing either way.
+    ``max_size`` scales frames (longest side, in uint8, as soon as they are decoded) so
+    that full-size frames are never held beyond the one being converted.
     """
 
-    def __init__(self, path: Path, max_frames: int | None = None) -> None:
+    def __init__(self, path: Path, max_frames: int | None = None, max_size: int | None = None) -> None:
         path = Path(path)
         if not path.exists():
             raise VidstyleError(f"input {path} does not exist")
@@ -74,20 +112,12 @@ class VideoReader(Closing):
             raise VidstyleError(
                 f"cannot read {path}: not a video file, or damaged ({_reason(exc)})"
             ) from None
-        self.decode_errors = 0
-        self.max_frames = max_frames
+        self.max_frames, self.max_size = max_frames, max_size
+        self._tally = _Tally()
         self._started = False
         try:
-            # Cover art in music files is a one-picture "video" stream; it does not count.
-            videos = [
-                stream
-                for stream in self._container.streams.video
-                if not stream.disposition & av.stream.Disposition.attached_pic
-            ]
-            if not videos:
-                raise VidstyleError(f"input {path} has no video stream")
-            self._stream = videos[0]
-            self._stream.codec_context.thread_type = "AUTO"
+            self._stream = self._video_stream(path)
+            self._declared_end = _declared_end(self._container, self._stream)
             self._frames = self._decode()
             # The display matrix only reaches us on decoded frames, so peek at the first one.
             first = next(self._frames, None)
@@ -99,23 +129,72 @@ class VideoReader(Closing):
             self._container.close()
             raise
 
+    def _video_stream(self, path: Path) -> av.video.stream.VideoStream:
+        """The first real video stream, its decoder set up (threads, frame size cap)."""
+        # Cover art in music files is a one-picture "video" stream; it does not count.
+        videos = [
+            stream
+            for stream in self._container.streams.video
+            if not stream.disposition & av.stream.Disposition.attached_pic
+        ]
+        if not videos:
+            raise VidstyleError(f"input {path} has no video stream")
+        stream = videos[0]
+        ctx = stream.codec_context
+        if ctx is None:
+            raise VidstyleError(f"cannot read {path}: no decoder for its video codec")
+        if ctx.width * ctx.height > MAX_FRAME_PIXELS:
+            raise VidstyleError(
+                f"cannot read {path}: its frames ({ctx.width}x{ctx.height}) are larger than "
+                f"the limit of {MAX_FRAME_PIXELS:,} pixels"
+            )
+        ctx.thread_type = "AUTO"
+        # The header can understate the size: the decoder itself refuses larger frames.
+        ctx.options = {"max_pixels": str(MAX_FRAME_PIXELS)}
+        return stream
+
     @property
     def expected_frames(self) -> int | None:
         """How many frames iteration should yield, if known (for progress bars)."""
         counts = [n for n in (self.info.frame_count, self.max_frames) if n is not None]
         return min(counts) if counts else None
 
+    @property
+    def lost_frames(self) -> int:
+        """Frames of the file, up to where reading stopped, that are missing from the output.
+
+        A video packet holds one frame, so every packet the decoder made nothing of is
+        lost: damaged, or depending on a damaged one. After the last packet, the duration
+        the container declares for the stream tells how much of the end is missing (a
+        truncated download). A stop at ``max_frames`` counts only what fell before it.
+        """
+        tally = self._tally
+        if tally.finished:
+            missing = tally.missing_end(self._declared_end)
+            lost = max(0, tally.packets - tally.decoded) + missing
+            # frames past max_frames were not wanted, present or not
+            return lost if self.max_frames is None else min(lost, self.max_frames - tally.decoded)
+        if tally.last_pts is None:
+            return 0
+        due = np.count_nonzero(np.frombuffer(tally.packet_pts, np.int64) <= tally.last_pts)
+        return max(0, int(due) - tally.decoded)
+
     def __iter__(self) -> Iterator[VideoFrame]:
         if self._started:
             raise RuntimeError("a VideoReader can only be iterated once")
         self._started = True
         frames = itertools.chain([self._first], self._frames)
-        turns = self.info.rotation // 90
         for index, frame in enumerate(itertools.islice(frames, self.max_frames)):
-            # Odd widths come back as padded views; rot90 gives negative strides.
-            image = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), turns))
             time = index / self.info.fps if frame.pts is None else float(frame.pts * self.info.time_base)
-            yield VideoFrame(image, frame.pts, time)
+            yield VideoFrame(self._image(frame), frame.pts, time)
+
+    def _image(self, frame: av.VideoFrame) -> np.ndarray:
+        """The frame as upright RGB at the first frame's size (a stream may change size
+        midway; FFmpeg scales it back), scaled down to ``max_size``."""
+        width, height = self._first.width, self._first.height
+        image = resize_max(frame.to_ndarray(format="rgb24", width=width, height=height), self.max_size)
+        # Odd widths come back as padded views; rot90 gives negative strides.
+        return np.ascontiguousarray(np.rot90(image, self.info.rotation // 90))
 
     def close(self) -> None:
         self._container.close()
@@ -123,22 +202,25 @@ class VideoReader(Closing):
     def _decode(self) -> Iterator[av.VideoFrame]:
         """Yield decoded frames, skipping undecodable packets and stopping at a broken end."""
         packets = self._container.demux(self._stream)
+        tally = self._tally
         while True:
             try:
                 packet = next(packets, None)
             except av.FFmpegError:
                 # The demuxer gave up (truncated or mangled container): drain the decoder.
-                self.decode_errors += 1
                 packet = None
+            if packet is not None and packet.size and not packet.is_discard:
+                tally.add(packet)
             try:
                 frames = self._stream.decode(packet)
             except av.FFmpegError:
                 frames = []
-                self.decode_errors += packet is not None
             for frame in frames:
-                self.decode_errors += frame.is_corrupt
+                tally.decoded += 1
+                tally.last_pts = frame.pts
                 yield frame
             if packet is None:
+                tally.finished = True
                 return
 
     def _describe(self, first: av.VideoFrame) -> VideoInfo:
@@ -165,6 +247,30 @@ class VideoReader(Closing):
             has_audio=bool(self._container.streams.audio),
             codec=stream.codec_context.name,
         )
+
+
+def _declared_end(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> float | None:
+    """Where the stream ends (in its pts) by the container's header, or None where it does
+    not say: MPEG-TS only estimates from what is there, and a file-wide duration can be an
+    audio track's when the video has none of its own."""
+    start = stream.start_time or 0
+    if stream.duration:
+        return start + stream.duration
+    seconds = _clock_seconds(stream.metadata.get("DURATION", ""))  # Matroska's per-track tag
+    if seconds is None and len(container.streams) == 1 and container.duration:
+        seconds = container.duration / av.time_base
+    return None if seconds is None else start + seconds / stream.time_base
+
+
+def _clock_seconds(text: str) -> float | None:
+    """``HH:MM:SS.fraction`` in seconds; None when ``text`` is not such a time."""
+    try:
+        hours, minutes, seconds = text.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -84,7 +84,9 @@ class VideoWriter:
             raise VidstyleError(f"crf must be between 0 and 51, got {crf}")
         self.width, self.height = width - width % 2, height - height % 2
         if self.width < 2 or self.height < 2:
-            raise VidstyleError(f"frame size {width}x{height} is too small to encode")
+            raise VidstyleError(
+                f"frame size {width}x{height} is too small to encode (video needs at least 2x2 pixels)"
+            )
         self._input_shape = (height, width, 3)
         rate = Fraction(fps).limit_denominator(1001)
         self._source_time_base = time_base
@@ -119,7 +121,10 @@ class VideoWriter:
         ctx.colorspace = ctx.color_primaries = ctx.color_trc = BT709
         ctx.color_range = ColorRange.MPEG
         if fmt.video_codec == "libx264":
-            stream.options = {"crf": str(crf), "preset": preset}
+            # Frame slots carry no timestamps to reorder by, so no B-frames: frames are
+            # stored in display order or players show them shuffled.
+            no_reorder = {"bf": "0"} if fmt.frame_slots else {}
+            stream.options = {"crf": str(crf), "preset": preset, **no_reorder}
         else:
             # libvpx: bit_rate 0 + crf is constant quality; map x264 presets to cpu-used 8..0.
             speed = len(X264_PRESETS) - 1 - X264_PRESETS.index(preset)
