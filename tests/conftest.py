@@ -16,13 +16,19 @@ from vidstyle.weights import save_style
 
 
 def make_style(
-    path: Path, seed: int = 0, width: int = 8, blocks: int = 1, name: str = "tiny", arch: str = "johnson"
+    path: Path,
+    seed: int = 0,
+    width: int = 8,
+    blocks: int = 1,
+    name: str | None = None,
+    arch: str = "johnson",
 ) -> Path:
-    """A randomly initialised style network saved in the weights format."""
+    """A randomly initialised style network saved in the weights format, named ``name``
+    (default: the file's stem)."""
     torch.manual_seed(seed)
     net = ARCHITECTURES[arch](width, blocks)
     style_image = np.random.default_rng(seed).integers(0, 256, (40, 60, 3), dtype=np.uint8)
-    save_style(path, net, name=name, style_image=style_image, metadata={"description": "test"})
+    save_style(path, net, name=name or path.stem, style_image=style_image, metadata={"description": "test"})
     return path
 
 

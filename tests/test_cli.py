@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -166,3 +167,84 @@ def test_python_warnings_print_as_one_line(capsys: pytest.CaptureFixture[str], m
         code, _, err = run_cli(["anything"], capsys)
     assert code == 1
     assert err.splitlines()[0] == "warning: something odd" and err.splitlines()[-1] == "error: stop here"
+
+
+HELP_PAGES = [
+    [],
+    ["stylize"],
+    ["demo"],
+    ["styles"],
+    ["train"],
+    ["webcam"],
+    ["vgg"],
+    ["vgg", "install"],
+    ["vgg", "status"],
+]
+
+
+@pytest.mark.parametrize("command", HELP_PAGES, ids=lambda words: " ".join(words) or "vidstyle")
+def test_help_names_values_not_python_types(
+    command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values are named by a metavar (N, INPUT, WxH|N...) and flags by their names alone:
+    no typer type labels such as <bool> or <list[Path]>, no {input} in the usage line."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run_cli([*command, "--help"], capsys)
+    assert code == 0 and out.count("Usage: vidstyle") == 1
+    assert not re.search(r"<\w", out) and "{" not in out, out
+
+
+def test_help_usage_lines_and_command_summaries(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arguments by name in the usage line; every command's summary (the first paragraph of
+    its docstring, which the command list shows) one short sentence on one line."""
+    import typer
+
+    from vidstyle.cli import app
+
+    monkeypatch.setenv("COLUMNS", "200")
+    usage = {
+        "stylize": "vidstyle stylize [OPTIONS] INPUT",
+        "styles": "vidstyle styles [OPTIONS] [DIR]...",
+        "train": "vidstyle train [OPTIONS] [PAINTING]",
+    }
+    for command, line in usage.items():
+        out = run_cli([command, "--help"], capsys)[1]
+        assert f"Usage: {line}" in [text.strip() for text in out.splitlines()]
+    groups, summaries = [typer.main.get_command(app)], {}
+    while groups:
+        for name, command in groups.pop().commands.items():
+            summaries[name] = command.help.split("\n\n")[0]
+            groups += [command] if hasattr(command, "commands") else []
+    assert {"stylize", "demo", "styles", "train", "webcam", "vgg", "install", "status"} <= set(summaries)
+    for name, summary in summaries.items():
+        assert "\n" not in summary and summary.endswith(".") and len(summary) <= 90, name
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--size", "256"], "--size applies to --mode hq only (the output's size is --max-size)"),
+        (["--iterations", "5"], "--iterations applies to --mode hq only"),
+        (["--mode", "hq", "--temporal", "0.5"], "--temporal applies to fast mode only"),
+        (["--mode", "hq", "--style-scale", "0.5"], "--style-scale applies to fast mode only"),
+        (["--mode", "hq", "--batch-size", "1"], "--batch-size applies to fast mode only"),
+        (
+            ["--mode", "hq", "--size", "600", "--max-size", "300"],
+            "--size 600 is above --max-size 300: HQ optimises at the output size at most",
+        ),
+        (["--mode", "sideways"], "--mode must be fast or hq, not 'sideways'"),
+    ],
+)
+def test_options_the_mode_would_ignore_are_refused(
+    tmp_path: Path, tiny_style: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A size or setting that cannot apply is a usage error naming it, before any work."""
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (32, 24), "white").save(photo)
+    code, out, err = run_cli(["stylize", photo, "-s", tiny_style, "-o", tmp_path / "o.png", *args], capsys)
+    assert (code, out, err) == (1, "", f"error: {message}\n")
+    assert not (tmp_path / "o.png").exists()

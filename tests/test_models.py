@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -183,6 +184,41 @@ def test_style_lookup_by_name_in_directory(tmp_path: Path, monkeypatch: pytest.M
     assert find_style("alpha") == tmp_path / "alpha.safetensors"
     with pytest.raises(VidstyleError, match=r"unknown style 'nope' \(available: .*alpha"):
         find_style("nope")
+
+
+def test_style_is_found_by_file_stem_and_by_stored_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``train --name`` is the name `styles` shows and -s takes; a file stem wins over
+    another style's stored name, so every file stays reachable."""
+    from PIL import Image
+
+    from vidstyle.weights import DEFAULT_STYLE
+
+    make_style(tmp_path / "mine.safetensors", name="My Starry")
+    make_style(tmp_path / "other.safetensors", seed=1, name="mine")
+    make_style(tmp_path / "fake.safetensors", seed=2, name=DEFAULT_STYLE)
+    monkeypatch.setenv("VIDSTYLE_STYLES", str(tmp_path))
+    assert {info.stem: info.name for info in list_styles() if info.path.parent == tmp_path} == {
+        "fake": DEFAULT_STYLE,
+        "mine": "My Starry",
+        "other": "mine",
+    }
+    assert find_style("My Starry") == tmp_path / "mine.safetensors"
+    assert find_style("mine") == tmp_path / "mine.safetensors"  # the stem, not other's name
+    assert find_style("other") == tmp_path / "other.safetensors"
+    assert find_style(DEFAULT_STYLE).stem == DEFAULT_STYLE  # the shipped file, not fake
+    with pytest.raises(VidstyleError, match=r"available: .*My Starry \(file mine\)"):
+        find_style("nope")
+
+    code, out, _ = run_cli(["styles", "--json"], capsys)
+    rows = {row["file_stem"]: row for row in json.loads(out)}
+    assert code == 0 and [stem for stem, row in rows.items() if row["default"]] == [DEFAULT_STYLE]
+    assert rows["mine"]["name"] == "My Starry" and rows["fake"]["name"] == DEFAULT_STYLE
+    image = tmp_path / "in.png"
+    Image.new("RGB", (32, 24), "white").save(image)
+    code, out, _ = run_cli(["stylize", image, "-s", "My Starry", "-o", tmp_path / "out.png"], capsys)
+    assert code == 0 and out.rstrip().endswith("style My Starry)")
 
 
 @pytest.mark.parametrize(

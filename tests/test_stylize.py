@@ -295,3 +295,153 @@ def test_interrupted_video_leaves_no_output(tmp_path: Path, tiny_style: Path) ->
         stylize_video(src, tmp_path / "out.mp4", stylizer, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "tiny.safetensors"]
     assert src.read_bytes() == before
+
+
+def test_summary_lines_of_an_image_and_a_video(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    """An image run says its size and time, not a frame rate; a video run its frames and speed."""
+    import re
+
+    photo, video = tmp_path / "photo.png", tmp_path / "clip.mp4"
+    Image.fromarray(pattern(0, 50, 40)).save(photo)
+    make_video(video, width=96, height=64, frames=4)
+    code, stdout, _ = run_cli(["stylize", photo, "-s", tiny_style, "-o", tmp_path / "o.png"], capsys)
+    assert code == 0
+    assert re.fullmatch(
+        rf"wrote {re.escape(str(tmp_path / 'o.png'))} \(50x40, \d+\.\d s, style tiny\)\n", stdout
+    )
+    code, stdout, _ = run_cli(["stylize", video, "-s", tiny_style, "-o", tmp_path / "o.mp4"], capsys)
+    assert code == 0
+    assert re.fullmatch(
+        rf"wrote {re.escape(str(tmp_path / 'o.mp4'))} \(96x64, 4 frames in \d+\.\d s, "
+        r"\d+\.\d (fps|s/frame) on cpu, style tiny\)\n",
+        stdout,
+    )
+
+
+def test_styles_table_shows_training_metadata_and_whole_paths(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table says what weights/README.md promises, under the folder's path printed
+    whole even when it is wider than the terminal; --verbose adds the training command."""
+    import torch
+
+    from vidstyle.models import TransformerNet
+    from vidstyle.weights import save_style
+
+    folder = tmp_path / ("a-long-folder-name-" * 12)
+    folder.mkdir()
+    command = "vidstyle train starry.jpg --data photos -o mine.safetensors --iterations 1234"
+    training = {
+        "image_size": 256,
+        "iterations": 1234,
+        "seconds": 600.0,
+        "command": command,
+        "final_losses": {"style": 1.5},
+    }
+    torch.manual_seed(0)
+    save_style(
+        folder / "mine.safetensors",
+        TransformerNet(8, 1),
+        name="My Starry",
+        style_image=pattern(0, 32, 24),
+        metadata={"style_image_name": "starry.jpg", "description": "for tests", "training": training},
+    )
+    monkeypatch.setenv("COLUMNS", "200")
+    assert len(str(folder)) > 200
+
+    code, stdout, _ = run_cli(["styles", folder], capsys)
+    assert code == 0 and f"in {folder}:" in stdout.splitlines()
+    for shown in (
+        "My Starry",
+        "(file mine)",
+        "johnson, width 8, 1 block",
+        "starry.jpg",
+        "1234",
+        "10 min",
+        "for tests",
+    ):
+        assert shown in stdout, shown
+    code, stdout, _ = run_cli(["styles", folder, "--verbose"], capsys)
+    mine = stdout.split("\n\n")[0]  # the given folder's styles come first
+    assert mine.startswith("My Starry\n")
+    lines = [line.split(":", 1) for line in mine.splitlines()[1:]]
+    details = {label.strip(): value.strip() for label, value in lines}
+    assert code == 0 and details["path"] == str(folder / "mine.safetensors")
+    assert details["command"] == command and details["training"] == "1234 iterations, 10 min"
+    assert "image_size=256" in details["settings"] and details["final losses"] == "style=1.5"
+    code, stdout, _ = run_cli(["styles", folder, "--json"], capsys)
+    (row,) = [row for row in json.loads(stdout) if row["file_stem"] == "mine"]
+    assert row["training"] == training and row["training_seconds"] == 600.0
+    assert row["name"] == "My Starry" and row["description"] == "for tests"
+
+
+def shapes(width: int, height: int) -> np.ndarray:
+    """A picture with a subject: a red disc and a green block on a pale sky."""
+    import cv2
+
+    image = np.full((height, width, 3), (200, 220, 235), np.uint8)
+    cv2.circle(image, (width // 3, height // 2), height // 4, (200, 60, 30), -1)
+    cv2.rectangle(image, (width // 2, height // 4), (width * 7 // 8, height * 3 // 4), (30, 90, 40), -1)
+    return image
+
+
+def detail(image: np.ndarray) -> float:
+    """High-frequency energy: the mean absolute Laplacian of the grey image (fine strokes)."""
+    import cv2
+
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F)).mean())
+
+
+def outline_kept(stylized: np.ndarray, source: np.ndarray) -> float:
+    """How well the subject survives: correlation of the two edge maps on a coarse grid."""
+    import cv2
+
+    def edges(image: np.ndarray) -> np.ndarray:
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        magnitude = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+        return cv2.resize(magnitude, (16, 12), interpolation=cv2.INTER_AREA).ravel()
+
+    return float(np.corrcoef(edges(stylized), edges(source))[0, 1])
+
+
+def test_style_scale_keeps_the_output_size(tiny_style: Path) -> None:
+    frame = pattern(0, 65, 49)
+    for scale in ("auto", 0.25, 0.5, 1, 2.5):
+        assert FastStylizer(tiny_style, device="cpu", style_scale=scale)([frame])[0].shape == frame.shape
+    auto = FastStylizer(tiny_style, device="cpu")
+    assert auto.network_size(256, 144) == (512, 288)  # small frames: up to the trained scale
+    assert auto.network_size(1920, 1080) == (1920, 1080)  # large ones: never enlarged
+    half = FastStylizer(tiny_style, device="cpu", style_scale=0.5)
+    assert half.network_size(1920, 1080) == (960, 540)
+    assert half.network_size(20, 12) == (20, 12)  # never below a few pixels for the network
+
+
+def test_smaller_style_scale_paints_coarser_strokes() -> None:
+    """With a shipped network on a generated picture: 0.5 paints coarser strokes than 1,
+    and auto keeps a small picture's subject better than 1 (its strokes would be as wide
+    as they are in a 512 px frame)."""
+    source = shapes(128, 96)
+    out = {
+        scale: FastStylizer("starry_night_lite", device="cpu", precision="fp32", style_scale=scale)([source])[
+            0
+        ]
+        for scale in ("auto", 1.0, 0.5)
+    }
+    assert detail(out[0.5]) < 0.6 * detail(out[1.0])
+    assert outline_kept(out["auto"], source) > outline_kept(out[1.0], source) + 0.1
+
+
+@pytest.mark.parametrize("bad", [0, -1, 4.5, "nan", "inf", "big"])
+def test_bad_style_scale_is_refused(tmp_path: Path, tiny_style: Path, bad: object, capsys) -> None:
+    from vidstyle.errors import VidstyleError
+
+    with pytest.raises(VidstyleError, match="--style-scale must be auto or a number"):
+        FastStylizer(tiny_style, device="cpu", style_scale=bad)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(pattern(0, 32, 24)).save(photo)
+    code, _, err = run_cli(
+        ["stylize", photo, "-s", tiny_style, "-o", tmp_path / "o.png", "--style-scale", bad], capsys
+    )
+    assert code == 1 and err.startswith("error: --style-scale must be") and err.count("\n") == 1
+    assert not (tmp_path / "o.png").exists()

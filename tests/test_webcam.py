@@ -30,6 +30,7 @@ from vidstyle.stylizer import FastStylizer
 from vidstyle.video import VideoReader
 from vidstyle.webcam import (
     KEYS,
+    STYLE_SCALE,
     WINDOW_TITLE,
     Command,
     Recorder,
@@ -118,7 +119,7 @@ def test_headless_recording_is_stylized_with_real_timestamps(
     assert times[-1] >= 0.8 * (len(times) - 1) / CAMERA_FPS
     source = source_frames(camera_video)
     assert all(distance(frame.image, source) > 3 * SAME_PICTURE for frame in recorded)
-    expected = FastStylizer(styles[0], device="cpu")(source)
+    expected = FastStylizer(styles[0], device="cpu", style_scale=STYLE_SCALE)(source)
     assert distance(recorded[0].image, expected) < SAME_PICTURE
 
 
@@ -485,7 +486,9 @@ def test_window_shows_stylized_frames_and_obeys_keys(tmp_path: Path, styles: lis
     video = tmp_path / "camera.mp4"
     make_video(video, width=160, height=120, frames=40, fps=CAMERA_FPS)
     source = source_frames(video)
-    expected = {path.stem: FastStylizer(path, device="cpu")(source) for path in styles}
+    expected = {
+        path.stem: FastStylizer(path, device="cpu", style_scale=STYLE_SCALE)(source) for path in styles
+    }
     env = {**os.environ, "DISPLAY": xvfb, "OMP_NUM_THREADS": "1"}
     session = start_session(
         ["--camera", str(video), "--loop", "-s", str(styles[0]), "-s", str(styles[1])]

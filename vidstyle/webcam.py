@@ -39,6 +39,11 @@ FPS_WINDOW = 30  # frames the fps meter averages over
 TOAST_SECONDS = 2.5
 MIN_TEXT_SCALE = 0.25  # smaller Hershey text is unreadable
 NO_WINDOW_HINT = "use --no-window to run without a preview window"
+#: the processing resolution: the longest side of the frames stylized, shown and recorded
+DEFAULT_SIZE = 640
+#: the network runs at the processing resolution itself (not ``auto``): that size is the
+#: speed setting, and a smaller one must stay faster
+STYLE_SCALE = 1.0
 
 
 class Command(Enum):
@@ -367,7 +372,9 @@ def unique_path(directory: Path, stem: str, suffix: str) -> Path:
     return path
 
 
-def load_stylizers(styles: list[str] | None, device: str) -> list[FastStylizer]:
+def load_stylizers(
+    styles: list[str] | None, device: str, style_scale: float | str = STYLE_SCALE
+) -> list[FastStylizer]:
     """The given style names/paths, or every installed style; all on one device.
 
     Installed styles come in the order that keeps the preview live: the default style
@@ -380,7 +387,7 @@ def load_stylizers(styles: list[str] | None, device: str) -> list[FastStylizer]:
     if not names:
         raise VidstyleError("no styles installed; pass -s NAME_OR_PATH (see `vidstyle styles`)")
     target = select_device(device)
-    return [FastStylizer(name, device=target) for name in names]
+    return [FastStylizer(name, device=target, style_scale=style_scale) for name in names]
 
 
 @dataclass
@@ -566,7 +573,8 @@ def run_webcam(
     styles: list[str] | None = None,
     *,
     camera: str = "0",
-    size: tuple[int, int] | int | None = 640,
+    size: tuple[int, int] | int | None = DEFAULT_SIZE,
+    style_scale: float | str = STYLE_SCALE,
     device: str = "auto",
     mirror: bool = False,
     record: Path | None = None,
@@ -585,7 +593,9 @@ def run_webcam(
     Args:
         styles: style names or weights paths (default: every shipped style); keys switch.
         camera: camera index, device path, stream URL or video file (played in real time).
-        size: processing resolution, ``(width, height)`` or the longest side.
+        size: processing resolution, ``(width, height)`` or the longest side: the size of
+            the frames stylized, shown, snapshotted and recorded.
+        style_scale: the brush-stroke size (see :class:`~vidstyle.stylizer.FastStylizer`).
         record: record the shown stream from the first frame (more with the ``r`` key).
         output_dir: where snapshots and ``r`` recordings go.
         window: show the preview window (False: headless, ``log`` gets periodic fps lines).
@@ -600,7 +610,7 @@ def run_webcam(
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         raise VidstyleError(f"output directory {output_dir} does not exist")
-    stylizers = load_stylizers(styles, device)
+    stylizers = load_stylizers(styles, device, style_scale)
     state = ViewState([s.name for s in stylizers], strength=strength, preserve_color=preserve_color)
     preview = PreviewWindow() if window else None
     try:

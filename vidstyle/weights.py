@@ -55,11 +55,20 @@ DEFAULT_STYLE = "starry_night_lite"
 
 @dataclass
 class StyleInfo:
-    """What a weights file says about itself, without building the network."""
+    """What a weights file says about itself, without building the network.
+
+    ``name`` is the name stored in the file (``train --name``, else the painting's stem), or
+    the file stem for a file without one; ``-s`` finds a style by either (:func:`match_style`).
+    """
 
     name: str
     path: Path
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        """The file name without its suffix: the other name the style is found by."""
+        return self.path.stem
 
     @property
     def arch(self) -> dict[str, int | str]:
@@ -68,17 +77,19 @@ class StyleInfo:
     @property
     def network(self) -> str:
         """A short description of the architecture, e.g. ``lite, width 8, 5 blocks``."""
-        kind = self.arch.get("type", "johnson")
-        return f"{kind}, width {self.arch.get('width')}, {self.arch.get('blocks')} blocks"
+        kind, blocks = self.arch.get("type", "johnson"), self.arch.get("blocks")
+        return f"{kind}, width {self.arch.get('width')}, {blocks} block{'' if blocks == 1 else 's'}"
 
-    def summary(self) -> dict[str, Any]:
-        """A JSON-friendly description for ``vidstyle styles``; ``default`` marks the style used
-        when none is named (only one listed style can carry that name: the first one found)."""
+    def summary(self, default: bool = False) -> dict[str, Any]:
+        """Everything ``vidstyle styles`` shows, JSON-friendly: ``training`` holds the training
+        command, settings, wall time (``seconds``) and final losses as the file records them;
+        ``default`` marks the style used when none is named."""
         train = self.metadata.get("training")
         train = train if isinstance(train, dict) else {}
         return {
             "name": self.name,
-            "default": self.name == DEFAULT_STYLE,
+            "file_stem": self.stem,
+            "default": default,
             "path": str(self.path),
             "network": self.network,
             "type": self.arch.get("type", "johnson"),
@@ -87,7 +98,9 @@ class StyleInfo:
             "size_mb": round(self.path.stat().st_size / 1e6, 2),
             "style_image": self.metadata.get("style_image_name"),
             "iterations": train.get("iterations"),
+            "training_seconds": train.get("seconds"),
             "description": self.metadata.get("description", ""),
+            "training": train,
         }
 
 
@@ -184,7 +197,10 @@ def read_info(path: Path) -> StyleInfo:
         meta["arch"] = check_config(meta["arch"])
     except ArchitectureError as exc:
         raise VidstyleError(f"{path} has an invalid network architecture: {exc}") from None
-    return StyleInfo(name=path.stem, path=path, metadata=meta)
+    name = meta.get("name")
+    return StyleInfo(
+        name=name if isinstance(name, str) and name.strip() else path.stem, path=path, metadata=meta
+    )
 
 
 def _is_image(path: Path) -> bool:
@@ -212,7 +228,8 @@ def _warn(message: str) -> None:
 
 
 def list_styles(extra_dirs: list[Path] | None = None, warn: Callable[[str], None] = _warn) -> list[StyleInfo]:
-    """Every valid weights file in the style directories (first name wins).
+    """Every valid weights file in the style directories, in search order; a file stem found
+    again in a later directory is left out (``-s STEM`` finds the first).
 
     ``extra_dirs`` must exist (they were asked for); missing $VIDSTYLE_STYLES entries are
     skipped. A damaged or invalid file is skipped with a one-line ``warn``, so one bad file
@@ -232,23 +249,44 @@ def list_styles(extra_dirs: list[Path] | None = None, warn: Callable[[str], None
             except VidstyleError as exc:
                 warn(f"{exc} (skipped)")
                 continue
-            found.setdefault(info.name, info)
+            found.setdefault(info.stem, info)
     return list(found.values())
 
 
+def match_style(name: str, styles: list[StyleInfo]) -> StyleInfo | None:
+    """The style that ``-s name`` means among ``styles``: the first whose file stem is ``name``,
+    else the first whose stored name is, so that a file stem wins over another file's name."""
+    by_stem = (info for info in styles if info.stem == name)
+    by_name = (info for info in styles if info.name == name)
+    return next(by_stem, None) or next(by_name, None)
+
+
+def style_summaries(extra_dirs: list[Path] | None = None, warn: Callable[[str], None] = _warn) -> list[dict]:
+    """What ``vidstyle styles`` lists: each style's :meth:`StyleInfo.summary`, with the style
+    that :data:`DEFAULT_STYLE` finds marked as the default."""
+    styles = list_styles(extra_dirs, warn)
+    default = match_style(DEFAULT_STYLE, styles)
+    return [info.summary(default=info is default) for info in styles]
+
+
 def find_style(name_or_path: str | Path, extra_dirs: list[Path] | None = None) -> Path:
-    """A path for a style name (file stem in the style directories) or an existing path."""
+    """A path for a style name (see :func:`match_style`) or an existing path."""
     candidate = Path(name_or_path)
     if candidate.suffix == SUFFIX or candidate.exists() or os.sep in str(name_or_path):
         if not candidate.exists():
             raise VidstyleError(f"style weights file not found: {candidate}")
         return candidate
     available = list_styles(extra_dirs)
-    for info in available:
-        if info.name == str(name_or_path):
-            return info.path
-    names = ", ".join(i.name for i in available) or "none installed"
+    found = match_style(str(name_or_path), available)
+    if found is not None:
+        return found.path
+    names = ", ".join(_label(info) for info in available) or "none installed"
     raise VidstyleError(f"unknown style {str(name_or_path)!r} (available: {names})")
+
+
+def _label(info: StyleInfo) -> str:
+    """A style's name as ``-s`` takes it, with its file stem when that differs."""
+    return info.name if info.name == info.stem else f"{info.name} (file {info.stem})"
 
 
 def load_style(
