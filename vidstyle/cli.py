@@ -19,7 +19,7 @@ from .stylize import StylizeResult
 from .stylizer import DEFAULT_STYLE_SCALE, NETWORK_SIDE
 from .temporal import DEFAULT_WEIGHT
 from .train import DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainConfig
-from .video import DEFAULT_PRESET
+from .video import DEFAULT_CRF, DEFAULT_PRESET
 from .webcam import DEFAULT_SIZE
 from .webcam import STYLE_SCALE as WEBCAM_STYLE_SCALE
 from .weights import DEFAULT_STYLE
@@ -191,7 +191,7 @@ def stylize(
     ] = None,
     crf: Annotated[
         int, typer.Option(min=0, max=51, metavar="N", help="H.264 quality (lower is better).")
-    ] = 18,
+    ] = DEFAULT_CRF,
     preset: Annotated[
         str, typer.Option(metavar="PRESET", help="x264 speed preset (slower: smaller files).")
     ] = DEFAULT_PRESET,

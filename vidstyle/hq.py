@@ -40,7 +40,7 @@ from .models.vgg import VGGFeatures, layer_names
 from .progress import FrameProgress
 from .stylize import StylizeResult, stylize_image, stylize_video
 from .stylizer import FastStylizer, finish
-from .video import DEFAULT_PRESET, VideoReader
+from .video import DEFAULT_CRF, DEFAULT_PRESET, VideoReader
 from .weights import load_style
 
 #: smallest feature map (pixels per side) the deepest VGG layer may see
@@ -585,7 +585,7 @@ def stylize_hq(
     preserve_color: bool = False,
     max_size: int | None = None,
     max_frames: int | None = None,
-    crf: int = 18,
+    crf: int = DEFAULT_CRF,
     preset: str = DEFAULT_PRESET,
     overwrite: bool = False,
     progress: bool = True,

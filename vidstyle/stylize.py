@@ -16,7 +16,7 @@ from .images import is_image_path, pad_min, read_image, scaled_size, write_image
 from .progress import FrameProgress
 from .stylizer import Stylizer
 from .temporal import TemporalBlender
-from .video import DEFAULT_PRESET, FORMATS, VideoFrame, VideoReader, VideoWriter
+from .video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoFrame, VideoReader, VideoWriter
 
 #: 4 s of cars in a car park, with sound, bundled with the package (see vidstyle/data/README.md)
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.mp4"
@@ -148,7 +148,7 @@ def stylize_video(
     max_frames: int | None = None,
     batch_size: int = 1,
     workers: int = 1,
-    crf: int = 18,
+    crf: int = DEFAULT_CRF,
     preset: str = DEFAULT_PRESET,
     encoder_threads: int = 0,
     overwrite: bool = False,

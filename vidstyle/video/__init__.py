@@ -5,9 +5,10 @@ import os
 import av
 
 from .reader import MAX_FRAME_PIXELS, VideoFrame, VideoInfo, VideoReader, is_video_file, probe
-from .writer import DEFAULT_PRESET, FORMATS, VideoWriter
+from .writer import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoWriter
 
 __all__ = [
+    "DEFAULT_CRF",
     "DEFAULT_PRESET",
     "FORMATS",
     "MAX_FRAME_PIXELS",
