@@ -2,6 +2,11 @@
 """Render docs/gallery.jpg: rows are photos, columns are styles, painting thumbnails on top.
 
     python scripts/gallery.py [STYLE ...] [--content DIR] [--cell 256] [-o docs/gallery.jpg]
+        [--hq STYLE ...]
+
+``--hq STYLE`` adds a column per named style with HQ mode's result (per-photo Gatys
+optimisation at its defaults, from the full painting in ../shared/data/styles): the
+reference a network of that style aims for.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
+from vidstyle.hq import Gatys, HQConfig
 from vidstyle.images import read_image, resize_max, write_image
 from vidstyle.stylizer import FastStylizer
-from vidstyle.weights import list_styles, load_style
+from vidstyle.weights import Style, list_styles, load_style
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +42,13 @@ def label(image: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
+def hq_engine(style: Style, paintings: Path, size: int) -> Gatys:
+    """HQ mode at its defaults, with the full painting the style was trained on where it is found."""
+    painting = paintings / str(style.info.metadata.get("style_image_name"))
+    image = read_image(painting) if painting.is_file() else style.style_image
+    return Gatys(HQConfig(size=size), image, torch.device("cpu"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("styles", nargs="*")
@@ -42,6 +56,9 @@ def main() -> None:
     parser.add_argument("--cell", type=int, default=256)
     parser.add_argument("--size", type=int, default=512, help="stylize at this longest side")
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "docs/gallery.jpg")
+    parser.add_argument("--hq", nargs="+", default=[], metavar="STYLE", help="add HQ-mode columns")
+    parser.add_argument("--paintings", type=Path, default=ROOT.parent / "shared/data/styles")
+    parser.add_argument("--hq-size", type=int, default=HQConfig().size, help="longest side HQ optimises at")
     args = parser.parse_args()
 
     styles = [load_style(s) for s in args.styles] or [load_style(i.path) for i in list_styles()]
@@ -50,12 +67,16 @@ def main() -> None:
     header = [label(blank, "photo \\ style")] + [
         label(fit(s.style_image, args.cell), s.name) for s in styles
     ]
+    engines = [hq_engine(load_style(name), args.paintings, args.hq_size) for name in args.hq]
+    header += [label(fit(engine.style_image, args.cell), f"HQ {name}") for name, engine in zip(
+        args.hq, engines, strict=True)]
     rows = [np.hstack(header)]
     stylizers = [FastStylizer(s, device="cpu") for s in styles]
     for photo in photos:
         image = resize_max(read_image(photo), args.size)
         cells = [label(fit(image, args.cell), photo.stem)]
         cells += [fit(st([image])[0], args.cell) for st in stylizers]
+        cells += [fit(engine.stylize(resize_max(image, args.hq_size))[0], args.cell) for engine in engines]
         rows.append(np.hstack(cells))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_image(args.output, np.vstack(rows), quality=85)
