@@ -508,17 +508,18 @@ def test_sigterm_stops_training_with_weights_and_a_checkpoint(
 def test_bare_command_fine_tunes_the_real_time_base(
     tmp_path: Path, photo_dir: Path, random_vgg: Path
 ) -> None:
-    from vidstyle.train import BASE_STYLE, QUALITY_ITERATIONS
+    from vidstyle.train import BASE_STYLE, BASE_STYLE_WEIGHT, QUALITY_ITERATIONS
     from vidstyle.weights import find_style
 
     bare = config(tmp_path, photo_dir, arch=None, width=None, blocks=None, iterations=None)
     assert bare.init == find_style(BASE_STYLE) and bare.iterations == QUALITY_ITERATIONS["standard"]
+    assert bare.style_weight == BASE_STYLE_WEIGHT
     assert config(tmp_path, photo_dir, arch=None, width=None, blocks=None, iterations=None,
                   quality="draft").iterations == QUALITY_ITERATIONS["draft"]
     with pytest.raises(VidstyleError, match="--quality must be one of"):
         config(tmp_path, photo_dir, quality="best-ever")
     classic = config(tmp_path, photo_dir, arch=None, width=None, iterations=None)  # blocks given
-    assert (classic.arch, classic.width, classic.init) == ("johnson", 16, None)
+    assert (classic.arch, classic.width, classic.init, classic.style_weight) == ("johnson", 16, None, 10)
 
     with pytest.warns(UserWarning):  # the photo folder holds an unreadable file
         path = train(dataclasses.replace(bare, iterations=2))

@@ -650,7 +650,8 @@ def train(
         float | None, typer.Option(metavar="W", help="Default 1; 0 with --teacher.")
     ] = None,
     style_weight: Annotated[
-        float | None, typer.Option(metavar="W", help="Default 10; 0 with --teacher.")
+        float | None,
+        typer.Option(metavar="W", help="Default 10; 30 fine-tuning the base network; 0 with --teacher."),
     ] = None,
     tv_weight: Annotated[float | None, typer.Option(metavar="W", help="Default 1; 0 with --teacher.")] = None,
     stability_weight: Annotated[
