@@ -36,6 +36,24 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 STYLE_LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
 MARK_BEGIN, MARK_END = "<!-- evaluate:begin -->", "<!-- evaluate:end -->"
+#: the styles issue's targets: mean and worst photo of the style ratio (at most) and of the
+#: structure (at least)
+TARGETS = {"ratio_mean": 0.25, "ratio_max": 0.35, "structure_mean": 0.72, "structure_min": 0.65}
+
+
+def summarise(rows: list[tuple]) -> dict[str, float | bool]:
+    """Mean and worst figures of :func:`photo_metrics` rows, and whether they meet :data:`TARGETS`."""
+    ratios, structures = [r[3] for r in rows], [r[5] for r in rows]
+    figures = {
+        "ratio_mean": statistics.fmean(ratios),
+        "ratio_max": max(ratios),
+        "structure_mean": statistics.fmean(structures),
+        "structure_min": min(structures),
+    }
+    met = all(figures[k] <= TARGETS[k] for k in ("ratio_mean", "ratio_max")) and all(
+        figures[k] >= TARGETS[k] for k in ("structure_mean", "structure_min")
+    )
+    return {**figures, "meets_targets": met}
 
 
 def style_reference(info: StyleInfo, styles_dir: Path, size: int) -> torch.Tensor:
@@ -106,8 +124,9 @@ def main() -> None:
     lines = [header, "|---|---|---:|---:|---:|---:|---:|"]
     flicker_cols = " | ".join(f"flicker (temporal {w:g})" for w in args.temporal)
     summary = [
-        f"| style | network | mean ratio | max ratio | mean structure | min structure | {flicker_cols} |",
-        "|---|---|---:|---:|---:|---:|" + "---:|" * len(args.temporal),
+        f"| style | network | mean ratio | max ratio | mean structure | min structure | targets | "
+        f"{flicker_cols} |",
+        "|---|---|---:|---:|---:|---:|---|" + "---:|" * len(args.temporal),
     ]
     for info in infos:
         rows = photo_metrics(info, photos, vgg, args.size, args.styles_dir)
@@ -120,11 +139,11 @@ def main() -> None:
             f"{video_flicker(info, args.video, args.frames, args.width, w):.4f}" if args.video else "-"
             for w in args.temporal
         )
-        ratios = [r[3] for r in rows]
+        fig = summarise(rows)
         summary.append(
-            f"| {info.name} | {info.network} | {statistics.fmean(ratios):.3f} | "
-            f"{max(ratios):.3f} | {statistics.fmean(r[5] for r in rows):.3f} | "
-            f"{min(r[5] for r in rows):.3f} | {flicker} |"
+            f"| {info.name} | {info.network} | {fig['ratio_mean']:.3f} | {fig['ratio_max']:.3f} | "
+            f"{fig['structure_mean']:.3f} | {fig['structure_min']:.3f} | "
+            f"{'yes' if fig['meets_targets'] else 'no'} | {flicker} |"
         )
     table = "\n".join(summary + ["", *lines])
     print(table)
