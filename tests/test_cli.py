@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from clirun import run_cli
 from conftest import make_style
 from media import make_video
-from test_stylize import run_cli
 
 import vidstyle
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from clirun import run_cli
 
 from tests.media import make_video, pattern
 from vidstyle import hq
@@ -201,11 +202,6 @@ def test_changed_settings_are_refused_unless_restart(video: Path, style_path: Pa
     assert not out.exists()
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    return int(exit_info.value.code or 0), capsys.readouterr().err
-
 
 def test_cli_hq_video_and_errors(
     video: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], use_tiny_vgg: None
@@ -216,19 +212,19 @@ def test_cli_hq_video_and_errors(
     main([*common, "-s", str(style_path), "--iterations-next", "2", "--json"])
     assert json.loads(capsys.readouterr().out)["frames"] == 5
 
-    code, err = run_cli([*common, "-s", str(tmp_path / "missing.jpg"), "--overwrite"], capsys)
+    code, _, err = run_cli([*common, "-s", str(tmp_path / "missing.jpg"), "--overwrite"], capsys)
     assert code == 1 and err.startswith("error: image not found") and "Traceback" not in err
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
-    code, err = run_cli([*common, "-s", str(broken), "--overwrite"], capsys)
+    code, _, err = run_cli([*common, "-s", str(broken), "--overwrite"], capsys)
     assert code == 1 and "cannot read image" in err
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code, err = run_cli(
+    code, _, err = run_cli(
         [*common, "-s", str(style_path), "--overwrite", "--work-dir", str(blocker / "w")], capsys
     )
     assert code == 1 and "work directory" in err
-    code, err = run_cli([*common, "-s", str(style_path), "--overwrite", "--init", "sideways"], capsys)
+    code, _, err = run_cli([*common, "-s", str(style_path), "--overwrite", "--init", "sideways"], capsys)
     assert code == 1 and "--init" in err
 
 
@@ -238,7 +234,7 @@ def test_hq_never_writes_over_the_painting(
     photo = tmp_path / "photo.png"
     write_image(photo, pattern(0, 48, 40))
     before = style_path.read_bytes()
-    code, err = run_cli(["stylize", str(photo), "--mode", "hq", "-s", str(style_path), "-o",
+    code, _, err = run_cli(["stylize", str(photo), "--mode", "hq", "-s", str(style_path), "-o",
                          str(style_path), "--overwrite", "--iterations", "2"], capsys)
     assert code == 1 and "same file as the input" in err
     assert style_path.read_bytes() == before
@@ -257,7 +253,7 @@ def test_cli_vgg19_unavailable_offline(
         return vgg_weights.resolve(arch, explicit, download=False)
 
     monkeypatch.setattr(vgg_weights, "load", offline)
-    code, err = run_cli(
+    code, _, err = run_cli(
         [
             "stylize",
             str(video),

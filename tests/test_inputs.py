@@ -10,22 +10,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from clirun import run_cli
 from media import make_size_change, make_video, pattern
 from PIL import Image
 
-from vidstyle.cli import main
 from vidstyle.images import read_image
 from vidstyle.video import VideoReader
-
-
-def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def frames_of(path: Path) -> list[np.ndarray]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from clirun import run_cli
 from conftest import make_style
 
 from vidstyle.errors import VidstyleError
@@ -394,18 +395,6 @@ def test_painting_or_directory_given_as_a_style_network(tmp_path: Path) -> None:
     with pytest.raises(VidstyleError, match="style weights file not found"):
         load_style(tmp_path / "x.safetensors")
 
-
-def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``vidstyle ARGS`` in-process: exit code, stdout, stderr."""
-    from vidstyle.cli import main
-
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_reports_bad_style_files_in_one_line(

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clirun import run_cli
 from media import pattern
-from test_stylize import read_all, run_cli
+from test_stylize import read_all
 
 from vidstyle.stylize import DEMO_CLIP
 from vidstyle.stylizer import FastStylizer

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from clirun import run_cli
 
 from vidstyle import vgg_weights
 from vidstyle.errors import VidstyleError
@@ -141,18 +142,6 @@ def test_conversion_matches_onnx_runtime() -> None:
     scale = expected.abs().max()
     assert (got[inner] - expected[inner]).abs().max() / scale < 1e-5
 
-
-def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``vidstyle ARGS`` in-process: exit code, stdout, stderr."""
-    from vidstyle.cli import main
-
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_status_exit_code_says_whether_the_default_network_is_available(

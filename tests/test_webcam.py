@@ -18,11 +18,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from clirun import run_cli
 from media import make_video, pattern
 
 from vidstyle import camera as camera_module
 from vidstyle.camera import Camera, CameraLost
-from vidstyle.cli import main
 from vidstyle.errors import VidstyleError
 from vidstyle.images import read_image
 from vidstyle.models.transformer import TransformerNet
@@ -82,16 +82,6 @@ def distance(image: np.ndarray, candidates: list[np.ndarray]) -> float:
     """Mean absolute difference to the closest candidate (the camera moves on meanwhile)."""
     return min(float(np.abs(image.astype(np.float32) - c.astype(np.float32)).mean()) for c in candidates)
 
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run ``vidstyle ARGS`` in-process; return exit code, stdout, stderr."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # --- headless sessions -------------------------------------------------------------------
