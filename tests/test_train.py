@@ -508,20 +508,44 @@ def test_sigterm_stops_training_with_weights_and_a_checkpoint(
 def test_bare_command_fine_tunes_the_real_time_base(
     tmp_path: Path, photo_dir: Path, random_vgg: Path
 ) -> None:
-    from vidstyle.train import BASE_STYLE, BASE_STYLE_WEIGHT, QUALITY_ITERATIONS
+    from vidstyle.train import BASE_STYLE, BASE_STYLE_WEIGHT, QUALITY_ITERATIONS, STRUCTURE_TARGET
     from vidstyle.weights import find_style
 
     bare = config(tmp_path, photo_dir, arch=None, width=None, blocks=None, iterations=None)
     assert bare.init == find_style(BASE_STYLE) and bare.iterations == QUALITY_ITERATIONS["standard"]
-    assert bare.style_weight == BASE_STYLE_WEIGHT
+    assert bare.style_weight == BASE_STYLE_WEIGHT and bare.structure_target == STRUCTURE_TARGET
     assert config(tmp_path, photo_dir, arch=None, width=None, blocks=None, iterations=None,
                   quality="draft").iterations == QUALITY_ITERATIONS["draft"]
     with pytest.raises(VidstyleError, match="--quality must be one of"):
         config(tmp_path, photo_dir, quality="best-ever")
     classic = config(tmp_path, photo_dir, arch=None, width=None, iterations=None)  # blocks given
     assert (classic.arch, classic.width, classic.init, classic.style_weight) == ("johnson", 16, None, 10)
+    assert classic.structure_target == 0
 
     with pytest.warns(UserWarning):  # the photo folder holds an unreadable file
         path = train(dataclasses.replace(bare, iterations=2))
     base, style = load_style(bare.init), load_style(path)
     assert style.info.arch == base.info.arch and style.info.arch["type"] == "lite"
+
+
+def test_steered_style_weight_is_kept_by_checkpoints(
+    tmp_path: Path, photo_dir: Path, random_vgg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The weight is part of the run's state: a stopped and resumed run ends as an unbroken one."""
+    import vidstyle.train as train_module
+
+    monkeypatch.setattr(train_module, "BALANCE_EVERY", 1)
+    whole = config(tmp_path / "a", photo_dir, structure_target=0.9, iterations=4)
+    with pytest.warns(UserWarning):
+        train(whole)
+    steered = load_style(whole.output).info.metadata["training"]["final_style_weight"]
+    assert steered != whole.style_weight  # a random network keeps no structure to speak of
+
+    split = config(tmp_path / "b", photo_dir, structure_target=0.9, iterations=4)
+    with pytest.warns(UserWarning), pytest.raises(VidstyleError, match="stopped at iteration 2"):
+        train(split, progress=stop_at(2))
+    assert torch.load(split.checkpoint_path, weights_only=True)["style_weight"] != split.style_weight
+    train(split, resume=True)
+    assert load_style(split.output).info.metadata["training"]["final_style_weight"] == steered
+    one, two = load_style(whole.output).net.state_dict(), load_style(split.output).net.state_dict()
+    assert all(torch.equal(one[k], two[k]) for k in one)

@@ -657,6 +657,14 @@ def train(
     stability_weight: Annotated[
         float, typer.Option(metavar="W", help="Temporal stability term; 0 = off.")
     ] = TrainConfig.stability_weight,
+    structure_target: Annotated[
+        float | None,
+        typer.Option(
+            metavar="S",
+            help="Steer the style weight so the scene's edges keep this structure (0 = off; "
+            "default 0.76 fine-tuning the base network, else off).",
+        ),
+    ] = None,
     seed: Annotated[
         int, typer.Option(metavar="N", help="Random seed (photo order, crops).")
     ] = TrainConfig.seed,
@@ -714,6 +722,7 @@ def train(
         style_weight=style_weight,
         tv_weight=tv_weight,
         stability_weight=stability_weight,
+        structure_target=structure_target,
         seed=seed,
         checkpoint_every=checkpoint_every,
         sample_every=sample_every,

@@ -104,11 +104,20 @@ class PhotoSampler:
 
     def first_image(self) -> np.ndarray:
         """The first readable photo, whole (for progress samples)."""
+        return self.first_images(1)[0]
+
+    def first_images(self, count: int) -> list[np.ndarray]:
+        """The first ``count`` readable photos (fewer if there are fewer), whole."""
+        found = []
         for path in self.files:
             image = self._read(path)
             if image is not None:
-                return image
-        raise self._none_readable()
+                found.append(image)
+            if len(found) == count:
+                break
+        if not found:
+            raise self._none_readable()
+        return found
 
     def _none_readable(self) -> VidstyleError:
         return VidstyleError(f"none of the {len(self.files)} images in {self.directory} could be read")

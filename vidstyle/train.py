@@ -33,6 +33,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from . import vgg_weights
+from .balance import EVERY as BALANCE_EVERY
+from .balance import PROBES, StyleBalance, probe_photos
 from .data import PhotoSampler
 from .device import cpu_has_native_bf16, select_device
 from .errors import Terminated, VidstyleError, signals_as_interrupts
@@ -62,6 +64,9 @@ BASE_STYLE = DEFAULT_STYLE
 #: style weight of that fine-tuning: the base network holds on to its own painting, and at
 #: the from-scratch weight (10) a new style took over too slowly to finish in the standard run
 BASE_STYLE_WEIGHT = 30.0
+#: structure (vidstyle.quality) that fine-tuning the base network keeps, steering its style
+#: weight (vidstyle.balance): above the 0.72 the styles are held to on average
+STRUCTURE_TARGET = 0.76
 #: iterations of each ``quality``; the standard one fine-tunes the base network in about
 #: 20 minutes on a 2-core CPU with native bf16
 QUALITY_ITERATIONS = {"draft": 400, "standard": 1200, "high": 3000}
@@ -111,6 +116,9 @@ class TrainConfig:
     style_weight: float | None = None
     tv_weight: float | None = None
     stability_weight: float = 0.0
+    #: steer the style weight to keep this structure (vidstyle.balance); ``None``: the
+    #: base network's fine-tuning keeps :data:`STRUCTURE_TARGET`, other runs do not steer (0)
+    structure_target: float | None = None
     seed: int = 0
     checkpoint_every: int = 100
     sample_every: int = 100
@@ -146,6 +154,14 @@ class TrainConfig:
             self.init = find_style(BASE_STYLE)
             if self.style_weight is None:
                 self.style_weight = BASE_STYLE_WEIGHT
+            if self.structure_target is None:
+                self.structure_target = STRUCTURE_TARGET
+        if self.structure_target is None:
+            self.structure_target = 0.0
+        if not 0 <= self.structure_target < 1:
+            raise VidstyleError(
+                f"--structure-target must be from 0 (off) to under 1, not {self.structure_target}"
+            )
         self.arch = self.arch or "johnson"
         if self.arch not in ARCHITECTURES:
             raise VidstyleError(f"unknown --arch {self.arch!r} (known: {', '.join(ARCHITECTURES)})")
@@ -362,8 +378,9 @@ def _check_paths(config: TrainConfig, resume: bool, overwrite: bool) -> None:
 
 def _resume(
     config: TrainConfig, net: StyleNetwork, optimizer: torch.optim.Optimizer, device: torch.device
-) -> tuple[int, float, dict[str, float] | None]:
-    """Load the checkpoint into ``net`` and ``optimizer``; its iteration, seconds and losses."""
+) -> tuple[int, float, dict[str, float] | None, float | None]:
+    """Load the checkpoint into ``net`` and ``optimizer``; its iteration, seconds, losses and
+    style weight (where a :class:`~vidstyle.balance.StyleBalance` steered it)."""
     path = config.checkpoint_path
     damaged = VidstyleError(
         f"checkpoint {path} is damaged and cannot be resumed: delete it to start the run anew "
@@ -385,7 +402,8 @@ def _resume(
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         # older checkpoints lack the losses
-        return int(state["iteration"]), float(state["elapsed"]), state.get("losses")
+        extras = state.get("losses"), state.get("style_weight")
+        return int(state["iteration"]), float(state["elapsed"]), *extras
     except (KeyError, RuntimeError, TypeError, ValueError):
         raise damaged from None
 
@@ -404,6 +422,13 @@ def _command(config: TrainConfig) -> str:
         return option + equals + (_file_name(Path(value)) if value and Path(value) in paths else value)
 
     return shlex.join([Path(sys.argv[0]).name, *map(short, sys.argv[1:])])
+
+
+def _steering(balance: StyleBalance | None) -> str:
+    """Where the style weight stands, for the log."""
+    if balance is None or balance.last_structure is None:
+        return ""
+    return f" (style weight {balance.weight:.3g}, structure {balance.last_structure:.3f})"
 
 
 def _fixed_sample(config: TrainConfig, sampler: PhotoSampler) -> np.ndarray:
@@ -463,10 +488,10 @@ def train(
     torch.manual_seed(config.seed)  # initial weights depend on the seed alone
     net = ARCHITECTURES[config.arch](config.width, config.blocks).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    start, elapsed, last_losses = 0, 0.0, None
+    start, elapsed, last_losses, steered = 0, 0.0, None, None
     ckpt = config.checkpoint_path
     if resume:
-        start, elapsed, last_losses = _resume(config, net, optimizer, device)
+        start, elapsed, last_losses, steered = _resume(config, net, optimizer, device)
     elif init is not None:
         init.net.residuals = init.net.residuals[: config.blocks]
         net.load_state_dict(init.net.state_dict())
@@ -480,6 +505,10 @@ def train(
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and device.type == "cuda")
     gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
     sample_photo = _fixed_sample(config, sampler) if rank == 0 else None
+    balance, probes = None, []
+    if config.structure_target and grams:
+        balance = StyleBalance(steered or config.style_weight, config.structure_target)
+        probes = probe_photos(sampler.first_images(PROBES))
     # a run resumed at its last iteration trains no more: its file reports the saved losses
     losses = Losses(**last_losses) if last_losses else Losses(0, 0, 0, 0, 0, 0)
     zero = torch.zeros((), device=device)
@@ -497,6 +526,7 @@ def train(
                     "elapsed": elapsed,
                     "losses": dataclasses.asdict(losses),
                     "config": config.to_json(),
+                    **({"style_weight": balance.weight} if balance else {}),
                 },
             )
 
@@ -519,6 +549,7 @@ def train(
                     "seconds": round(elapsed, 1),
                     "command": _command(config),
                     "final_losses": dataclasses.asdict(losses),
+                    **({"final_style_weight": round(balance.weight, 3)} if balance else {}),
                     "vgg_source": vgg_source and Path(vgg_source).name,
                 },
             },
@@ -540,7 +571,8 @@ def train(
                     feats = vgg(y)
                     c = config.content_weight * content_loss(feats[config.content_layer], target)
                     if grams:
-                        s = config.style_weight * style_loss(feats, grams, style_weights)
+                        weight = balance.weight if balance else config.style_weight
+                        s = weight * style_loss(feats, grams, style_weights)
                 if teacher is not None and config.distill_weight:
                     with torch.no_grad():
                         wanted = teacher.net(x).clamp(0, 1)
@@ -573,12 +605,14 @@ def train(
             last_time = now
             losses = Losses(c.item(), s.item(), t.item(), stab.item(), d.item(), loss.item())
             done = completed
+            if balance is not None and done % BALANCE_EVERY == 0:  # part of the step: before a stop
+                balance.update(net, probes, device)
             if progress is not None and rank == 0:
                 progress(done, total, losses, elapsed)
             if done % config.checkpoint_every == 0 or done == total:
                 checkpoint(done)
                 if log is not None and rank == 0 and done < total:
-                    log(f"checkpoint at iteration {done}: {ckpt}")
+                    log(f"checkpoint at iteration {done}: {ckpt}{_steering(balance)}")
             if rank == 0 and sample_photo is not None and (done % config.sample_every == 0 or done == total):
                 _write_sample(config, net, sample_photo, done, device)
     except KeyboardInterrupt as stop:
