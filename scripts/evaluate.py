@@ -56,6 +56,14 @@ def summarise(rows: list[tuple]) -> dict[str, float | bool]:
     return {**figures, "meets_targets": met}
 
 
+def training_summary(info: StyleInfo) -> str:
+    """Iterations and wall time as the weights file records them (its last run)."""
+    training = info.metadata.get("training", {})
+    seconds = training.get("seconds")
+    minutes = f", {seconds / 60:.0f} min" if seconds else ""
+    return f"{training.get('iterations', '?')} it{minutes}"
+
+
 def style_reference(info: StyleInfo, styles_dir: Path, size: int) -> torch.Tensor:
     """The full style image when available (the weights hold a 256 px thumbnail)."""
     name = info.metadata.get("style_image_name")
@@ -125,8 +133,8 @@ def main() -> None:
     flicker_cols = " | ".join(f"flicker (temporal {w:g})" for w in args.temporal)
     summary = [
         f"| style | network | mean ratio | max ratio | mean structure | min structure | targets | "
-        f"{flicker_cols} |",
-        "|---|---|---:|---:|---:|---:|---|" + "---:|" * len(args.temporal),
+        f"{flicker_cols} | training |",
+        "|---|---|---:|---:|---:|---:|---|" + "---:|" * len(args.temporal) + "---|",
     ]
     for info in infos:
         rows = photo_metrics(info, photos, vgg, args.size, args.styles_dir)
@@ -143,7 +151,7 @@ def main() -> None:
         summary.append(
             f"| {info.name} | {info.network} | {fig['ratio_mean']:.3f} | {fig['ratio_max']:.3f} | "
             f"{fig['structure_mean']:.3f} | {fig['structure_min']:.3f} | "
-            f"{'yes' if fig['meets_targets'] else 'no'} | {flicker} |"
+            f"{'yes' if fig['meets_targets'] else 'no'} | {flicker} | {training_summary(info)} |"
         )
     table = "\n".join(summary + ["", *lines])
     print(table)
