@@ -903,7 +903,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(code)
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None,
+    line: str | None = None,
+) -> None:
     """Python warnings, from vidstyle or a library, as one ``warning: ...`` line without source."""
     typer.echo(f"warning: {str(message).strip().splitlines()[0]}", err=True)
 
