@@ -452,3 +452,17 @@ def test_webcam_with_all_styles_skips_a_bad_file(
     names = [stylizer.name for stylizer in load_stylizers(None, "cpu")]
     assert "good" in names and "bad" not in names
     assert "bad.safetensors" in capsys.readouterr().err
+
+
+def test_style_name_wins_over_a_folder_of_that_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder called like a shipped style in the working directory does not hide the style."""
+    from vidstyle.weights import DEFAULT_STYLE, find_style
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / DEFAULT_STYLE).mkdir()
+    assert find_style(DEFAULT_STYLE).is_file()
+    (tmp_path / "not_a_style").mkdir()
+    with pytest.raises(VidstyleError, match="not_a_style is a directory"):
+        load_style("not_a_style")

@@ -272,7 +272,7 @@ def style_summaries(extra_dirs: list[Path] | None = None, warn: Callable[[str], 
 def find_style(name_or_path: str | Path, extra_dirs: list[Path] | None = None) -> Path:
     """A path for a style name (see :func:`match_style`) or an existing path."""
     candidate = Path(name_or_path)
-    if candidate.suffix == SUFFIX or candidate.exists() or os.sep in str(name_or_path):
+    if candidate.suffix == SUFFIX or candidate.is_file() or os.sep in str(name_or_path):
         if not candidate.exists():
             raise VidstyleError(f"style weights file not found: {candidate}")
         return candidate
@@ -280,6 +280,8 @@ def find_style(name_or_path: str | Path, extra_dirs: list[Path] | None = None) -
     found = match_style(str(name_or_path), available)
     if found is not None:
         return found.path
+    if candidate.exists():  # a folder of that name in the working directory, and no such style
+        return candidate
     names = ", ".join(_label(info) for info in available) or "none installed"
     raise VidstyleError(f"unknown style {str(name_or_path)!r} (available: {names})")
 
