@@ -171,3 +171,12 @@ def test_not_media_gives_one_line(
     assert code == 1
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (3, 3), (2, 700)])
+def test_network_pads_tiny_frames_itself(tiny_style: Path, height: int, width: int) -> None:
+    """Any caller (the webcam too) may hand the network a frame smaller than it takes."""
+    from vidstyle.stylizer import FastStylizer
+
+    out = FastStylizer(tiny_style, device="cpu", style_scale=1.0)([np.zeros((height, width, 3), np.uint8)])[0]
+    assert out.shape == (height, width, 3)

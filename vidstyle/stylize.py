@@ -12,7 +12,7 @@ import numpy as np
 from . import pipeline
 from .errors import VidstyleError
 from .fileio import atomic_output, check_output_path
-from .images import is_image_path, pad_min, read_image, scaled_size, write_image
+from .images import is_image_path, read_image, scaled_size, write_image
 from .progress import FrameProgress
 from .stylizer import Stylizer
 from .temporal import TemporalBlender
@@ -20,9 +20,6 @@ from .video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoFrame, VideoReader
 
 #: 4 s of cars in a car park, with sound, bundled with the package (see vidstyle/data/README.md)
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.mp4"
-#: frames are padded to this side at least for the style networks, whose 9x9 reflection
-#: padding needs 5 pixels once they have padded to a multiple of 4
-NETWORK_MIN_SIDE = 8
 
 
 @dataclass
@@ -71,7 +68,7 @@ def stylize_image(
     start = time.perf_counter()
     image = read_image(input, max_size=max_size)
     height, width = image.shape[:2]
-    result = stylizer([pad_min(image, NETWORK_MIN_SIDE)])[0][:height, :width]
+    result = stylizer([image])[0]
     write_image(output, result)
     seconds = time.perf_counter() - start
     return StylizeResult(
@@ -189,11 +186,11 @@ def stylize_video(
             last_time = [0.0]
 
             def sink(image: np.ndarray, frame: VideoFrame) -> None:
-                writer.write(image[:height, :width], frame.pts)  # without the padding
+                writer.write(image, frame.pts)
                 last_time[0] = frame.time
 
             def image_of(frame: VideoFrame) -> np.ndarray:
-                return pad_min(frame.image, NETWORK_MIN_SIDE)
+                return frame.image
 
             network, post = stylizer, None
             if isinstance(stylizer, TemporalBlender):  # blend in the encode thread, beside the network

@@ -15,7 +15,7 @@ import torch
 
 from .device import select_device, select_dtype
 from .errors import VidstyleError
-from .images import to_images, to_tensor
+from .images import pad_min, to_images, to_tensor
 from .weights import Style, load_style
 
 Stylizer = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -26,6 +26,9 @@ NETWORK_SIDE = 512
 #: ``style_scale``'s default: frames whose longest side is under :data:`NETWORK_SIDE` are
 #: enlarged to it for the network, larger ones are stylized as they are
 DEFAULT_STYLE_SCALE = "auto"
+#: frames smaller than this each way are padded for the networks (and cropped back): their
+#: 9x9 reflection padding needs 5 pixels once they have padded to a multiple of 4
+NETWORK_MIN_SIDE = 8
 #: the largest ``style_scale``: 4 already makes a 1080p frame 16 times the work and memory
 MAX_STYLE_SCALE = 4.0
 #: ``style_scale`` below 1 never shrinks a frame's short side under this many pixels: the
@@ -150,9 +153,12 @@ class FastStylizer:
         if len(shapes) > 1:  # mixed sizes cannot share a batch
             return [out for f in frames for out in self([f])]
         height, width = frames[0].shape[:2]
-        inputs = [resize_to(f, *self.network_size(width, height)) for f in frames]
+        net_width, net_height = self.network_size(width, height)
+        inputs = [pad_min(resize_to(f, net_width, net_height), NETWORK_MIN_SIDE) for f in frames]
         outputs = to_images(self._forward(to_tensor(inputs, self.device)))  # clamps as it rounds
         return [
-            finish(resize_to(o, width, height), f, self.strength, self.preserve_color)
+            finish(
+                resize_to(o[:net_height, :net_width], width, height), f, self.strength, self.preserve_color
+            )
             for o, f in zip(outputs, frames, strict=True)
         ]
