@@ -113,7 +113,7 @@ def test_partial_file_of_a_live_process_is_kept(tmp_path: Path, tiny_style: Path
     dead = tmp_path / ".out.999999999.abc123.partial.mp4"
     live.write_bytes(b"x")
     dead.write_bytes(b"x")
-    vidstyle.stylize_video(tmp_path / "in.mp4", tmp_path / "out.mp4",
+    vidstyle.stylize_media(tmp_path / "in.mp4", tmp_path / "out.mp4",
                            vidstyle.FastStylizer(tiny_style, device="cpu"), progress=False)
     assert live.exists() and not dead.exists()
 
@@ -205,7 +205,7 @@ def test_help_usage_lines_and_command_summaries(
 
     monkeypatch.setenv("COLUMNS", "200")
     usage = {
-        "stylize": "vidstyle stylize [OPTIONS] INPUT",
+        "stylize": "vidstyle stylize [OPTIONS] INPUT...",
         "styles": "vidstyle styles [OPTIONS] [DIR]...",
         "train": "vidstyle train [OPTIONS] [PAINTING]",
     }

@@ -153,11 +153,11 @@ def _cut_png(path: Path) -> None:
         ("notes.mp4", _text, "not a video file"),
         ("empty.mp4", lambda p: p.write_bytes(b""), "not a video file"),
         ("noext", _text, "not a video file"),
-        ("folder.mp4", Path.mkdir, "is a directory"),
+        ("folder.mp4", Path.mkdir, "no images in"),
         ("notes.png", _text, "cannot read image"),
         ("empty.jpg", lambda p: p.write_bytes(b""), "cannot read image"),
         ("cut.png", _cut_png, "cannot read image"),
-        ("folder.png", Path.mkdir, "is a directory"),
+        ("folder.png", Path.mkdir, "no images in"),
     ],
 )
 def test_not_media_gives_one_line(

@@ -267,7 +267,7 @@ def test_styles_json_lists_given_directory(tmp_path: Path, tiny_style: Path, cap
 
 
 def test_interrupted_video_leaves_no_output(tmp_path: Path, tiny_style: Path) -> None:
-    from vidstyle.stylize import stylize_video
+    from vidstyle.stylize import stylize_media
 
     src = tmp_path / "in.mp4"
     make_video(src, frames=20)
@@ -282,7 +282,7 @@ def test_interrupted_video_leaves_no_output(tmp_path: Path, tiny_style: Path) ->
 
     before = src.read_bytes()
     with pytest.raises(KeyboardInterrupt):
-        stylize_video(src, tmp_path / "out.mp4", stylizer, progress=False)
+        stylize_media(src, tmp_path / "out.mp4", stylizer, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "tiny.safetensors"]
     assert src.read_bytes() == before
 

@@ -14,21 +14,22 @@ from media import make_audio, make_corrupt_video, make_size_change, make_video, 
 
 from vidstyle.errors import VidstyleError
 from vidstyle.fileio import atomic_output
-from vidstyle.video import DEFAULT_PRESET, VideoFrame, VideoReader, VideoWriter, is_video_file, probe
+from vidstyle.frames import Frame
+from vidstyle.video import DEFAULT_PRESET, VideoReader, VideoWriter, is_video_file, probe
 from vidstyle.video import reader as reader_module
 
 # Mean absolute error (0-255) allowed after a lossy encode of the test pattern.
 CODEC_TOLERANCE = 6.0
 
 
-def read_all(path: Path, **kwargs: int) -> list[VideoFrame]:
+def read_all(path: Path, **kwargs: int) -> list[Frame]:
     with VideoReader(path, **kwargs) as reader:
         return list(reader)
 
 
 def copy_video(
     src: Path, dst: Path, *, max_frames: int | None = None, **kwargs
-) -> list[VideoFrame]:
+) -> list[Frame]:
     """Read ``src`` and write it unchanged to ``dst`` (audio from ``src``); return its frames."""
     with VideoReader(src, max_frames=max_frames) as reader:
         info = reader.info

@@ -24,6 +24,7 @@ from media import make_video, pattern
 from vidstyle import camera as camera_module
 from vidstyle.camera import Camera, CameraLost
 from vidstyle.errors import VidstyleError
+from vidstyle.frames import Frame
 from vidstyle.images import read_image
 from vidstyle.models.transformer import TransformerNet
 from vidstyle.stylizer import FastStylizer
@@ -373,9 +374,9 @@ def test_parse_and_fit_size() -> None:
 
 def test_recorder_uses_capture_times(tmp_path: Path) -> None:
     out = tmp_path / "rec.mp4"
-    recorder = Recorder(out, 64, 48, fps=30)
+    recorder = Recorder(out, fps=30)
     for i, captured in enumerate((100.0, 100.1, 100.35, 100.4)):
-        recorder.write(pattern(i, 64, 48), captured)
+        recorder.write(pattern(i, 64, 48), Frame(pattern(i, 64, 48), captured, i))
     assert not out.exists()  # written beside it until finalised
     recorder.close()
     with VideoReader(out) as reader:

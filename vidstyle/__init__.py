@@ -4,13 +4,13 @@ The Python API behind the ``vidstyle`` command line::
 
     import vidstyle
     stylizer = vidstyle.FastStylizer("starry_night")
-    vidstyle.stylize_video("in.mp4", "out.mp4", stylizer)
+    vidstyle.stylize_media("in.mp4", "out.mp4", stylizer)
 """
 
 import cv2  # noqa: F401  (before PyAV: loading FFmpeg's libraries first makes HighGUI windows hang)
 
 from .errors import VidstyleError
-from .stylize import StylizeResult, stylize_image, stylize_video
+from .stylize import StylizeResult, stylize_media
 from .stylizer import FastStylizer
 from .weights import Style, list_styles, load_style, save_style
 
@@ -23,6 +23,5 @@ __all__ = [
     "list_styles",
     "load_style",
     "save_style",
-    "stylize_image",
-    "stylize_video",
+    "stylize_media",
 ]

@@ -6,18 +6,17 @@ is slower than the camera always gets the latest picture instead of a growing ba
 
 from __future__ import annotations
 
-import os
-import stat
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from .errors import VidstyleError
 from .fileio import Closing
+from .frames import Frame
+from .locations import is_camera, is_url
 
 #: seconds to wait for a frame before the camera counts as silent (first frame) or lost
 DEFAULT_TIMEOUT = 5.0
@@ -26,15 +25,6 @@ FALLBACK_FPS = 30.0
 
 class CameraLost(VidstyleError):
     """The source delivered frames, then stopped (unplugged, stream dropped)."""
-
-
-@dataclass(frozen=True)
-class CapturedFrame:
-    """One frame as it left the camera."""
-
-    image: np.ndarray  # H x W x 3 uint8 RGB
-    time: float  # time.monotonic() when the frame was captured (files: when it was due)
-    index: int  # how many frames the source delivered before this one
 
 
 @dataclass(frozen=True)
@@ -51,7 +41,7 @@ def parse_source(source: str) -> SourceSpec:
     text = source.strip()
     if text.isdigit():
         return SourceSpec(int(text), "camera", f"camera {text}")
-    if "://" in text:
+    if is_url(text):
         return SourceSpec(text, "url", text)
     path = Path(text)
     if not path.exists():
@@ -59,7 +49,7 @@ def parse_source(source: str) -> SourceSpec:
         raise VidstyleError(f"no camera at {text}: {what}")
     if path.is_dir():
         raise VidstyleError(f"no camera at {text}: it is a directory")
-    if stat.S_ISCHR(os.stat(path).st_mode):
+    if is_camera(text):
         return SourceSpec(text, "camera", f"camera {text}")
     return SourceSpec(text, "file", text)
 
@@ -112,7 +102,7 @@ class Camera(Closing):
             raise VidstyleError(f"no camera at {self.spec.target}: {hint}")
         self.fps = self._cap.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
         self._cond = threading.Condition()
-        self._latest: CapturedFrame | None = None
+        self._latest: Frame | None = None
         self._taken = -1  # index of the last frame handed out
         self._ended = False
         self._error: BaseException | None = None
@@ -130,7 +120,7 @@ class Camera(Closing):
         latest = self._latest
         return 0 if latest is None else latest.index + 1
 
-    def read(self) -> CapturedFrame | None:
+    def read(self) -> Frame | None:
         """The newest frame not returned before; None once a video file (not looping) has ended.
 
         Raises :class:`VidstyleError` when the source never delivers a frame and
@@ -184,7 +174,7 @@ class Camera(Closing):
                         clock_start = time.monotonic() - last_media
                     if self._stop.wait(max(0.0, delay)):
                         break
-                frame = CapturedFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), time.monotonic(), index)
+                frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), time.monotonic(), index)
                 index += 1
                 with self._cond:
                     self._latest = frame

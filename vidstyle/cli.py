@@ -15,6 +15,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from .errors import Terminated, VidstyleError, signals_as_interrupts, stopped_by
 from .hq import HQConfig
+from .sources import DEFAULT_SEQUENCE_FPS
 from .stylize import StylizeResult
 from .stylizer import DEFAULT_STYLE_SCALE, NETWORK_SIDE
 from .temporal import DEFAULT_WEIGHT
@@ -144,10 +145,25 @@ def _wrote(result: StylizeResult) -> str:
 @app.command(cls=_Command)
 def stylize(
     ctx: typer.Context,
-    input: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="A video (mp4, mkv, mov, webm, avi...) or an image.")
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="INPUT",
+            help="Videos (mp4, mkv, mov, webm, avi...), images, folders, an image sequence "
+            "(frames/%05d.png or a folder of frames), a stream URL (rtsp://, http://...) or a "
+            "camera (0, /dev/video0).",
+        ),
     ],
-    output: Annotated[Path, typer.Option("-o", "--output", metavar="OUTPUT", help="Output video or image.")],
+    output: Annotated[
+        str,
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="OUTPUT",
+            help="A video, an image, an image sequence (out/%05d.png), or a folder (ending in / or "
+            "existing): every input's images and videos go there under their own names.",
+        ),
+    ],
     style: Annotated[
         str,
         typer.Option(
@@ -188,6 +204,14 @@ def stylize(
     preserve_color: Annotated[bool, typer.Option(help="Keep the source colours.")] = False,
     max_frames: Annotated[
         int | None, typer.Option(min=1, metavar="N", help="Only the first N frames.")
+    ] = None,
+    fps: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            metavar="FPS",
+            help=f"Frame rate of an image-sequence input (default {DEFAULT_SEQUENCE_FPS:g}).",
+        ),
     ] = None,
     crf: Annotated[
         int, typer.Option(min=0, max=51, metavar="N", help="H.264 quality (lower is better).")
@@ -314,92 +338,94 @@ def stylize(
         bool, typer.Option("--keep-work", help="Keep the work dir afterwards.", rich_help_panel=HQ_PANEL)
     ] = False,
 ) -> None:
-    """Stylize a video or an image.
+    """Stylize videos, images, image sequences, streams or a camera.
 
     Fast mode runs a trained style network; --mode hq optimises each frame towards a painting
-    (minutes per frame, any painting).
+    (minutes per frame, any painting). Several inputs, or an output folder, make a batch.
     """
-    from .images import is_image_path
-    from .stylize import share_cores, stylize_image, stylize_video
+    from .locations import names_folder
+    from .sources import check_input
     from .stylizer import FastStylizer
 
-    if not input.exists():
-        raise VidstyleError(f"input not found: {input}")
     _check_mode_options(ctx, mode, size, max_size)
-    if threads and (mode == "hq" or is_image_path(input)):  # fast videos: share_cores
-        import torch
-
-        torch.set_num_threads(threads)
+    for spec in inputs:
+        check_input(spec)
+    batch = len(inputs) > 1 or names_folder(output)
+    if batch and not names_folder(output):
+        raise VidstyleError(f"{len(inputs)} inputs need an output folder, not {output} (end it with /)")
     if mode == "hq":
-        from .hq import stylize_hq
+        if batch or not Path(inputs[0]).is_file():
+            raise VidstyleError("--mode hq takes one video or image file")
+        if threads:
+            import torch
 
-        settings = {
-            "vgg": vgg,
-            "vgg_weights": str(vgg_weights) if vgg_weights else None,
-            "content_layers": content_layers,
-            "style_layers": style_layers,
-            "content_weight": content_weight,
-            "style_weight": style_weight,
-            "tv_weight": tv_weight,
-            "temporal_weight": temporal_weight,
-            "pool": pool,
-            "init": init,
-            "optimizer": optimizer,
-            "iterations": iterations,
-            "iterations_next": iterations_next,
-            "size": size,
-            "scales": scales,
-            "seed": seed,
-            "flow": flow,
-            "warm_start": warm_start,
-        }
-        result = stylize_hq(
-            input,
-            output,
-            style,
-            HQConfig(**{k: v for k, v in settings.items() if v is not None}),  # None: HQConfig's default
-            work_dir=work_dir,
-            restart=restart,
-            keep_work=keep_work,
-            device=device,
-            strength=strength,
-            preserve_color=preserve_color,
-            max_size=max_size,
-            max_frames=max_frames,
-            crf=crf,
-            preset=preset,
-            overwrite=overwrite,
-            progress=not as_json,
-        )
+            torch.set_num_threads(threads)
+        result = _stylize_hq(Path(inputs[0]), Path(output), style, ctx.params)
+        _report(inputs[0], result, as_json)
+        return
+    stylizer = FastStylizer(
+        style,
+        device=device,
+        precision=precision,
+        strength=strength,
+        preserve_color=preserve_color,
+        style_scale=style_scale,
+    )
+    options = _fast_options(stylizer, threads, workers, temporal)
+    options.update(
+        max_size=max_size, max_frames=max_frames, fps=fps, batch_size=batch_size, crf=crf, preset=preset
+    )
+    if batch:
+        _stylize_batch(inputs, Path(output), overwrite, as_json, options)
     else:
-        stylizer = FastStylizer(
-            style,
-            device=device,
-            precision=precision,
-            strength=strength,
-            preserve_color=preserve_color,
-            style_scale=style_scale,
-        )
-        if is_image_path(input):
-            result = stylize_image(input, output, stylizer, max_size=max_size, overwrite=overwrite)
-        else:
-            from .temporal import TemporalBlender
+        from .stylize import stylize_media
 
-            plan = share_cores(stylizer, threads, workers)
-            result = stylize_video(
-                input,
-                output,
-                TemporalBlender(stylizer, temporal) if temporal > 0 else stylizer,
-                max_size=max_size,
-                max_frames=max_frames,
-                batch_size=batch_size,
-                workers=plan.workers,
-                crf=crf,
-                preset=preset,
-                encoder_threads=plan.encoder_threads,
-                overwrite=overwrite,
-                progress=not as_json,
-            )
+        result = stylize_media(inputs[0], output, overwrite=overwrite, progress=not as_json, **options)
+        _report(inputs[0], result, as_json)
+
+
+def _fast_options(stylizer: Any, threads: int | None, workers: int | None, temporal: float) -> dict[str, Any]:
+    """The stylizer (blending frames when ``temporal``) and the cores' plan for it."""
+    from .stylize import share_cores
+    from .temporal import TemporalBlender
+
+    plan = share_cores(stylizer, threads, workers)
+    return {
+        "stylizer": TemporalBlender(stylizer, temporal) if temporal > 0 else stylizer,
+        "workers": plan.workers,
+        "encoder_threads": plan.encoder_threads,
+    }
+
+
+def _stylize_hq(input: Path, output: Path, style: str, given: dict[str, Any]) -> StylizeResult:
+    """HQ mode with the options given on the command line (None: HQConfig's default)."""
+    from .hq import stylize_hq
+
+    fields = [name for name in HQConfig.__dataclass_fields__ if given.get(name) is not None]
+    settings = {name: given[name] for name in fields}
+    if "vgg_weights" in settings:
+        settings["vgg_weights"] = str(settings["vgg_weights"])
+    return stylize_hq(
+        input,
+        output,
+        style,
+        HQConfig(**settings),
+        work_dir=given["work_dir"],
+        restart=given["restart"],
+        keep_work=given["keep_work"],
+        device=given["device"],
+        strength=given["strength"],
+        preserve_color=given["preserve_color"],
+        max_size=given["max_size"],
+        max_frames=given["max_frames"],
+        crf=given["crf"],
+        preset=given["preset"],
+        overwrite=given["overwrite"],
+        progress=not given["as_json"],
+    )
+
+
+def _report(input: str, result: StylizeResult, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result.to_json()))
         return
@@ -410,6 +436,33 @@ def stylize(
             err=True,
         )
     typer.echo(_wrote(result))
+
+
+def _stylize_batch(inputs: list[str], output: Path, overwrite: bool, as_json: bool, options: dict) -> None:
+    """Every file of the batch, one line each; exit status 1 if any failed."""
+    from .batch import BatchItem, stylize_batch
+
+    def tell(number: int, total: int, item: BatchItem) -> None:
+        if as_json:
+            return
+        if item.status == "failed":
+            typer.echo(f"error: [{number}/{total}] {item.input}: {item.error}", err=True)
+        elif item.status == "skipped":
+            typer.echo(f"[{number}/{total}] skipped {item.input}: {item.output} exists (see --overwrite)")
+        else:
+            typer.echo(f"[{number}/{total}] {_wrote(item.result)}")
+
+    items = stylize_batch(
+        [Path(p) for p in inputs], output, overwrite=overwrite, on_item=tell, progress=not as_json, **options
+    )
+    counts = {status: sum(i.status == status for i in items) for status in ("done", "skipped", "failed")}
+    if as_json:
+        typer.echo(json.dumps([item.to_json() for item in items]))
+    else:
+        done, skipped, failed = counts.values()
+        typer.echo(f"{done} stylized, {skipped} skipped, {failed} failed; in {output}")
+    if counts["failed"]:
+        raise typer.Exit(1)
 
 
 @app.command(cls=_Command)
@@ -430,21 +483,12 @@ def demo(
 
     The clip: 4 s of cars in a car park, with sound.
     """
-    from .stylize import DEMO_CLIP, share_cores, stylize_video
+    from .stylize import DEMO_CLIP, stylize_media
     from .stylizer import FastStylizer
-    from .temporal import TemporalBlender
 
     output = output or Path(f"vidstyle-demo-{Path(style).stem}.mp4")
-    stylizer = TemporalBlender(FastStylizer(style, device=device))
-    plan = share_cores(stylizer)
-    result = stylize_video(
-        DEMO_CLIP,
-        output,
-        stylizer,
-        workers=plan.workers,
-        encoder_threads=plan.encoder_threads,
-        overwrite=overwrite,
-    )
+    options = _fast_options(FastStylizer(style, device=device), None, None, DEFAULT_WEIGHT)
+    result = stylize_media(DEMO_CLIP, output, overwrite=overwrite, **options)
     typer.echo(_wrote(result))
     typer.echo(f"  open it with any video player, or try: vidstyle stylize YOUR_VIDEO -s {style} -o out.mp4")
 
@@ -794,8 +838,26 @@ def webcam(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing --record file.")
     ] = False,
+    virtual_cam: Annotated[
+        bool,
+        typer.Option(
+            "--virtual-cam",
+            help="Also send the stylized picture, without the overlay text (as recorded), to a "
+            "virtual webcam that video-call and streaming apps can pick; works with --no-window. "
+            "Needs pyvirtualcam (the vcam extra) and v4l2loopback (Linux) or OBS (Windows/macOS): "
+            "see the README.",
+        ),
+    ] = False,
+    virtual_cam_device: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DEVICE",
+            help="The virtual camera to use, e.g. /dev/video10 (default: the first free one); "
+            "implies --virtual-cam.",
+        ),
+    ] = None,
 ) -> None:
-    """Stylize a camera live, with a preview window, snapshots and recording."""
+    """Stylize a camera live, with a preview window, snapshots, recording and a virtual camera."""
     from .webcam import parse_size, run_webcam
 
     result = run_webcam(
@@ -814,6 +876,7 @@ def webcam(
         strength=strength,
         preserve_color=preserve_color,
         overwrite=overwrite,
+        virtual_cam=virtual_cam_device or virtual_cam,
         log=lambda line: typer.echo(line, err=True),
     )
     typer.echo(

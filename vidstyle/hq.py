@@ -5,7 +5,7 @@ video, every later frame starts from the previous result warped by optical flow 
 disoccluded pixels taken from the content frame) and a temporal loss keeps it close to
 that warped result wherever the flow passes the consistency check, so the style does
 not flicker. Finished frames are kept in a work directory so a long job can be resumed.
-Encoding goes through :func:`vidstyle.stylize.stylize_video` / ``stylize_image``, exactly
+Encoding goes through :func:`vidstyle.stylize.stylize_media`, exactly
 as in fast mode: :class:`HQStylizer` is a stateful :data:`~vidstyle.stylizer.Stylizer`.
 """
 
@@ -38,9 +38,10 @@ from .images import is_image_path, read_image, resize_max, scaled_size, to_image
 from .losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
 from .models.vgg import VGGFeatures, layer_names
 from .progress import FrameProgress
-from .stylize import StylizeResult, stylize_image, stylize_video
+from .sources import open_source
+from .stylize import StylizeResult, stylize_media
 from .stylizer import FastStylizer, finish
-from .video import DEFAULT_CRF, DEFAULT_PRESET, VideoReader
+from .video import DEFAULT_CRF, DEFAULT_PRESET
 from .weights import load_style
 
 #: smallest feature map (pixels per side) the deepest VGG layer may see
@@ -606,13 +607,8 @@ def stylize_hq(
     style_image, style_name = load_style_image(style)
     torch_device = select_device(device)
     engine = Gatys(config, style_image, torch_device, vgg)
-    image = is_image_path(input)
-    if image:
-        total: int | None = 1
-        height, width = read_image(input).shape[:2]
-    else:
-        with VideoReader(input, max_frames=max_frames) as reader:
-            total, width, height = reader.expected_frames, reader.info.width, reader.info.height
+    with open_source(input, max_frames=max_frames) as source:
+        total, width, height = source.info.frame_count, source.info.width, source.info.height
     for limit in (max_size, config.size):
         width, height = scaled_size(width, height, limit)
     engine.check_size((height, width))
@@ -629,20 +625,17 @@ def stylize_hq(
             progress=bar,
             name=f"hq:{style_name}",
         )
-        if image:
-            result = stylize_image(input, output, stylizer, max_size=max_size, overwrite=overwrite)
-        else:
-            result = stylize_video(
-                input,
-                output,
-                stylizer,
-                max_size=max_size,
-                max_frames=max_frames,
-                crf=crf,
-                preset=preset,
-                overwrite=overwrite,
-                progress=False,
-            )
+        result = stylize_media(
+            input,
+            output,
+            stylizer,
+            max_size=max_size,
+            max_frames=max_frames,
+            crf=crf,
+            preset=preset,
+            overwrite=overwrite,
+            progress=False,
+        )
     if not keep_work:
         work.remove()
     return result

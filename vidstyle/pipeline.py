@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from .errors import Terminated
 from .stylizer import Stylizer
 
 T = TypeVar("T")
@@ -37,6 +38,8 @@ class PipelineStats:
     stylize: float = 0.0
     post: float = 0.0
     encode: float = 0.0
+    #: what ended a live run early ("Ctrl-C", "SIGTERM"); None when the frames ran out
+    stopped_by: str | None = None
 
 
 class _Worker(threading.Thread):
@@ -78,6 +81,7 @@ def run(
     on_frame: Callable[[int], None] | None = None,
     post: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     workers: int = 1,
+    live: bool = False,
 ) -> PipelineStats:
     """Stylize every item of ``frames`` and hand each result with its item to ``sink``.
 
@@ -92,6 +96,9 @@ def run(
     Errors from any stage stop all stages and are raised here; so is KeyboardInterrupt.
     A stylizer with a ``cancel()`` method (a long per-frame optimisation) is told to stop
     then, so that no stage outlives the call however long its frame takes.
+    ``live`` frames (a camera, a stream) have no end of their own: there KeyboardInterrupt
+    (Ctrl-C, or SIGTERM as :class:`~vidstyle.errors.Terminated`) is the normal end, and the
+    call returns with the frames written so far (``stats.stopped_by`` says which).
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
@@ -170,6 +177,10 @@ def run(
                 thread.check()
         for thread in threads:
             thread.check()
+    except KeyboardInterrupt as exc:
+        if not live:
+            raise
+        stats.stopped_by = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
     finally:  # on errors and Ctrl-C too: no stage may outlive the call (the sink closes next)
         stop.set()
         cancel = getattr(stylize, "cancel", None)

@@ -1,4 +1,4 @@
-"""The stylize job: a video or image file in, a stylized file out (the CLI's engine)."""
+"""The stylize job: a frame source through a stylizer into frame sinks (the CLI's engine)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ import numpy as np
 
 from . import pipeline
 from .errors import VidstyleError
-from .fileio import atomic_output, check_output_path
-from .images import is_image_path, read_image, scaled_size, write_image
+from .frames import Frame, FrameSink, FrameSource
+from .images import scaled_size
+from .pipeline import PipelineStats
 from .progress import FrameProgress
+from .sinks import VideoFileSink, open_sink
+from .sources import open_source
 from .stylizer import Stylizer
 from .temporal import TemporalBlender
-from .video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoFrame, VideoReader, VideoWriter
+from .video import DEFAULT_CRF, DEFAULT_PRESET
 
 #: 4 s of cars in a car park, with sound, bundled with the package (see vidstyle/data/README.md)
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.mp4"
@@ -39,48 +42,11 @@ class StylizeResult:
     #: seconds each stage spent working: decode (incl. scaling), stylize, post (temporal
     #: blending, in the encode thread), encode
     stages: dict[str, float] | None = None
+    #: what ended a live input ("Ctrl-C", "SIGTERM"); None when it ran to its end
+    stopped_by: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
-
-
-def _check_input(path: Path) -> None:
-    if not path.exists():
-        raise VidstyleError(f"input not found: {path}")
-    if path.is_dir():
-        raise VidstyleError(f"input {path} is a directory, not a video or image")
-
-
-def stylize_image(
-    input: Path,
-    output: Path,
-    stylizer: Stylizer,
-    *,
-    max_size: int | None = None,
-    overwrite: bool = False,
-) -> StylizeResult:
-    """Stylize one image file; the output format follows ``output``'s suffix."""
-    input, output = Path(input), Path(output)
-    _check_input(input)
-    check_output_path(output, inputs=(input,), overwrite=overwrite)
-    if not is_image_path(output):
-        raise VidstyleError(f"output {output} must be an image file (.png, .jpg...) for an image input")
-    start = time.perf_counter()
-    image = read_image(input, max_size=max_size)
-    height, width = image.shape[:2]
-    result = stylizer([image])[0]
-    write_image(output, result)
-    seconds = time.perf_counter() - start
-    return StylizeResult(
-        str(output),
-        width,
-        height,
-        1,
-        round(seconds, 3),
-        round(1 / seconds, 2),
-        _device_of(stylizer),
-        _name_of(stylizer),
-    )
 
 
 @dataclass(frozen=True)
@@ -136,13 +102,57 @@ def share_cores(stylizer: Stylizer, threads: int | None = None, workers: int | N
     return ThreadPlan(workers, 1 if cores <= 2 else 0)
 
 
-def stylize_video(
-    input: Path,
-    output: Path,
+def run_job(
+    source: FrameSource,
+    stylizer: Stylizer,
+    sinks: list[FrameSink],
+    *,
+    batch_size: int = 1,
+    workers: int = 1,
+    progress: bool = True,
+) -> PipelineStats:
+    """Stylize every frame of ``source`` into every sink, in order, through the threaded
+    pipeline (decode, ``workers`` network threads, encode).
+
+    A :class:`TemporalBlender` starts afresh, and blends in the encode thread beside the
+    network. A live source ends on Ctrl-C or ``kill`` with what it captured so far.
+    """
+    network, post = stylizer, None
+    if isinstance(stylizer, TemporalBlender):
+        stylizer.reset()
+        network, post = stylizer.inner, stylizer.blend
+
+    def write(image: np.ndarray, frame: Frame) -> None:
+        for sink in sinks:
+            sink.write(image, frame)
+
+    count = source.info.frame_count
+    with FrameProgress(count, enabled=progress and count != 1) as bar:
+        return pipeline.run(
+            source,
+            _image_of,
+            network,
+            write,
+            batch_size=batch_size,
+            on_frame=bar.update,
+            post=post,
+            workers=workers,
+            live=source.info.live,
+        )
+
+
+def _image_of(frame: Frame) -> np.ndarray:
+    return frame.image
+
+
+def stylize_media(
+    input: str | Path,
+    output: str | Path,
     stylizer: Stylizer,
     *,
     max_size: int | None = None,
     max_frames: int | None = None,
+    fps: float | None = None,
     batch_size: int = 1,
     workers: int = 1,
     crf: int = DEFAULT_CRF,
@@ -151,79 +161,50 @@ def stylize_video(
     overwrite: bool = False,
     progress: bool = True,
 ) -> StylizeResult:
-    """Stylize a video: same timestamps, audio carried over, written atomically.
+    """Stylize what ``input`` names into what ``output`` names (see
+    :func:`~vidstyle.sources.open_source` and :func:`~vidstyle.sinks.open_sink`): a video
+    keeps its timestamps and audio, every file is written atomically.
 
-    ``workers`` threads stylize alternate frames; ``encoder_threads`` 0 lets the encoder
-    choose (:func:`share_cores` plans both for the machine).
-
-    Frames that fail to decode (a damaged file) or are missing (a truncated one) are
-    counted in ``lost_frames``; the output is still a valid video of what decoded.
+    ``fps`` is the rate of an image-sequence input. ``workers`` threads stylize alternate
+    frames; ``encoder_threads`` 0 lets the encoder choose (:func:`share_cores` plans both).
+    Frames that fail to decode (a damaged file) or are missing (a truncated one) are counted
+    in ``lost_frames``; the output is still a valid video of what decoded.
     """
-    input, output = Path(input), Path(output)
-    _check_input(input)
-    check_output_path(output, inputs=(input,), overwrite=overwrite)
-    if output.suffix.lower() not in FORMATS:
-        raise VidstyleError(
-            f"unsupported output type {output.suffix or '(none)'!r} for a video; "
-            f"use one of {', '.join(FORMATS)}"
-        )
     start = time.perf_counter()
-    with VideoReader(input, max_frames=max_frames, max_size=max_size) as reader:
-        info = reader.info
-        width, height = scaled_size(info.width, info.height, max_size)
-        with atomic_output(output) as tmp:
-            writer = VideoWriter(
-                tmp,
-                width,
-                height,
-                time_base=info.time_base,
-                fps=info.fps,
-                crf=crf,
-                preset=preset,
-                audio_source=input if info.has_audio else None,
-                encoder_threads=encoder_threads,
+    with open_source(input, max_size=max_size, max_frames=max_frames, fps=fps) as source:
+        info = source.info
+        sink = open_sink(
+            output,
+            info,
+            inputs=info.files,
+            overwrite=overwrite,
+            crf=crf,
+            preset=preset,
+            encoder_threads=encoder_threads,
+        )
+        with sink:
+            stats = run_job(
+                source, stylizer, [sink], batch_size=batch_size, workers=workers, progress=progress
             )
-            last_time = [0.0]
-
-            def sink(image: np.ndarray, frame: VideoFrame) -> None:
-                writer.write(image, frame.pts)
-                last_time[0] = frame.time
-
-            def image_of(frame: VideoFrame) -> np.ndarray:
-                return frame.image
-
-            network, post = stylizer, None
-            if isinstance(stylizer, TemporalBlender):  # blend in the encode thread, beside the network
-                network, post = stylizer.inner, stylizer.blend
-            with writer, FrameProgress(reader.expected_frames, enabled=progress) as bar:
-                stats = pipeline.run(
-                    reader,
-                    image_of,
-                    network,
-                    sink,
-                    batch_size=batch_size,
-                    on_frame=bar.update,
-                    post=post,
-                    workers=workers,
-                )
-                frames = stats.frames
-                if max_frames is not None and frames >= max_frames:  # cut the audio to match
-                    writer.set_max_time(last_time[0] + 1 / max(info.fps, 1e-6))
-            if frames == 0:
-                raise VidstyleError(f"no frame of {input} could be decoded")
-        lost = reader.lost_frames
+            if stats.frames == 0:
+                raise VidstyleError(f"no frame of {info.label} could be decoded")
+            if isinstance(sink, VideoFileSink) and max_frames is not None and stats.frames >= max_frames:
+                sink.end_audio_at(sink.last_time + 1 / max(info.fps, 1e-6))  # the audio ends with the video
+        lost = source.lost_frames
     seconds = time.perf_counter() - start
+    width, height = scaled_size(info.width, info.height, max_size)
     return StylizeResult(
         str(output),
         width,
         height,
-        frames,
+        stats.frames,
         round(seconds, 3),
-        round(frames / seconds, 2),
+        round(stats.frames / seconds, 2),
         _device_of(stylizer),
         _name_of(stylizer),
         lost,
         {k: round(getattr(stats, k), 3) for k in ("decode", "stylize", "post", "encode")},
+        stats.stopped_by,
     )
 
 

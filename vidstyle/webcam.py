@@ -1,4 +1,5 @@
-"""The live webcam session: a camera in, a stylized preview window and recordings out.
+"""The live webcam session: a camera in, a stylized preview window, recordings and a
+virtual camera out.
 
 The pure parts (key bindings and the view state they change, view composition, overlay
 drawing) are kept apart from :class:`PreviewWindow`, the only code that needs a display,
@@ -13,8 +14,8 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from fractions import Fraction
@@ -23,13 +24,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .camera import Camera, CameraLost, CapturedFrame
+from .camera import Camera, CameraLost
 from .device import select_device
 from .errors import Terminated, VidstyleError
-from .fileio import atomic_output, check_output_path
+from .fileio import check_output_path
+from .frames import Frame, FrameSink, SourceInfo
 from .images import resize_max, write_image
+from .sinks import VideoFileSink
 from .stylizer import FastStylizer
-from .video import FORMATS, VideoWriter
+from .vcam import VirtualCamera, load_pyvirtualcam
+from .video import FORMATS
 from .weights import DEFAULT_STYLE, list_styles
 
 WINDOW_TITLE = "vidstyle"
@@ -323,36 +327,27 @@ class PreviewWindow:
             cv2.waitKey(1)  # let the backend process the close
 
 
-class Recorder:
-    """One recording: an encoder writing through :func:`atomic_output`, stamped with capture times.
+class Recorder(VideoFileSink):
+    """One recording of the live view, stamped with capture times.
 
     Timestamps are milliseconds since the first recorded capture, so the file plays at
     real speed however irregularly frames arrived.
     """
 
-    TIME_BASE = Fraction(1, 1000)
-
-    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path, fps: float) -> None:
+        super().__init__(path, SourceInfo(str(path), 0, 0, fps, time_base=Fraction(1, 1000)))
         self.frames = 0
         self._start: float | None = None
-        self._stack = contextlib.ExitStack()
-        with self._stack:  # closes what was opened if the encoder cannot start
-            tmp = self._stack.enter_context(atomic_output(self.path))
-            self._writer = self._stack.enter_context(
-                VideoWriter(tmp, width, height, time_base=self.TIME_BASE, fps=fps)
-            )
-            self._stack = self._stack.pop_all()
 
-    def write(self, image: np.ndarray, captured: float) -> None:
+    def write(self, image: np.ndarray, frame: Frame) -> None:
         if self._start is None:
-            self._start = captured
-        self._writer.write(image, round((captured - self._start) * 1000))
+            self._start = frame.time
+        super().write(image, replace(frame, pts=round((frame.time - self._start) * 1000)))
         self.frames += 1
 
     def close(self) -> None:
         """Finalise the file and move it into place."""
-        self._stack.close()
+        self.__exit__(None, None, None)
 
 
 def check_record_path(path: Path, overwrite: bool) -> None:
@@ -405,7 +400,10 @@ class WebcamResult:
 
 
 class _Session:
-    """The frame loop: read the newest frame, stylize, show/record, react to keys."""
+    """The frame loop: read the newest frame, stylize, show/record, react to keys.
+
+    ``sinks`` (a virtual camera) get every shown frame's clean view, without the overlay.
+    """
 
     def __init__(
         self,
@@ -418,8 +416,10 @@ class _Session:
         mirror: bool,
         output_dir: Path,
         log: Callable[[str], None] | None,
+        sinks: Sequence[FrameSink] = (),
     ) -> None:
         self.camera, self.stylizers, self.state, self.window = camera, stylizers, state, window
+        self.sinks = sinks
         self.size, self.mirror, self.output_dir, self.log = size, mirror, output_dir, log
         self.recorder: Recorder | None = None
         self.recordings: list[Path] = []
@@ -452,11 +452,13 @@ class _Session:
                 if frame is None:
                     break
                 view = self._render(frame)
+                for sink in self.sinks:  # first: a virtual camera that cannot open fails before any output
+                    sink.write(view, frame)
                 if record is not None:
                     self._start_recording(record, view, frame)
                     record = None
                 elif self.recorder is not None:
-                    self.recorder.write(view, frame.time)
+                    self.recorder.write(view, frame)
                 self._present(view, frame)
                 reason = self._handle_keys(view, frame)
                 if reason is not None:
@@ -483,7 +485,7 @@ class _Session:
             snapshots=self.snapshots,
         )
 
-    def _render(self, frame: CapturedFrame) -> np.ndarray:
+    def _render(self, frame: Frame) -> np.ndarray:
         image = fit_frame(frame.image, self.size)
         if self.mirror:
             image = cv2.flip(image, 1)
@@ -494,7 +496,7 @@ class _Session:
             stylized = stylizer([image])[0]
         return compose_view(self.state, image, stylized)
 
-    def _present(self, view: np.ndarray, frame: CapturedFrame) -> None:
+    def _present(self, view: np.ndarray, frame: Frame) -> None:
         toast = self._toast[0] if self._toast and self._toast[1] > time.monotonic() else None
         shown = draw_overlay(view, self.state, self.fps, self.recorder is not None, toast)
         if self.window is not None:
@@ -513,7 +515,7 @@ class _Session:
                 f"{self.state.style_name}, {view.shape[1]}x{view.shape[0]}{rec}"
             )
 
-    def _handle_keys(self, view: np.ndarray, frame: CapturedFrame) -> str | None:
+    def _handle_keys(self, view: np.ndarray, frame: Frame) -> str | None:
         """Carry out a key's command; return why the session stops, if it does."""
         if self.window is None:
             return None
@@ -551,9 +553,10 @@ class _Session:
         self.snapshots.append(path)
         self._notify(f"saved {path}")
 
-    def _start_recording(self, path: Path, view: np.ndarray, frame: CapturedFrame) -> None:
-        self.recorder = Recorder(path, view.shape[1], view.shape[0], self.camera.fps)
-        self.recorder.write(view, frame.time)
+    def _start_recording(self, path: Path, view: np.ndarray, frame: Frame) -> None:
+        recorder = Recorder(path, self.camera.fps)
+        recorder.write(view, frame)  # a file that cannot be written fails here, before it counts
+        self.recorder = recorder
         self._notify(f"recording to {path}")
 
     def _stop_recording(self) -> None:
@@ -586,6 +589,7 @@ def run_webcam(
     strength: float = 1.0,
     preserve_color: bool = False,
     overwrite: bool = False,
+    virtual_cam: bool | str = False,
     log: Callable[[str], None] | None = None,
 ) -> WebcamResult:
     """Run a live session until quit, window close, Ctrl-C, the end of a video source or a limit.
@@ -600,11 +604,16 @@ def run_webcam(
         output_dir: where snapshots and ``r`` recordings go.
         window: show the preview window (False: headless, ``log`` gets periodic fps lines).
         loop: restart a video file source at its end.
+        virtual_cam: also send each shown frame, without the overlay, to a virtual camera
+            (:class:`~vidstyle.vcam.VirtualCamera`): True for the first free one, or its
+            device (``/dev/video10``, ``OBS Virtual Camera``).
         log: receives status lines (snapshots, recordings; headless: fps every few seconds).
 
-    Recordings are finalised whatever ends the session; a lost camera is raised as
-    :class:`CameraLost` afterwards.
+    Recordings are finalised and the virtual camera released whatever ends the session; a
+    lost camera is raised as :class:`CameraLost` afterwards.
     """
+    if virtual_cam:
+        load_pyvirtualcam()  # a missing extra is the first error, not one after the models load
     if record is not None:
         check_record_path(Path(record), overwrite)
     output_dir = Path(output_dir)
@@ -614,7 +623,13 @@ def run_webcam(
     state = ViewState([s.name for s in stylizers], strength=strength, preserve_color=preserve_color)
     preview = PreviewWindow() if window else None
     try:
-        with Camera(camera, loop=loop, size=size if isinstance(size, tuple) else None) as source:
+        with (
+            Camera(camera, loop=loop, size=size if isinstance(size, tuple) else None) as source,
+            contextlib.ExitStack() as outputs,
+        ):
+            sinks: list[FrameSink] = []
+            if virtual_cam:
+                sinks.append(outputs.enter_context(_virtual_camera(virtual_cam, source.fps, size, log)))
             session = _Session(
                 source,
                 stylizers,
@@ -624,8 +639,18 @@ def run_webcam(
                 mirror=mirror,
                 output_dir=output_dir,
                 log=log,
+                sinks=sinks,
             )
             return session.run(None if record is None else Path(record), max_frames, duration)
     finally:
         if preview is not None:
             preview.close()
+
+
+def _virtual_camera(
+    target: bool | str, fps: float, size: tuple[int, int] | int | None, log: Callable[[str], None] | None
+) -> VirtualCamera:
+    """The ``virtual_cam`` sink; an exact ``size`` lets it open before the first frame."""
+    width, height = size if isinstance(size, tuple) else (None, None)
+    device = None if target is True else str(target)
+    return VirtualCamera(fps, width=width, height=height, device=device, log=log)

@@ -4,7 +4,7 @@ import os
 
 import av
 
-from .reader import MAX_FRAME_PIXELS, VideoFrame, VideoInfo, VideoReader, is_video_file, probe
+from .reader import MAX_FRAME_PIXELS, VideoInfo, VideoReader, is_video_file, probe
 from .writer import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoWriter
 
 __all__ = [
@@ -12,7 +12,6 @@ __all__ = [
     "DEFAULT_PRESET",
     "FORMATS",
     "MAX_FRAME_PIXELS",
-    "VideoFrame",
     "VideoInfo",
     "VideoReader",
     "VideoWriter",

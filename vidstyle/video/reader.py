@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import VidstyleError
 from ..fileio import Closing
+from ..frames import Frame
 from ..images import resize_max
 
 VIDEO_SUFFIXES = frozenset(
@@ -23,6 +24,8 @@ VIDEO_SUFFIXES = frozenset(
 #: the largest frame decoded (pixels), 8192 x 8192: twice the largest frame of the top levels
 #: of H.264, HEVC and AV1 (8192 x 4352), so a forged header cannot ask for gigabytes a frame
 MAX_FRAME_PIXELS = 8192 * 8192
+#: seconds a stream URL has to connect, and to deliver data once connected
+STREAM_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -38,15 +41,6 @@ class VideoInfo:
     rotation: int  # counter-clockwise degrees from the display matrix: 0, 90, 180 or 270
     has_audio: bool
     codec: str
-
-
-@dataclass
-class VideoFrame:
-    """One decoded frame, upright as a player shows it."""
-
-    image: np.ndarray  # HxWx3 uint8 RGB, C-contiguous
-    pts: int | None  # in VideoInfo.time_base; None when the stream has no timestamps
-    time: float  # seconds
 
 
 @dataclass
@@ -100,18 +94,14 @@ class VideoReader(Closing):
     that full-size frames are never held beyond the one being converted.
     """
 
-    def __init__(self, path: Path, max_frames: int | None = None, max_size: int | None = None) -> None:
-        path = Path(path)
-        if not path.exists():
-            raise VidstyleError(f"input {path} does not exist")
-        if path.is_dir():
-            raise VidstyleError(f"input {path} is a directory, not a video")
-        try:
-            self._container = av.open(str(path))
-        except (av.FFmpegError, OSError) as exc:
-            raise VidstyleError(
-                f"cannot read {path}: not a video file, or damaged ({_reason(exc)})"
-            ) from None
+    def __init__(
+        self,
+        path: Path | str,
+        max_frames: int | None = None,
+        max_size: int | None = None,
+        timeout: float = STREAM_TIMEOUT,
+    ) -> None:
+        self._container = _open(path, timeout)
         self.max_frames, self.max_size = max_frames, max_size
         self._tally = _Tally()
         self._started = False
@@ -179,14 +169,14 @@ class VideoReader(Closing):
         due = np.count_nonzero(np.frombuffer(tally.packet_pts, np.int64) <= tally.last_pts)
         return max(0, int(due) - tally.decoded)
 
-    def __iter__(self) -> Iterator[VideoFrame]:
+    def __iter__(self) -> Iterator[Frame]:
         if self._started:
             raise RuntimeError("a VideoReader can only be iterated once")
         self._started = True
         frames = itertools.chain([self._first], self._frames)
         for index, frame in enumerate(itertools.islice(frames, self.max_frames)):
             time = index / self.info.fps if frame.pts is None else float(frame.pts * self.info.time_base)
-            yield VideoFrame(self._image(frame), frame.pts, time)
+            yield Frame(self._image(frame), time, index, frame.pts)
 
     def _image(self, frame: av.VideoFrame) -> np.ndarray:
         """The frame as upright RGB at the first frame's size (a stream may change size
@@ -247,6 +237,26 @@ class VideoReader(Closing):
             has_audio=bool(self._container.streams.audio),
             codec=stream.codec_context.name,
         )
+
+
+def _open(location: Path | str, timeout: float) -> av.container.InputContainer:
+    """Open a file, or a stream URL (rtsp, http...) that must answer within ``timeout`` s."""
+    if "://" in str(location):
+        try:
+            return av.open(str(location), timeout=timeout)
+        except (av.FFmpegError, OSError) as exc:
+            raise VidstyleError(
+                f"cannot read {location}: unreachable or not a video stream ({_reason(exc)})"
+            ) from None
+    path = Path(location)
+    if not path.exists():
+        raise VidstyleError(f"input {path} does not exist")
+    if path.is_dir():
+        raise VidstyleError(f"input {path} is a directory, not a video")
+    try:
+        return av.open(str(path))
+    except (av.FFmpegError, OSError) as exc:
+        raise VidstyleError(f"cannot read {path}: not a video file, or damaged ({_reason(exc)})") from None
 
 
 def _declared_end(

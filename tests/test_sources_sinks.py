@@ -1,0 +1,311 @@
+"""Frame sources and sinks: image sequences in and out, batches of files, stream URLs."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clirun import run_cli
+from media import make_video, pattern
+from PIL import Image
+
+from vidstyle import pipeline
+from vidstyle.errors import VidstyleError
+from vidstyle.frames import Frame, FrameSink, FrameSource
+from vidstyle.locations import names_folder, natural_key
+from vidstyle.sinks import ImageFileSink, ImageSequenceSink, VideoFileSink, open_sink
+from vidstyle.sources import ImageSequence, ImageSource, VideoSource, open_source
+from vidstyle.video import VideoReader, probe
+
+
+def make_frames(folder: Path, names: list[str], width: int = 40, height: int = 30) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, name in enumerate(names):
+        paths.append(folder / name)
+        Image.fromarray(pattern(index, width, height)).save(paths[-1])
+    return paths
+
+
+def test_every_source_and_sink_meets_its_interface(tmp_path: Path) -> None:
+    make_video(tmp_path / "clip.mp4")
+    make_frames(tmp_path / "frames", ["1.png", "2.png"])
+    sources = [
+        open_source(tmp_path / "clip.mp4"),
+        open_source(tmp_path / "frames" / "1.png"),
+        open_source(tmp_path / "frames"),
+    ]
+    assert [type(s) for s in sources] == [VideoSource, ImageSource, ImageSequence]
+    for source in sources:
+        assert isinstance(source, FrameSource)
+        frames = list(source)
+        assert all(
+            isinstance(f, Frame) and f.image.shape == (30 if f.name else 48, 40 if f.name else 64, 3)
+            for f in frames
+        )
+        source.close()
+    info = sources[0].info
+    sinks = [
+        open_sink(tmp_path / "a.mp4", info),
+        open_sink(tmp_path / "a.png", sources[1].info),
+        open_sink(tmp_path / "seq" / "%04d.png", info),
+    ]
+    assert [type(s) for s in sinks] == [VideoFileSink, ImageFileSink, ImageSequenceSink]
+    assert all(isinstance(s, FrameSink) for s in sinks)
+
+
+def test_folder_of_frames_in_natural_order_to_video_at_fps(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    names = [f"frame{i}.png" for i in (1, 2, 10, 3, 11)]  # frame2 must come before frame10
+    make_frames(tmp_path / "frames", names)
+    (tmp_path / "frames" / "notes.txt").write_text("not a frame")
+    out = tmp_path / "out.mp4"
+    code, _, err = run_cli(
+        ["stylize", tmp_path / "frames", "-s", tiny_style, "-o", out, "--fps", 5, "--temporal", 0], capsys
+    )
+    assert code == 0, err
+    info = probe(out)
+    assert (info.width, info.height) == (40, 30) and abs(info.fps - 5) < 1e-6
+    with VideoReader(out) as reader:
+        times = [f.time for f in reader]
+    assert times == pytest.approx([0, 0.2, 0.4, 0.6, 0.8], abs=1e-3)
+    assert [p.name for p in open_source(tmp_path / "frames").paths] == [
+        "frame1.png",
+        "frame2.png",
+        "frame3.png",
+        "frame10.png",
+        "frame11.png",
+    ]
+
+
+def test_natural_key_orders_numbers_by_value() -> None:
+    assert sorted(["b10", "b9", "a100", "a20"], key=natural_key) == ["a20", "a100", "b9", "b10"]
+
+
+def test_pattern_input_matches_any_number_width(tmp_path: Path) -> None:
+    make_frames(tmp_path / "f", ["img_7.png", "img_0008.png", "img_10.png", "other_1.png", "img_x.png"])
+    with open_source(str(tmp_path / "f" / "img_%03d.png"), fps=12) as source:
+        assert [f.name for f in source] == ["img_7.png", "img_0008.png", "img_10.png"]
+        assert source.info.fps == 12 and source.info.frame_count == 3
+
+
+def test_video_to_numbered_images_and_back(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    make_video(tmp_path / "clip.mp4", frames=12)
+    pattern_out = tmp_path / "out" / "%05d.png"
+    code, _, err = run_cli(["stylize", tmp_path / "clip.mp4", "-s", tiny_style, "-o", pattern_out], capsys)
+    assert code == 0, err
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == [f"{n:05d}.png" for n in range(1, 13)]  # numbered from 1, as FFmpeg numbers
+    assert Image.open(tmp_path / "out" / "00001.png").size == (64, 48)
+
+    code, _, err = run_cli(["stylize", tmp_path / "clip.mp4", "-s", tiny_style, "-o", pattern_out], capsys)
+    assert code == 1 and "already holds frames" in err and err.count("\n") == 1
+    code, _, err = run_cli(
+        [
+            "stylize",
+            tmp_path / "clip.mp4",
+            "-s",
+            tiny_style,
+            "-o",
+            pattern_out,
+            "--max-frames",
+            3,
+            "--overwrite",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["00001.png", "00002.png", "00003.png"]
+
+    back = tmp_path / "back.mp4"
+    code, _, err = run_cli(["stylize", pattern_out, "-s", tiny_style, "-o", back, "--fps", 10], capsys)
+    assert code == 0, err
+    assert probe(back).frame_count == 3
+
+
+def test_sequence_output_never_replaces_its_input(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    frames = make_frames(tmp_path / "f", ["00001.png", "00002.png"])
+    before = [p.read_bytes() for p in frames]
+    spec = tmp_path / "f" / "%05d.png"
+    code, _, err = run_cli(["stylize", spec, "-s", tiny_style, "-o", spec, "--overwrite"], capsys)
+    assert code == 1 and "input's own files" in err
+    assert [p.read_bytes() for p in frames] == before
+
+
+def test_one_image_output_for_several_frames_is_refused(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    make_video(tmp_path / "clip.mp4", frames=4)
+    code, _, err = run_cli(
+        ["stylize", tmp_path / "clip.mp4", "-s", tiny_style, "-o", tmp_path / "o.png"], capsys
+    )
+    assert code == 1 and "%05d" in err and err.count("\n") == 1
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_names_folder() -> None:
+    assert names_folder("out/") and names_folder("out") and not names_folder("out.mp4")
+    assert not names_folder("out/%05d.png") and not names_folder("a.png")
+
+
+@pytest.fixture
+def media_tree(tmp_path: Path) -> Path:
+    """A folder of what users keep: images and videos in sub-folders, a damaged video, notes."""
+    root = tmp_path / "in"
+    make_frames(root, ["a.png"])
+    make_frames(root / "trip", ["b.jpg"])
+    make_video(root / "trip" / "clip.mp4", frames=5)
+    make_video(root / "old.mkv", frames=3)
+    (root / "trip" / "broken.mp4").write_text("not a video: the download failed")
+    (root / "notes.txt").write_text("not media")
+    (root / ".hidden.png").write_bytes((root / "a.png").read_bytes())
+    return root
+
+
+def test_batch_keeps_names_reports_failures_and_goes_on(
+    media_tree: Path, tmp_path: Path, tiny_style: Path, capsys
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(["stylize", media_tree, "-s", tiny_style, "-o", f"{out}/"], capsys)
+    assert code == 1  # one file failed
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "broken.mp4" in errors[0]
+    made = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert made == ["a.png", "old.mkv", "trip/b.jpg", "trip/clip.mp4"]
+    assert probe(out / "trip" / "clip.mp4").frame_count == 5
+    assert "4 stylized, 0 skipped, 1 failed" in stdout
+
+    code, stdout, err = run_cli(["stylize", media_tree, "-s", tiny_style, "-o", out, "--json"], capsys)
+    items = json.loads(stdout)
+    assert code == 1
+    assert sorted(i["status"] for i in items) == ["failed", "skipped", "skipped", "skipped", "skipped"]
+
+
+def test_batch_of_files_loads_the_model_once(
+    media_tree: Path, tmp_path: Path, tiny_style: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vidstyle.stylizer as stylizer_module
+
+    loads = []
+    real = stylizer_module.load_style
+    monkeypatch.setattr(stylizer_module, "load_style", lambda *a, **k: loads.append(a) or real(*a, **k))
+    files = [media_tree / "a.png", media_tree / "trip" / "clip.mp4", media_tree / "old.mkv"]
+    code, stdout, err = run_cli(["stylize", *files, "-s", tiny_style, "-o", tmp_path / "o", "--json"], capsys)
+    assert code == 0, err
+    assert [i["status"] for i in json.loads(stdout)] == ["done"] * 3
+    assert len(loads) == 1
+
+
+def test_several_inputs_into_one_file_is_refused(
+    media_tree: Path, tmp_path: Path, tiny_style: Path, capsys
+) -> None:
+    code, _, err = run_cli(
+        [
+            "stylize",
+            media_tree / "a.png",
+            media_tree / "trip" / "b.jpg",
+            "-s",
+            tiny_style,
+            "-o",
+            tmp_path / "x.png",
+        ],
+        capsys,
+    )
+    assert code == 1 and err.count("\n") == 1
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[str]:
+    """A local HTTP server of tmp_path, as a stream URL prefix."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(_QuietHandler, directory=str(tmp_path))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_stream_url_is_stylized(tmp_path: Path, tiny_style: Path, http_server: str, capsys) -> None:
+    make_video(tmp_path / "clip.mp4", frames=8, audio=True)
+    out = tmp_path / "out.mp4"
+    code, _, err = run_cli(["stylize", f"{http_server}/clip.mp4", "-s", tiny_style, "-o", out], capsys)
+    assert code == 0, err
+    assert probe(out).frame_count == 8
+
+
+def test_unreachable_stream_is_one_line(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, _, err = run_cli(
+        ["stylize", f"http://127.0.0.1:{port}/x.mp4", "-s", tiny_style, "-o", tmp_path / "o.mp4"], capsys
+    )
+    assert code == 1 and "unreachable" in err and err.count("\n") == 1
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_silent_stream_times_out() -> None:
+    """A server that accepts the connection and never answers: an error after the timeout."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        start = time.monotonic()
+        with pytest.raises(VidstyleError, match="unreachable"):
+            open_source(f"http://127.0.0.1:{server.getsockname()[1]}/live", timeout=1.0)
+        assert time.monotonic() - start < 10
+
+
+def test_live_run_ends_on_ctrl_c_with_what_it_has() -> None:
+    """A camera or live stream has no end: Ctrl-C is its normal stop, and frames are kept."""
+    written = []
+
+    def frames() -> Iterator[int]:
+        for index in range(1000):
+            if index == 5:
+                os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+            yield index
+
+    stats = pipeline.run(
+        frames(),
+        lambda i: np.full((4, 4, 3), i, np.uint8),
+        lambda batch: batch,
+        lambda image, item: written.append(item),
+        live=True,
+    )
+    assert stats.stopped_by == "Ctrl-C"
+    assert 1 <= stats.frames < 1000 and written == list(range(stats.frames))
+
+
+def test_camera_source_stamps_capture_times(tmp_path: Path, tiny_style: Path) -> None:
+    """A camera (here a video file played in real time, as the webcam plays one) through the
+    job: frames stamped in milliseconds of capture, a live source that ends with its frames."""
+    from vidstyle.sources import CameraSource
+    from vidstyle.stylize import run_job
+    from vidstyle.stylizer import FastStylizer
+
+    make_video(tmp_path / "cam.mp4", frames=10, fps=20)
+    out = tmp_path / "rec.mp4"
+    with CameraSource(str(tmp_path / "cam.mp4"), max_frames=6) as source:
+        assert source.info.live and source.info.frame_count == 6
+        with VideoFileSink(out, source.info) as sink:
+            stats = run_job(source, FastStylizer(tiny_style), [sink], progress=False)
+    assert stats.frames == 6 and stats.stopped_by is None
+    with VideoReader(out) as reader:
+        times = [f.time for f in reader]
+    assert times[0] == 0 and all(b > a for a, b in zip(times, times[1:], strict=False))
+    assert 0.15 < times[-1] < 1.0  # 5 gaps of about 50 ms, at the pace of capture

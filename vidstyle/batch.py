@@ -1,0 +1,116 @@
+"""Batches: many images and videos (files or folders) stylized into one output folder.
+
+Names and sub-folders are kept; outputs that exist are skipped unless ``overwrite``; a file
+that fails is reported and the others go on. The stylizer (its network loaded once) is
+shared by every file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import VidstyleError
+from .images import is_image_path
+from .stylize import StylizeResult, stylize_media
+from .stylizer import Stylizer
+from .video import FORMATS, is_video_file
+
+#: the container a video goes into when its own cannot be written (e.g. .flv, .wmv)
+FALLBACK_VIDEO_SUFFIX = ".mp4"
+
+
+@dataclass
+class BatchItem:
+    """What happened to one file of a batch (``vidstyle stylize --json`` prints these)."""
+
+    input: str
+    output: str
+    status: str  # "done", "skipped" (output exists) or "failed"
+    error: str | None = None
+    result: StylizeResult | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def is_media(path: Path) -> bool:
+    return is_image_path(path) or is_video_file(path)
+
+
+def output_for(relative: Path, output_dir: Path) -> Path:
+    """Where a file of the batch goes: the same relative name, in a container vidstyle writes."""
+    if is_video_file(relative) and relative.suffix.lower() not in FORMATS:
+        relative = relative.with_suffix(FALLBACK_VIDEO_SUFFIX)
+    return output_dir / relative
+
+
+def plan(inputs: list[Path], output_dir: Path) -> list[tuple[Path, Path]]:
+    """Every (input, output) pair of a batch, in a stable order.
+
+    A folder contributes its images and videos, sub-folders included (not hidden files,
+    nor anything inside ``output_dir`` when that lies within it); a file is taken as given.
+    """
+    pairs: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_dir():
+            pairs += [
+                (path, output_for(path.relative_to(item), output_dir)) for path in _media_in(item, output_dir)
+            ]
+        elif item.exists():
+            pairs.append((item, output_for(Path(item.name), output_dir)))
+        else:
+            raise VidstyleError(f"input not found: {item}")
+    outputs = [out for _, out in pairs]
+    twice = {out for out in outputs if outputs.count(out) > 1}
+    if twice:
+        raise VidstyleError(f"two inputs would both be written to {sorted(twice)[0]}; give them apart")
+    return pairs
+
+
+def _media_in(folder: Path, output_dir: Path) -> Iterator[Path]:
+    skip = output_dir.resolve()
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        hidden = any(part.startswith(".") for part in relative.parts)
+        if path.is_file() and not hidden and is_media(path) and skip not in path.resolve().parents:
+            yield path
+
+
+def stylize_batch(
+    inputs: list[Path],
+    output_dir: Path,
+    stylizer: Stylizer,
+    *,
+    overwrite: bool = False,
+    on_item: Callable[[int, int, BatchItem], None] | None = None,
+    **options: object,
+) -> list[BatchItem]:
+    """Stylize every image and video of ``inputs`` into ``output_dir``.
+
+    ``options`` go to :func:`~vidstyle.stylize.stylize_media` for each file. ``on_item``
+    hears about each file as it finishes (its number, the total, what happened).
+    Ctrl-C stops the batch (the file in progress leaves no partial output).
+    """
+    pairs = plan([Path(p) for p in inputs], Path(output_dir))
+    if not pairs:
+        raise VidstyleError(f"no images or videos in {', '.join(map(str, inputs))}")
+    items = []
+    for number, (source, target) in enumerate(pairs, 1):
+        item = _one(source, target, stylizer, overwrite, options)
+        items.append(item)
+        if on_item is not None:
+            on_item(number, len(pairs), item)
+    return items
+
+
+def _one(source: Path, target: Path, stylizer: Stylizer, overwrite: bool, options: dict) -> BatchItem:
+    if target.exists() and not overwrite:
+        return BatchItem(str(source), str(target), "skipped")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        result = stylize_media(source, target, stylizer, overwrite=overwrite, **options)
+    except (VidstyleError, OSError) as exc:
+        return BatchItem(str(source), str(target), "failed", str(exc))
+    return BatchItem(str(source), str(target), "done", result=result)
