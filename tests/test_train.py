@@ -550,3 +550,24 @@ def test_steered_style_weight_is_kept_by_checkpoints(
     assert load_style(split.output).info.metadata["training"]["final_style_weight"] == steered
     one, two = load_style(whole.output).net.state_dict(), load_style(split.output).net.state_dict()
     assert all(torch.equal(one[k], two[k]) for k in one)
+
+
+def test_cli_train_photos_from_the_environment(
+    tmp_path: Path,
+    photo_dir: Path,
+    random_vgg: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """$VIDSTYLE_DATA names the photos once for every later `vidstyle train PAINTING -o OUT`."""
+    painting = tmp_path / "painting.png"
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(painting)
+    out = tmp_path / "mine.safetensors"
+    monkeypatch.delenv("VIDSTYLE_DATA", raising=False)
+    assert run_cli(["train", str(painting), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no training photos") and "VIDSTYLE_DATA" in err and err.count("\n") == 1
+    monkeypatch.setenv("VIDSTYLE_DATA", str(photo_dir))
+    small = ["--iterations", "1", "--width", "4", "--blocks", "1", "--batch-size", "2", "--image-size", "32"]
+    assert run_cli(["train", str(painting), "-o", str(out), *small]) == 0
+    assert load_style(out).info.metadata["training"]["data"] == photo_dir.name

@@ -61,6 +61,8 @@ MIN_IMAGE_SIZE = 5
 #: the network a new style starts from when no architecture is asked for: the default
 #: real-time style, whose encoder and decoder already keep the scene, so only the style moves
 BASE_STYLE = DEFAULT_STYLE
+#: the environment variable naming the training photos when ``--data`` is not given
+DATA_ENV_VAR = "VIDSTYLE_DATA"
 #: style weight of that fine-tuning: the base network holds on to its own painting, and at
 #: the from-scratch weight (10) a new style took over too slowly to finish in the standard run
 BASE_STYLE_WEIGHT = 30.0
