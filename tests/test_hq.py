@@ -154,7 +154,7 @@ def test_video_keeps_frames_audio_and_work_dir(
     with VideoReader(out) as reader:
         assert reader.info.has_audio
     work = hq.default_work_dir(out)
-    assert WorkDir(work, json.loads((work / "manifest.json").read_text())).finished() == 5
+    assert WorkDir(work, json.loads((work / "manifest.json").read_text())["job"]).finished() == 5
 
 
 def test_resume_after_a_kill(
@@ -198,7 +198,7 @@ def test_changed_settings_are_refused_unless_restart(video: Path, style_path: Pa
         WorkDir(work, changed)
     WorkDir(work, changed, restart=True)
     assert not list(work.glob("frame_*.png"))
-    assert json.loads((work / "manifest.json").read_text()) == changed
+    assert json.loads((work / "manifest.json").read_text())["job"] == changed
     assert not out.exists()
 
 

@@ -14,12 +14,14 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from .errors import Terminated, VidstyleError, signals_as_interrupts, stopped_by
+from .export import MAX_OPSET, MIN_OPSET, OPSET, export_onnx
 from .hq import HQConfig
+from .segments import DEFAULT_SEGMENT_SECONDS
 from .sources import DEFAULT_SEQUENCE_FPS
 from .stylize import StylizeResult
 from .stylizer import DEFAULT_STYLE_SCALE, NETWORK_SIDE
 from .temporal import DEFAULT_WEIGHT
-from .train import DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainConfig
+from .train import DATA_ENV_VAR, DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainConfig
 from .video import DEFAULT_CRF, DEFAULT_PRESET
 from .webcam import DEFAULT_SIZE
 from .webcam import STYLE_SCALE as WEBCAM_STYLE_SCALE
@@ -73,6 +75,8 @@ app.add_typer(vgg_app, name="vgg")
 
 #: the help panels of `stylize`'s options that only one mode uses
 FAST_PANEL, HQ_PANEL = "Fast mode", "HQ mode"
+#: the panels of `stylize`'s options for resumable jobs, and for long videos on Ray
+WORK_PANEL, RAY_PANEL = "Resumable jobs (--mode hq, --backend ray)", "Long videos on Ray (--backend ray)"
 
 
 def _show_version(value: bool) -> None:
@@ -122,6 +126,30 @@ def _check_mode_options(ctx: typer.Context, mode: str, size: int | None, max_siz
         raise VidstyleError(
             f"--size {size} is above --max-size {max_size}: HQ optimises at the output size at most"
         )
+
+
+#: options of a job in this process that a Ray job plans for itself (from --task-cpus)
+_LOCAL_ONLY = ("threads", "workers", "batch_size")
+
+
+def _check_backend_options(ctx: typer.Context, mode: str, backend: str) -> None:
+    """Refuse options that the chosen backend would ignore, and Ray for HQ mode."""
+    if backend not in ("local", "ray"):
+        raise VidstyleError(f"--backend must be local or ray, not {backend!r}")
+    given = [param for param in ctx.command.params if _given(ctx, param.name)]
+    if backend == "ray":
+        if mode == "hq":
+            raise VidstyleError("--backend ray runs fast mode only")
+        for param in given:
+            if param.name in _LOCAL_ONLY:
+                raise VidstyleError(f"{param.opts[0]} applies to --backend local only (see --task-cpus)")
+        return
+    for param in given:
+        panel = getattr(param, "rich_help_panel", None)
+        if panel == RAY_PANEL and param.name != "backend":
+            raise VidstyleError(f"{param.opts[0]} applies to --backend ray only")
+        if panel == WORK_PANEL and mode == "fast":
+            raise VidstyleError(f"{param.opts[0]} applies to --mode hq or --backend ray only")
 
 
 def _wrote(result: StylizeResult) -> str:
@@ -327,16 +355,49 @@ def stylize(
     work_dir: Annotated[
         Path | None,
         typer.Option(
-            metavar="DIR", help="Resumable state (default OUTPUT.hq-work).", rich_help_panel=HQ_PANEL
+            metavar="DIR",
+            help="Resumable state (default OUTPUT.hq-work; with --backend ray OUTPUT.segments).",
+            rich_help_panel=WORK_PANEL,
         ),
     ] = None,
     restart: Annotated[
         bool,
-        typer.Option("--restart", help="Discard a work dir of other settings.", rich_help_panel=HQ_PANEL),
+        typer.Option("--restart", help="Discard a work dir of other settings.", rich_help_panel=WORK_PANEL),
     ] = False,
     keep_work: Annotated[
-        bool, typer.Option("--keep-work", help="Keep the work dir afterwards.", rich_help_panel=HQ_PANEL)
+        bool, typer.Option("--keep-work", help="Keep the work dir afterwards.", rich_help_panel=WORK_PANEL)
     ] = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            metavar="BACKEND",
+            help="local: in this process; ray: one video in segments, each a Ray task, on a local Ray "
+            "or the cluster that RAY_ADDRESS names (fast mode; needs Ray, the ray extra).",
+            rich_help_panel=RAY_PANEL,
+        ),
+    ] = "local",
+    segment_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            metavar="S",
+            help="Seconds of video per segment (cut at keyframes).",
+            rich_help_panel=RAY_PANEL,
+        ),
+    ] = DEFAULT_SEGMENT_SECONDS,
+    task_cpus: Annotated[
+        int,
+        typer.Option(min=1, metavar="N", help="CPU cores each segment task uses.", rich_help_panel=RAY_PANEL),
+    ] = 1,
+    task_gpus: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            metavar="X",
+            help="GPUs each segment task takes, and stylizes on (default: 1 with --device cuda, else 0).",
+            rich_help_panel=RAY_PANEL,
+        ),
+    ] = None,
 ) -> None:
     """Stylize videos, images, image sequences, streams or a camera.
 
@@ -348,11 +409,18 @@ def stylize(
     from .stylizer import FastStylizer
 
     _check_mode_options(ctx, mode, size, max_size)
+    _check_backend_options(ctx, mode, backend)
     for spec in inputs:
         check_input(spec)
     batch = len(inputs) > 1 or names_folder(output)
     if batch and not names_folder(output):
         raise VidstyleError(f"{len(inputs)} inputs need an output folder, not {output} (end it with /)")
+    if backend == "ray":
+        if batch or not Path(inputs[0]).is_file():
+            raise VidstyleError("--backend ray takes one video file")
+        result = _stylize_ray(inputs[0], output, ctx.params)
+        _report(inputs[0], result, as_json)
+        return
     if mode == "hq":
         if batch or not Path(inputs[0]).is_file():
             raise VidstyleError("--mode hq takes one video or image file")
@@ -422,6 +490,22 @@ def _stylize_hq(input: Path, output: Path, style: str, given: dict[str, Any]) ->
         preset=given["preset"],
         overwrite=given["overwrite"],
         progress=not given["as_json"],
+    )
+
+
+def _stylize_ray(input: str, output: str, given: dict[str, Any]) -> StylizeResult:
+    """A fast-mode video job in segments on Ray, with the options given on the command line."""
+    from .distributed import stylize_on_ray
+
+    names = ("style", "device", "precision", "strength", "preserve_color", "style_scale", "temporal")
+    names += ("max_size", "max_frames", "crf", "preset", "segment_seconds", "task_cpus", "task_gpus")
+    names += ("work_dir", "restart", "keep_work", "overwrite")
+    return stylize_on_ray(
+        input,
+        output,
+        progress=not given["as_json"],
+        log=lambda line: typer.echo(line, err=True),
+        **{name: given[name] for name in names},
     )
 
 
@@ -599,11 +683,46 @@ def _pairs(settings: dict[str, Any]) -> str:
 
 
 @app.command(cls=_Command)
-def train(
-    data: Annotated[
-        Path, typer.Option("--data", metavar="DIR", help="Folder of training photos (recursive).")
+def export(
+    style: Annotated[
+        str, typer.Argument(metavar="STYLE", help="Style name or weights file (see `vidstyle styles`).")
     ],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="The .onnx file to write.")],
+    opset: Annotated[
+        int, typer.Option(min=MIN_OPSET, max=MAX_OPSET, metavar="N", help="ONNX opset version.")
+    ] = OPSET,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Export a style network to ONNX, for ONNX Runtime, OpenCV and other runtimes.
+
+    The graph takes and returns float32 N x 3 x H x W RGB in [0, 1] (the output
+    clamped), any batch and size with H and W multiples of 4, at least 8: pad other
+    frames and crop the result.
+    """
+    result = export_onnx(style, output, opset=opset, overwrite=overwrite)
+    if as_json:
+        typer.echo(json.dumps(result.to_json()))
+        return
+    typer.echo(
+        f"wrote {result.output} (style {result.style}: {result.network}; opset {result.opset}, "
+        f"{result.bytes / 1e6:.1f} MB)"
+    )
+
+
+@app.command(cls=_Command)
+def train(
     output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="Weights file to write.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            metavar="DIR",
+            envvar=DATA_ENV_VAR,
+            show_envvar=False,
+            help=f"Folder of training photos (recursive; default: ${DATA_ENV_VAR}).",
+        ),
+    ] = None,
     style_image: Annotated[
         Path | None,
         typer.Argument(metavar="PAINTING", help="The painting to learn (optional with --teacher)."),
@@ -740,6 +859,11 @@ def train(
     from .progress import TrainProgress
     from .train import train as run_training
 
+    if data is None:
+        raise VidstyleError(
+            f"no training photos: pass --data DIR or set {DATA_ENV_VAR}=DIR once (a folder of a few "
+            "hundred photos of any subjects, such as COCO's val2017)"
+        )
     config = TrainConfig(
         style_image=style_image,
         data=data,

@@ -12,11 +12,8 @@ as in fast mode: :class:`HQStylizer` is a stateful :data:`~vidstyle.stylizer.Sty
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +29,7 @@ import torch.nn.functional as F
 from . import vgg_weights
 from .device import select_device
 from .errors import VidstyleError
-from .fileio import atomic_output, check_output_path
+from .fileio import check_output_path
 from .flow import FLOW_METHODS, consistent_flow, warp
 from .images import is_image_path, read_image, resize_max, scaled_size, to_images, to_tensor, write_image
 from .losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
@@ -43,6 +40,7 @@ from .stylize import StylizeResult, stylize_media
 from .stylizer import FastStylizer, finish
 from .video import DEFAULT_CRF, DEFAULT_PRESET
 from .weights import load_style
+from .workdir import WorkDir as BaseWorkDir
 
 #: smallest feature map (pixels per side) the deepest VGG layer may see
 MIN_FEATURE_SIDE = 4
@@ -51,7 +49,6 @@ CHUNK = 10
 #: times a diverging (NaN/inf) stretch is retried, each with a 10x smaller step
 MAX_RETRIES = 3
 LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}
-MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 _INIT_RE = re.compile(r"^(content|noise|blend:(?P<ratio>[0-9.]+)|fast:(?P<fast>.+))$")
 
@@ -360,51 +357,15 @@ class Gatys:
         return sizes
 
 
-class WorkDir:
-    """The resumable state of a job: finished frames as PNGs plus a JSON manifest.
+class WorkDir(BaseWorkDir):
+    """HQ's resumable state: finished frames as PNGs, numbered from 1.
 
     A frame file is complete or absent (written atomically), so a kill loses at most the
-    frame being optimised. Opening a directory made with other settings is refused unless
-    ``restart``, which deletes its frames.
+    frame being optimised.
     """
 
-    def __init__(self, path: Path, manifest: dict[str, Any], restart: bool = False) -> None:
-        self.path = Path(path)
-        if self.path.exists() and not self.path.is_dir():
-            raise VidstyleError(f"work directory {self.path} exists and is not a directory")
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise VidstyleError(f"cannot create work directory {self.path}: {exc.strerror or exc}") from None
-        if not os.access(self.path, os.W_OK | os.X_OK):
-            raise VidstyleError(
-                f"work directory {self.path} is not writable (choose another with --work-dir)"
-            )
-        for stale in self.path.glob(".*.partial.*"):  # left by a kill during a write
-            stale.unlink(missing_ok=True)
-        manifest_path = self.path / MANIFEST_NAME
-        old = self._read_manifest(manifest_path)
-        if old is not None and old != manifest and not restart:
-            changed = sorted(_changed_keys(old, manifest))
-            raise VidstyleError(
-                f"work directory {self.path} holds frames made with other settings "
-                f"(changed: {', '.join(changed) or 'format'}); use the same settings to resume, "
-                "or --restart to start over"
-            )
-        if old != manifest:
-            for frame in self.path.glob("frame_*.png"):
-                frame.unlink()
-            with atomic_output(manifest_path) as tmp:
-                tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-
-    @staticmethod
-    def _read_manifest(path: Path) -> dict[str, Any] | None:
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return {}
+    pieces = "frame_*.png"
+    noun = "frames"
 
     def frame_path(self, index: int) -> Path:
         return self.path / f"frame_{index + 1:06d}.png"
@@ -422,21 +383,6 @@ class WorkDir:
 
     def save(self, index: int, image: np.ndarray) -> None:
         write_image(self.frame_path(index), image)
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
-
-def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> set[str]:
-    keys = set(old) | set(new)
-    changed: set[str] = set()
-    for key in keys:
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            changed |= _changed_keys(a, b, f"{prefix}{key}.")
-        elif a != b:
-            changed.add(f"{prefix}{key}")
-    return changed
 
 
 class HQStylizer:

@@ -91,7 +91,9 @@ class VideoReader(Closing):
     Mid-stream corruption never raises: bad packets are skipped, a truncated file simply
     ends early, and :attr:`lost_frames` says how many frames went missing either way.
     ``max_size`` scales frames (longest side, in uint8, as soon as they are decoded) so
-    that full-size frames are never held beyond the one being converted.
+    that full-size frames are never held beyond the one being converted. ``seek`` (a pts of
+    the video stream) starts decoding at the keyframe at or before it, as the container's
+    index finds it (a segment of a longer job; callers check the first frame's pts).
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class VideoReader(Closing):
         max_frames: int | None = None,
         max_size: int | None = None,
         timeout: float = STREAM_TIMEOUT,
+        seek: int | None = None,
     ) -> None:
         self._container = _open(path, timeout)
         self.max_frames, self.max_size = max_frames, max_size
@@ -107,6 +110,8 @@ class VideoReader(Closing):
         self._started = False
         try:
             self._stream = self._video_stream(path)
+            if seek is not None:  # to the keyframe at or before it
+                self._container.seek(seek, stream=self._stream)
             self._declared_end = _declared_end(self._container, self._stream)
             self._frames = self._decode()
             # The display matrix only reaches us on decoded frames, so peek at the first one.

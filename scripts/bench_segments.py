@@ -1,0 +1,165 @@
+#!/usr/bin/env python
+"""Long videos on Ray: speed for 1, 2 and N segment tasks, the cost of cutting and joining,
+and flicker at the joins against elsewhere.
+
+    python scripts/bench_segments.py [--clip car-detection.mp4] [--frames N] [--segment-seconds 4]
+                                     [--style NAME] [--max-size N] [--crf 23] [--workers 1 2 ...]
+
+The clip (its first ``--frames`` frames) is stylized once in one process, threads planned
+as ``vidstyle stylize`` plans them, then on a local Ray started for each run with at most
+1, 2 and N (the cores) segment tasks at once (``--task-cpus 1``), and once without the
+warm-up for comparison. fps = frames / wall time of the whole job, Ray's start included;
+each run's stages are printed, with the time the tasks themselves took (the rest of the
+segments stage is Ray starting worker processes that import vidstyle). The Ray output's
+frames and timestamps are checked against the one-process output's. Flicker is measured
+on consecutive output frames, as decoded: the mean absolute grey difference, and the
+temporal warping error of scripts/flicker.py (vidstyle.flow.warping_error, lower is
+steadier), at each join against the other frames. ``--crf 0`` (lossless) shows the
+frames' own flicker, without the encoder's: there a join's first frame is a keyframe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from vidstyle.distributed import stylize_on_ray
+from vidstyle.flow import warping_error
+from vidstyle.segments import MANIFEST_NAME, Plan, plan, warmup_frames
+from vidstyle.stylize import StylizeResult, cpu_cores, share_cores, stylize_media
+from vidstyle.stylizer import FastStylizer
+from vidstyle.temporal import DEFAULT_WEIGHT, TemporalBlender
+from vidstyle.video import DEFAULT_CRF, VideoReader
+from vidstyle.weights import DEFAULT_STYLE
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+CLIP = SHARED / "videos" / "car-detection.mp4"
+
+
+def decoded(path: Path) -> tuple[list[float], list[np.ndarray]]:
+    """The times (seconds) and images of a video's frames."""
+    with av.open(str(path)) as container:
+        frames = list(container.decode(container.streams.video[0]))
+    return [float(f.pts * f.time_base) for f in frames], [f.to_ndarray(format="rgb24") for f in frames]
+
+
+def sources(clip: Path, frames: int, max_size: int | None) -> list[np.ndarray]:
+    with VideoReader(clip, max_frames=frames, max_size=max_size) as reader:
+        return [frame.image for frame in reader]
+
+
+def one_process(clip: Path, output: Path, style: str, options: dict) -> float:
+    """fps of the job in this process, threads planned as the command line plans them."""
+    fast = FastStylizer(style)
+    cores = share_cores(fast)
+    stylizer = TemporalBlender(fast, DEFAULT_WEIGHT)
+    result = stylize_media(
+        clip,
+        output,
+        stylizer,
+        workers=cores.workers,
+        encoder_threads=cores.encoder_threads,
+        progress=False,
+        **options,
+    )
+    return result.fps
+
+
+def pair_measures(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per consecutive pair (i-1, i), for i from 1: mean abs grey difference, warping error."""
+    grey = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) for image in outputs]
+    difference = np.array([np.abs(b - a).mean() for a, b in zip(grey, grey[1:], strict=False)])
+    warping = np.array(
+        [warping_error(outputs[i - 1], outputs[i], inputs[i - 1], inputs[i]) for i in range(1, len(outputs))]
+    )
+    return difference, warping
+
+
+def report_flicker(name: str, outputs: list[np.ndarray], inputs: list[np.ndarray], joins: list[int]) -> None:
+    """Each join's figures against the mean (and the 90th percentile) of the other pairs."""
+    difference, warping = pair_measures(outputs, inputs)
+    for label, values, scale in (("grey diff", difference, 1.0), ("warping err x1e3", warping, 1e3)):
+        at = [values[j - 1] * scale for j in joins]
+        elsewhere = np.delete(values, [j - 1 for j in joins]) * scale
+        print(
+            f"  {name:<24} {label:<17} at joins {', '.join(f'{v:.2f}' for v in at)}"
+            f" | elsewhere mean {elsewhere.mean():.2f}, p90 {np.percentile(elsewhere, 90):.2f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", type=Path, default=CLIP)
+    parser.add_argument("--frames", type=int, default=None, help="default: the whole clip")
+    parser.add_argument("--segment-seconds", type=float, default=4.0)
+    parser.add_argument("--style", default=DEFAULT_STYLE)
+    parser.add_argument("--max-size", type=int, default=None)
+    parser.add_argument(
+        "--crf", type=int, default=DEFAULT_CRF, help="0: lossless, flicker of the frames alone"
+    )
+    parser.add_argument("--workers", type=int, nargs="+", default=sorted({1, 2, cpu_cores()}))
+    args = parser.parse_args()
+
+    cut = plan(args.clip, args.segment_seconds, max_frames=args.frames)
+    print(
+        f"{cpu_cores()} cores; {args.clip.name}: {cut.frames} frames, {len(cut.segments)} segments of "
+        f"~{args.segment_seconds:g} s (warm-up {warmup_frames(DEFAULT_WEIGHT)} frames), style {args.style}, "
+        f"crf {args.crf}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        options = {"max_frames": args.frames, "max_size": args.max_size, "crf": args.crf}
+        fps = one_process(args.clip, work / "one.mp4", args.style, options)
+        print(f"one process:      {fps:6.2f} fps")
+        options.update(segment_seconds=args.segment_seconds, progress=False, keep_work=True)
+        runs = {}
+        for workers in args.workers:
+            runs[workers] = work / f"ray{workers}.mp4"
+            result = stylize_on_ray(args.clip, runs[workers], args.style, tasks=workers, **options)
+            report_run(workers, result, runs[workers])
+        cold = work / "cold.mp4"
+        stylize_on_ray(args.clip, cold, args.style, warmup=0, **options)
+        compare(work / "one.mp4", runs[max(runs)], cold, cut, sources(args.clip, args.frames, args.max_size))
+
+
+def report_run(workers: int, result: StylizeResult, output: Path) -> None:
+    """fps, the stages' seconds, and how long the tasks themselves took (their manifest)."""
+    stages = result.stages or {}
+    manifest = json.loads((output.with_name(output.name + ".segments") / MANIFEST_NAME).read_text())
+    busy = sum(record["seconds"] for record in manifest["done"].values())
+    print(
+        f"Ray, {workers} task(s): {result.fps:6.2f} fps; Ray start {stages['ray_start']:.1f} s, "
+        f"split {stages['split']:.2f} s, segments {stages['segments']:.1f} s (the tasks' own time "
+        f"{busy:.1f} s, {result.frames / busy:.1f} fps a task), join {stages['join']:.2f} s"
+    )
+
+
+def compare(one: Path, ray: Path, cold: Path, cut: Plan, inputs: list[np.ndarray]) -> None:
+    """Frames and timestamps of a Ray run against one process; flicker at the joins."""
+    one_pts, one_frames = decoded(one)
+    ray_pts, ray_frames = decoded(ray)
+    print(f"frames: one process {len(one_pts)}, Ray {len(ray_pts)}; same timestamps: {one_pts == ray_pts}")
+    joins = [
+        int(np.argmin(np.abs(np.array(one_pts) - float(s.start * cut.time_base)))) for s in cut.segments[1:]
+    ]
+    print(f"flicker between consecutive frames (joins before frames {', '.join(map(str, joins))}):")
+    report_flicker("one process", one_frames, inputs, joins)
+    report_flicker("Ray", ray_frames, inputs, joins)
+    report_flicker("Ray, no warm-up", decoded(cold)[1], inputs, joins)
+    gaps = [float(np.abs(a.astype(np.int16) - b).mean()) for a, b in zip(one_frames, ray_frames, strict=True)]
+    print(
+        "Ray against one process, mean abs difference per frame: at joins "
+        f"{', '.join(f'{gaps[j]:.2f}' for j in joins)}; all frames {statistics.fmean(gaps):.2f} "
+        "(encoding alone: the segments start new GOPs)"
+    )
+
+
+if __name__ == "__main__":
+    main()

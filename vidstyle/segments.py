@@ -1,0 +1,404 @@
+"""A video in segments: cut at keyframes, stylized apart, joined into one seamless file.
+
+A long video need not go through one process: :func:`plan` cuts it at keyframes into
+segments of a few seconds, by source timestamps; :func:`stylize_segment` stylizes one of
+them into a file of its own (any machine can, given the same paths); :func:`join` copies
+the segments' packets into the output, unchanged, with the source's audio carried over
+once. :mod:`vidstyle.distributed` runs the segments as Ray tasks.
+
+Each segment starts stylizing a few frames before its first frame (the warm-up, see
+:func:`warmup_frames`) so that the temporal blending carries the same history over the cut
+as a one-process run would; frames before the segment are discarded. The joined file has
+the frames and timestamps a one-process run writes. A :class:`WorkDir` keeps finished
+segments with a manifest, so a stopped job goes on where it was.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from .device import DEVICES, PRECISIONS
+from .errors import VidstyleError
+from .fileio import Closing, atomic_output
+from .frames import Frame, SourceInfo
+from .sinks import VideoFileSink
+from .stylize import MAX_WORKERS, run_job, share_cores
+from .stylizer import DEFAULT_STYLE_SCALE, FastStylizer, check_style_scale
+from .temporal import DEFAULT_WEIGHT, TemporalBlender
+from .video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoReader
+from .video.writer import _AudioCarrier
+from .workdir import WorkDir as BaseWorkDir
+
+#: seconds of video a segment covers unless told (``--segment-seconds``): long enough that
+#: the warm-up and the start of a task cost a few percent, short enough that the segments
+#: of an hour of video keep many workers busy and a stopped job loses little
+DEFAULT_SEGMENT_SECONDS = 20.0
+#: the share of a warm-up's first frame (which has no history) left in a segment's first
+#: frame: under one grey level in 255, so the cut cannot be seen
+WARMUP_TOLERANCE = 1 / 255
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames ``start <= pts < end`` of the source (``end`` None: to the end), stylized
+    from frame ``warm`` on, decoded from the keyframe ``seek`` (None: the file's start)."""
+
+    index: int
+    start: int
+    end: int | None
+    warm: int
+    seek: int | None
+    frames: int  # frames of the source in [start, end)
+
+    @property
+    def number(self) -> int:
+        """Counting from 1, as messages and file names show it."""
+        return self.index + 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A video cut into segments, and where the output ends."""
+
+    segments: tuple[Segment, ...]
+    time_base: Fraction
+    frames: int
+    #: where the carried audio stops (seconds; None: with the source's), when
+    #: ``max_frames`` cut the video short
+    end_time: float | None
+
+
+def warmup_frames(weight: float) -> int:
+    """Frames stylized before a segment so that its first frame is blended as in one run.
+
+    The blending keeps ``weight`` of the previous output each frame, so what a warm-up's
+    first frame lacks (its history) weighs ``weight ** n`` after ``n`` frames: ``n`` is
+    the fewest that bring it under :data:`WARMUP_TOLERANCE` (7 frames at the default 0.4).
+    A scene cut in the warm-up drops the history in both runs alike.
+    """
+    if weight <= 0:
+        return 0
+    return math.ceil(math.log(WARMUP_TOLERANCE) / math.log(weight))
+
+
+def scan(path: Path) -> tuple[list[int], list[int], Fraction, float]:
+    """The frames' timestamps (sorted), the keyframes' among them, the time base and the
+    frame rate of the video stream, from its packets alone (nothing is decoded)."""
+    with VideoReader(path) as reader:  # the one-line errors of a file that is no video
+        info = reader.info
+    with av.open(str(path)) as container:
+        stream = next(
+            s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
+        )
+        pts, keys = [], []
+        try:
+            for packet in container.demux(stream):
+                if not packet.size or packet.is_discard:
+                    continue
+                if packet.pts is None:
+                    raise VidstyleError(f"cannot cut {path} into segments: its frames carry no timestamps")
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    keys.append(packet.pts)
+        except av.FFmpegError:
+            pass  # a damaged end: the segments cover what is there, as one run would
+    if not pts:
+        raise VidstyleError(f"cannot read {path}: no video frame")
+    return sorted(pts), sorted(keys), info.time_base, info.fps
+
+
+def plan(
+    path: Path,
+    seconds: float = DEFAULT_SEGMENT_SECONDS,
+    *,
+    warmup: int = 0,
+    max_frames: int | None = None,
+) -> Plan:
+    """Cut the video at ``path`` into segments of about ``seconds`` (see :func:`cut`)."""
+    pts, keys, time_base, fps = scan(path)
+    end_time, stop = None, None
+    if max_frames is not None and max_frames < len(pts):
+        pts, stop = pts[:max_frames], pts[max_frames]
+        end_time = float(pts[-1] * time_base) + 1 / max(fps, 1e-6)  # as a one-process run cuts it
+    segments = cut(pts, keys, time_base, seconds, warmup, stop)
+    return Plan(tuple(segments), time_base, len(pts), end_time)
+
+
+def cut(
+    pts: list[int], keys: list[int], time_base: Fraction, seconds: float, warmup: int, stop: int | None = None
+) -> list[Segment]:
+    """Segments of the frames ``pts`` (sorted; the file's frames from ``stop`` on are left
+    out): each starts at the first keyframe of ``keys`` at least ``seconds`` after the
+    previous start, unless less than half a segment would follow it (the rest then stays
+    with the last segment)."""
+    if not seconds > 0:
+        raise VidstyleError(f"--segment-seconds must be above 0, not {seconds:g}")
+    step = seconds / time_base
+    starts = [pts[0]]
+    for key in keys:
+        if key >= starts[-1] + step and pts[-1] - key >= step / 2:
+            starts.append(key)
+    ends: list[int | None] = [*starts[1:], stop]
+    segments = []
+    for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        first = bisect.bisect_left(pts, start)
+        last = len(pts) if end is None else bisect.bisect_left(pts, end)
+        warm = pts[max(0, first - warmup)]
+        seek = None if warm == pts[0] else keys[max(0, bisect.bisect_right(keys, warm) - 1)]
+        segments.append(Segment(index, start, end, warm, seek, last - first))
+    return segments
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """What a segment's frames depend on, as plain values: a task builds its stylizer from
+    them (the weights file is read where the task runs)."""
+
+    input: str
+    style: str  # a weights file's path
+    device: str = "cpu"
+    precision: str = "auto"
+    strength: float = 1.0
+    preserve_color: bool = False
+    style_scale: str = DEFAULT_STYLE_SCALE
+    temporal: float = DEFAULT_WEIGHT
+    max_size: int | None = None
+    crf: int = DEFAULT_CRF
+    preset: str = DEFAULT_PRESET
+    #: the segments' container, the output's suffix (the join copies their packets)
+    suffix: str = ".mp4"
+    #: cores a task may use: its network workers, PyTorch and encoder threads share them
+    cpus: int = 1
+
+    def __post_init__(self) -> None:
+        """Refuse bad settings here, before any task starts (a one-line error each)."""
+        if not 0.0 <= self.strength <= 1.0:
+            raise VidstyleError("--strength must be between 0 and 1")
+        if not 0.0 <= self.temporal < 1.0:
+            raise VidstyleError("--temporal must be at least 0 and below 1")
+        check_style_scale(self.style_scale)
+        if self.device.split(":")[0] not in DEVICES or self.device == "auto":
+            raise VidstyleError(f"a segment runs on cpu, cuda or mps, not {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise VidstyleError(f"unknown precision {self.precision!r} (choose from {', '.join(PRECISIONS)})")
+        if self.cpus < 1:
+            raise VidstyleError("--task-cpus must be at least 1")
+
+    def stylizer(self) -> FastStylizer | TemporalBlender:
+        fast = FastStylizer(
+            self.style,
+            device=self.device,
+            precision=self.precision,
+            strength=self.strength,
+            preserve_color=self.preserve_color,
+            style_scale=self.style_scale,
+        )
+        return TemporalBlender(fast, self.temporal) if self.temporal > 0 else fast
+
+    def settings(self) -> dict[str, Any]:
+        """The settings a finished segment was made with (cores do not change its frames)."""
+        settings = asdict(self)
+        del settings["cpus"], settings["input"], settings["style"]
+        return settings
+
+
+class SegmentSource(Closing):
+    """The frames a segment stylizes: its warm-up, then its own, with the source's pts."""
+
+    def __init__(self, path: Path | str, segment: Segment, max_size: int | None = None) -> None:
+        self.path, self.segment, self.max_size = path, segment, max_size
+        self._reader = VideoReader(path, max_size=max_size, seek=segment.seek)
+        video = self._reader.info
+        self.info = SourceInfo(
+            f"{path} (segment {segment.number})",
+            video.width,
+            video.height,
+            video.fps,
+            video.time_base,
+            files=(Path(path),),
+        )
+
+    def __iter__(self) -> Iterator[Frame]:
+        segment, count = self.segment, 0
+        for frame in self._frames():
+            if frame.pts is None:
+                raise VidstyleError(f"cannot cut {self.path} into segments: a frame carries no timestamp")
+            if segment.end is not None and frame.pts >= segment.end:
+                return
+            if frame.pts >= segment.warm:
+                yield Frame(frame.image, frame.time, count, frame.pts)
+                count += 1
+
+    def _frames(self) -> Iterator[Frame]:
+        """The reader's frames; from the file's start if the seek went past the warm-up
+        (a container whose index is too coarse), so that no frame is ever missed."""
+        frames = iter(self._reader)
+        first = next(frames, None)
+        if first is None:
+            return
+        if self.segment.seek is not None and first.pts is not None and first.pts > self.segment.warm:
+            self._reader.close()
+            self._reader = VideoReader(self.path, max_size=self.max_size)
+            yield from self._reader
+            return
+        yield first
+        yield from frames
+
+    @property
+    def lost_frames(self) -> int:
+        return self._reader.lost_frames
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class _Kept:
+    """The frames of a segment itself go on to ``sink``; its warm-up's are dropped."""
+
+    def __init__(self, sink: VideoFileSink, start: int) -> None:
+        self.sink, self.start, self.count = sink, start, 0
+
+    def write(self, image: np.ndarray, frame: Frame) -> None:
+        if frame.pts is not None and frame.pts >= self.start:
+            self.sink.write(image, frame)
+            self.count += 1
+
+
+def stylize_segment(job: SegmentJob, segment: Segment, path: str) -> dict[str, Any]:
+    """Stylize one segment into the video file ``path`` (no audio; written atomically).
+
+    Returns the record a work directory keeps: the frames written, those of the source
+    that could not be decoded, the device and the seconds it took. A file is written only
+    when the segment has a frame to show.
+    """
+    began = time.perf_counter()
+    stylizer = job.stylizer()
+    device = str(stylizer.device)
+    workers = min(job.cpus, MAX_WORKERS) if device == "cpu" else 1
+    share_cores(stylizer, max(1, job.cpus // workers), workers)
+    with SegmentSource(job.input, segment, job.max_size) as source:
+        sink = VideoFileSink(
+            Path(path), source.info, crf=job.crf, preset=job.preset, encoder_threads=job.cpus
+        )
+        kept = _Kept(sink, segment.start)
+        with sink:
+            run_job(source, stylizer, [kept], workers=workers, progress=False)  # type: ignore[list-item]
+    seconds = time.perf_counter() - began
+    return {"frames": kept.count, "lost": segment.frames - kept.count, "device": device, "seconds": seconds}
+
+
+def join(
+    paths: list[Path],
+    output: Path,
+    *,
+    audio: Path | None = None,
+    end_time: float | None = None,
+    expected: int | None = None,
+) -> int:
+    """Copy the video packets of ``paths`` (segments with the source's timestamps), in order,
+    into ``output``, and the audio of ``audio`` once, up to ``end_time``; returns the frames.
+
+    Nothing is re-encoded but audio the output's container refuses, as in a one-process run.
+    When the segments do not hold the ``expected`` frames, no output is written.
+    """
+    fmt = FORMATS[output.suffix.lower()]
+    with atomic_output(output) as tmp, av.open(str(tmp), "w") as container:
+        with av.open(str(paths[0])) as first:
+            template = first.streams.video[0]
+            extradata = template.codec_context.extradata
+            stream = container.add_stream_from_template(template)
+        carrier = _AudioCarrier(audio, container, fmt.audio_codec, end_time) if audio else None
+        frames, dts = 0, None
+        try:
+            for packet in _video_packets(paths, extradata):
+                dts = _increasing_dts(packet, dts)
+                packet.stream = stream
+                container.mux(packet)
+                frames += 1
+                if carrier is not None and packet.pts is not None:
+                    carrier.mux_until(float(packet.pts * packet.time_base))
+            if carrier is not None:
+                carrier.finish()
+            if expected is not None and frames != expected:
+                raise VidstyleError(
+                    f"the segments hold {frames} frames, not the {expected} in their manifest; use --restart"
+                )
+        finally:
+            if carrier is not None:
+                carrier.close()
+    return frames
+
+
+def _video_packets(paths: list[Path], extradata: bytes | None) -> Iterator[av.Packet]:
+    """The video packets of the segments, in order, each encoded as the first was."""
+    for path in paths:
+        with av.open(str(path)) as segment:
+            source = segment.streams.video[0]
+            if source.codec_context.extradata != extradata:
+                raise VidstyleError(f"segment {path.name} was encoded with other settings; use --restart")
+            yield from (packet for packet in segment.demux(source) if packet.size)
+
+
+def _increasing_dts(packet: av.Packet, last: int | None) -> int | None:
+    """Give ``packet`` a decode timestamp after ``last`` where it has none, or none after
+    it: Matroska stores none, and its demuxer leaves a segment's first packets without, or
+    guesses ones from before the previous segment's end. Returns the packet's."""
+    if packet.dts is None or (last is not None and packet.dts <= last):
+        packet.dts = packet.pts if last is None else last + 1
+    return packet.dts
+
+
+def default_work_dir(output: Path) -> Path:
+    """Beside the output: ``OUTPUT.segments``."""
+    return Path(output).with_name(Path(output).name + ".segments")
+
+
+def job_manifest(job: SegmentJob, plan: Plan, max_frames: int | None) -> dict[str, Any]:
+    """Everything a finished segment depends on: the input and style files (by size, date
+    and content), the settings and the plan."""
+    source, style = Path(job.input), Path(job.style)
+    stat = source.stat()
+    return {
+        "version": MANIFEST_VERSION,
+        "input": {"path": str(source.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+        "style": {"path": str(style.resolve()), "sha256": hashlib.sha256(style.read_bytes()).hexdigest()},
+        "settings": {**job.settings(), "max_frames": max_frames},
+        "segments": [asdict(segment) for segment in plan.segments],
+    }
+
+
+class WorkDir(BaseWorkDir):
+    """Finished segments (video files without audio), numbered from 1 as messages count
+    them; the manifest's ``done`` has each one's record (frames, timestamps) by number.
+    A segment counts as done once the manifest lists it and its file is there.
+    """
+
+    pieces = "segment-*"
+    noun = "segments"
+
+    def __init__(self, path: Path, job: dict[str, Any], suffix: str, restart: bool = False) -> None:
+        self.suffix = suffix
+        super().__init__(path, job, restart)
+        self.done = {k: v for k, v in self.done.items() if not v["frames"] or self.file(int(k) - 1).is_file()}
+
+    def file(self, index: int) -> Path:
+        return self.path / f"segment-{index + 1:05d}{self.suffix}"
+
+    def record(self, index: int) -> dict[str, Any] | None:
+        """The finished segment ``index``'s record, None if it is still to do."""
+        return self.done.get(str(index + 1))
+
+    def finish_segment(self, index: int, record: dict[str, Any]) -> None:
+        self.finish(str(index + 1), record)
