@@ -4,6 +4,7 @@ and flicker at the joins against elsewhere.
 
     python scripts/bench_segments.py [--clip car-detection.mp4] [--frames N] [--segment-seconds 4]
                                      [--style NAME] [--max-size N] [--crf 23] [--workers 1 2 ...]
+                                     [--batch]
 
 The clip (its first ``--frames`` frames) is stylized once in one process, threads planned
 as ``vidstyle stylize`` plans them, then on a local Ray started for each run with at most
@@ -16,28 +17,34 @@ on consecutive output frames, as decoded: the mean absolute grey difference, and
 temporal warping error of scripts/flicker.py (vidstyle.flow.warping_error, lower is
 steadier), at each join against the other frames. ``--crf 0`` (lossless) shows the
 frames' own flicker, without the encoder's: there a join's first frame is a keyframe.
+``--batch`` times a batch instead (the clip twice and the content photos): the local
+backend's, one file after another, against Ray's, every image and segment a task.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 
-from vidstyle.distributed import stylize_on_ray
+from vidstyle.batch import stylize_batch
+from vidstyle.distributed import stylize_batch_on_ray, stylize_on_ray
 from vidstyle.flow import warping_error
-from vidstyle.segments import MANIFEST_NAME, Plan, plan, warmup_frames
+from vidstyle.segments import Plan, plan, warmup_frames
 from vidstyle.stylize import StylizeResult, cpu_cores, share_cores, stylize_media
 from vidstyle.stylizer import FastStylizer
 from vidstyle.temporal import DEFAULT_WEIGHT, TemporalBlender
 from vidstyle.video import DEFAULT_CRF, VideoReader
 from vidstyle.weights import DEFAULT_STYLE
+from vidstyle.workdir import MANIFEST_NAME
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CLIP = SHARED / "videos" / "car-detection.mp4"
@@ -55,21 +62,42 @@ def sources(clip: Path, frames: int, max_size: int | None) -> list[np.ndarray]:
         return [frame.image for frame in reader]
 
 
-def one_process(clip: Path, output: Path, style: str, options: dict) -> float:
-    """fps of the job in this process, threads planned as the command line plans them."""
+def local_options(style: str) -> dict:
+    """The stylizer and threads of a job in this process, planned as the command line plans them."""
     fast = FastStylizer(style)
     cores = share_cores(fast)
     stylizer = TemporalBlender(fast, DEFAULT_WEIGHT)
-    result = stylize_media(
-        clip,
-        output,
-        stylizer,
-        workers=cores.workers,
-        encoder_threads=cores.encoder_threads,
-        progress=False,
-        **options,
-    )
-    return result.fps
+    return {"stylizer": stylizer, "workers": cores.workers, "encoder_threads": cores.encoder_threads}
+
+
+def one_process(clip: Path, output: Path, style: str, options: dict) -> float:
+    """fps of the job in this process."""
+    return stylize_media(clip, output, progress=False, **local_options(style), **options).fps
+
+
+def bench_batch(clip: Path, work: Path, style: str, options: dict, segment_seconds: float) -> None:
+    """Seconds of a batch (the clip twice, the content photos) locally and on Ray."""
+    folder = work / "batch"
+    (folder / "again").mkdir(parents=True)
+    for target in (folder, folder / "again"):
+        shutil.copy(clip, target)
+    photos = sorted((SHARED / "content").glob("*.jpg"))
+    for photo in photos:
+        shutil.copy(photo, folder)
+    print(f"batch: {clip.name} twice and {len(photos)} photos")
+    runs = {
+        "local (one file after another)": lambda: stylize_batch(
+            [folder], work / "local", progress=False, **local_options(style), **options
+        ),
+        "Ray (every image and segment a task)": lambda: stylize_batch_on_ray(
+            [folder], work / "ray", style, segment_seconds=segment_seconds, progress=False, **options
+        ),
+    }
+    for name, run in runs.items():
+        began = time.perf_counter()
+        items = run()
+        assert all(item.status == "done" for item in items), items
+        print(f"  {name:<38} {time.perf_counter() - began:6.1f} s")
 
 
 def pair_measures(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -105,6 +133,7 @@ def main() -> None:
         "--crf", type=int, default=DEFAULT_CRF, help="0: lossless, flicker of the frames alone"
     )
     parser.add_argument("--workers", type=int, nargs="+", default=sorted({1, 2, cpu_cores()}))
+    parser.add_argument("--batch", action="store_true", help="time a batch, locally and on Ray")
     args = parser.parse_args()
 
     cut = plan(args.clip, args.segment_seconds, max_frames=args.frames)
@@ -116,6 +145,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         options = {"max_frames": args.frames, "max_size": args.max_size, "crf": args.crf}
+        if args.batch:
+            bench_batch(args.clip, work, args.style, options, args.segment_seconds)
+            return
         fps = one_process(args.clip, work / "one.mp4", args.style, options)
         print(f"one process:      {fps:6.2f} fps")
         options.update(segment_seconds=args.segment_seconds, progress=False, keep_work=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +16,11 @@ import pytest
 from clirun import run_cli
 from conftest import make_style
 from media import make_video
+from PIL import Image
 
 from vidstyle import segments as seg
-from vidstyle.distributed import stylize_on_ray
+from vidstyle.batch import BatchItem
+from vidstyle.distributed import stylize_batch_on_ray, stylize_on_ray
 from vidstyle.errors import VidstyleError
 from vidstyle.stylize import stylize_media
 from vidstyle.stylizer import FastStylizer
@@ -228,7 +231,9 @@ def test_a_failed_segment_runs_again(clip: Path, style: Path, tmp_path: Path, lo
         clip, tmp_path / "out.mp4", style, segment_seconds=1.0, progress=False, log=lines.append, task=task
     )
     assert result.frames == FRAMES
-    assert lines == ["warning: segment 2 failed (RuntimeError: deliberate failure); running it again"]
+    assert lines == [
+        f"warning: segment 2 of {clip} failed (RuntimeError: deliberate failure); running it again"
+    ]
 
 
 @pytest.mark.slow
@@ -250,7 +255,7 @@ def test_a_stopped_job_resumes_with_its_finished_segments(
     result = stylize_on_ray(
         clip, out, style, segment_seconds=1.0, progress=False, keep_work=True, log=lines.append
     )
-    assert lines == ["resuming: 2 of 3 segments already done"]
+    assert lines == [f"resuming {clip}: 2 of 3 segments already done"]
     assert result.frames == FRAMES and "ray_start" in result.stages
     for name, mtime in kept.items():
         assert (work / name).stat().st_mtime_ns == mtime
@@ -278,9 +283,17 @@ def test_cli_refuses_options_of_another_backend(clip: Path, tmp_path: Path, caps
     assert code == 1 and stderr.startswith(f"error: {message}")
 
 
-def test_cli_ray_takes_one_video_file(clip: Path, tmp_path: Path, capsys) -> None:
-    code, _, stderr = run_cli(["stylize", clip, clip, "-o", f"{tmp_path}/", "--backend", "ray"], capsys)
-    assert code == 1 and stderr == "error: --backend ray takes one video file\n"
+def test_cli_ray_takes_files_or_folders_into_a_folder(clip: Path, tmp_path: Path, capsys) -> None:
+    code, _, stderr = run_cli(
+        ["stylize", clip.parent, "-o", tmp_path / "out.mp4", "--backend", "ray"], capsys
+    )
+    assert code == 1 and stderr == "error: --backend ray takes files, or folders into an output folder\n"
+
+
+def test_cli_ray_batch_keeps_work_beside_each_output(clip: Path, tmp_path: Path, capsys) -> None:
+    args = ["stylize", clip, "-o", f"{tmp_path}/", "--backend", "ray", "--work-dir", tmp_path / "w"]
+    code, _, stderr = run_cli(args, capsys)
+    assert code == 1 and stderr.startswith("error: --work-dir takes one video (a batch keeps")
 
 
 def test_without_ray_says_how_to_install_it(
@@ -289,3 +302,135 @@ def test_without_ray_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     code, _, stderr = run_cli(["stylize", clip, "-o", tmp_path / "out.mp4", "--backend", "ray"], capsys)
     assert code == 1 and stderr == "error: --backend ray needs Ray: pip install 'vidstyle[ray]'\n"
+
+
+# -- batches on Ray -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def media_folder(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Path:
+    """2 images, 2 short videos (one with audio) in a sub-folder, and a broken image."""
+    root = tmp_path_factory.mktemp("batch") / "in"
+    (root / "clips").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(root / "a.png")
+    Image.fromarray(rng.integers(0, 256, (50, 30, 3), dtype=np.uint8)).save(root / "b.jpg")
+    (root / "broken.jpg").write_bytes(b"not really a jpeg")
+    shutil.copy(clip, root / "clips" / "sound.mp4")
+    make_video(root / "clips" / "quiet.mkv", frames=20, fps=FPS, width=64, height=48, options={"g": str(GOP)})
+    return root
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(path)
+    return path
+
+
+def made(folder: Path) -> list[str]:
+    """Every file under ``folder``, hidden ones included."""
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def image(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=int)
+
+
+@pytest.mark.slow
+def test_batch_on_ray_writes_what_the_local_batch_writes(
+    media_folder: Path, style: Path, tmp_path: Path, local_ray, capsys
+) -> None:
+    """Names, frames, timestamps and audio as the local batch; a broken file fails alone."""
+    local, ours = tmp_path / "local", tmp_path / "ray"
+    args = ["stylize", media_folder, "-s", style, "--crf", "0"]
+    assert run_cli([*args, "-o", f"{local}/"], capsys)[0] == 1
+    code, stdout, stderr = run_cli(
+        [*args, "-o", f"{ours}/", "--backend", "ray", "--segment-seconds", 1], capsys
+    )
+    assert code == 1
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: [") and "broken.jpg: cannot" in errors[0]
+    assert stdout.splitlines()[-1] == f"4 stylized, 0 skipped, 1 failed; in {ours}"
+    assert made(ours) == made(local) == ["a.png", "b.jpg", "clips/quiet.mkv", "clips/sound.mp4"]
+    for name in ("a.png", "b.jpg"):
+        assert np.abs(image(ours / name) - image(local / name)).mean() < 0.5
+    for name in ("clips/quiet.mkv", "clips/sound.mp4"):
+        assert [pts for pts, _ in video_frames(ours / name)] == [pts for pts, _ in video_frames(local / name)]
+    assert len(video_frames(ours / "clips" / "quiet.mkv")) == 20
+    assert audio_seconds(ours / "clips" / "sound.mp4") == pytest.approx(
+        audio_seconds(local / "clips/sound.mp4")
+    )
+
+    code, stdout, _ = run_cli([*args, "-o", ours, "--backend", "ray", "--json"], capsys)
+    statuses = {Path(item["input"]).name: item["status"] for item in json.loads(stdout)}
+    assert code == 1
+    assert statuses == {
+        "a.png": "skipped",
+        "b.jpg": "skipped",
+        "broken.jpg": "failed",
+        "quiet.mkv": "skipped",
+        "sound.mp4": "skipped",
+    }
+
+
+@pytest.mark.slow
+def test_a_failed_segment_fails_its_video_alone_and_a_rerun_resumes_it(
+    clip: Path, photo: Path, style: Path, tmp_path: Path, local_ray
+) -> None:
+    out = tmp_path / "out"
+    task = functools.partial(failing, number=2, marker=tmp_path / "never")
+    heard: list[tuple[int, int, str]] = []
+    lines: list[str] = []
+    options: dict[str, Any] = {"segment_seconds": 1.0, "progress": False, "log": lines.append}
+
+    def on_item(number: int, total: int, item: BatchItem) -> None:
+        heard.append((number, total, Path(item.input).name))
+
+    video, picture = stylize_batch_on_ray([clip, photo], out, style, on_item=on_item, task=task, **options)
+    work = out / ".clip.mp4.segments"
+    assert (video.status, picture.status) == ("failed", "done")
+    assert video.error == (
+        "segment 2 of 3 failed: RuntimeError: deliberate failure; "
+        f"finished segments are kept in {work}: run again to resume"
+    )
+    assert lines == [
+        f"warning: segment 2 of {clip} failed (RuntimeError: deliberate failure); running it again"
+    ]
+    assert [(number, total) for number, total, _ in heard] == [(1, 2), (2, 2)]
+    assert {name for *_, name in heard} == {"clip.mp4", "photo.png"}
+    assert made(out) == [
+        ".clip.mp4.segments/manifest.json",
+        ".clip.mp4.segments/segment-00001.mp4",
+        ".clip.mp4.segments/segment-00003.mp4",
+        "photo.png",
+    ]
+
+    lines.clear()
+    video, picture = stylize_batch_on_ray([clip, photo], out, style, **options)
+    assert (video.status, picture.status) == ("done", "skipped")
+    assert lines == [f"resuming {clip}: 2 of 3 segments already done"]
+    assert video.result.frames == FRAMES and made(out) == ["clip.mp4", "photo.png"]
+
+
+@pytest.mark.slow
+def test_a_stopped_batch_cancels_its_tasks_and_a_rerun_goes_on(
+    clip: Path, photo: Path, style: Path, tmp_path: Path, local_ray
+) -> None:
+    """Ctrl-C (here: as the first file is reported) keeps what is finished."""
+    out = tmp_path / "out"
+    first: list[str] = []
+
+    def stop(number: int, total: int, item: BatchItem) -> None:
+        first.append(item.output)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stylize_batch_on_ray([photo, clip], out, style, on_item=stop, segment_seconds=1.0, progress=False)
+    assert first == [str(out / "photo.png")]  # its one task ends well before the 3 segments'
+    assert (out / ".clip.mp4.segments").is_dir() and not (out / "clip.mp4").exists()
+    photo_item, video_item = stylize_batch_on_ray(
+        [photo, clip], out, style, segment_seconds=1.0, progress=False
+    )
+    assert (photo_item.status, video_item.status) == ("skipped", "done")
+    assert video_item.result.frames == FRAMES and made(out) == ["clip.mp4", "photo.png"]

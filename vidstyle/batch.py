@@ -1,14 +1,17 @@
 """Batches: many images and videos (files or folders) stylized into one output folder.
 
 Names and sub-folders are kept; outputs that exist are skipped unless ``overwrite``; a file
-that fails is reported and the others go on. The stylizer (its network loaded once) is
-shared by every file.
+that fails is reported and the others go on. :func:`run_batch` does this for any engine:
+:func:`stylize_batch` stylizes one file after another in this process (the stylizer, its
+network loaded once, shared by every file), :func:`~vidstyle.distributed.stylize_batch_on_ray`
+runs them as Ray tasks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from .errors import VidstyleError
@@ -30,6 +33,10 @@ class BatchItem:
     status: str  # "done", "skipped" (output exists) or "failed"
     error: str | None = None
     result: StylizeResult | None = None
+
+    @classmethod
+    def failed(cls, source: Path, target: Path, error: Exception) -> BatchItem:
+        return cls(str(source), str(target), "failed", str(error))
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -78,6 +85,45 @@ def _media_in(folder: Path, output_dir: Path) -> Iterator[Path]:
             yield path
 
 
+#: a batch's engine: stylizes the (input, output) pairs it is given and tells the callback
+#: each one's :class:`BatchItem` as it finishes, in any order
+Runner = Callable[[list[tuple[Path, Path]], Callable[[BatchItem], None]], None]
+
+
+def run_batch(
+    inputs: list[Path],
+    output_dir: Path,
+    runner: Runner,
+    *,
+    overwrite: bool = False,
+    on_item: Callable[[int, int, BatchItem], None] | None = None,
+) -> list[BatchItem]:
+    """Plan the batch, skip the outputs that exist (unless ``overwrite``) and let ``runner``
+    stylize the others; the items in the plan's order.
+
+    ``on_item`` hears about each file as it is skipped or finishes (how many files have,
+    this one included, the total, what happened), whichever engine runs them.
+    """
+    pairs = plan([Path(p) for p in inputs], Path(output_dir))
+    if not pairs:
+        raise VidstyleError(f"no images or videos in {', '.join(map(str, inputs))}")
+    items: dict[str, BatchItem] = {}
+
+    def report(item: BatchItem) -> None:
+        items[item.output] = item
+        if on_item is not None:
+            on_item(len(items), len(pairs), item)
+
+    todo = []
+    for source, target in pairs:
+        if target.exists() and not overwrite:
+            report(BatchItem(str(source), str(target), "skipped"))
+        else:
+            todo.append((source, target))
+    runner(todo, report)
+    return [items[str(target)] for _, target in pairs]
+
+
 def stylize_batch(
     inputs: list[Path],
     output_dir: Path,
@@ -87,30 +133,33 @@ def stylize_batch(
     on_item: Callable[[int, int, BatchItem], None] | None = None,
     **options: object,
 ) -> list[BatchItem]:
-    """Stylize every image and video of ``inputs`` into ``output_dir``.
+    """Stylize every image and video of ``inputs`` into ``output_dir``, one file after
+    another in this process (see :func:`run_batch`).
 
-    ``options`` go to :func:`~vidstyle.stylize.stylize_media` for each file. ``on_item``
-    hears about each file as it finishes (its number, the total, what happened).
+    ``options`` go to :func:`~vidstyle.stylize.stylize_media` for each file.
     Ctrl-C stops the batch (the file in progress leaves no partial output).
     """
-    pairs = plan([Path(p) for p in inputs], Path(output_dir))
-    if not pairs:
-        raise VidstyleError(f"no images or videos in {', '.join(map(str, inputs))}")
-    items = []
-    for number, (source, target) in enumerate(pairs, 1):
-        item = _one(source, target, stylizer, overwrite, options)
-        items.append(item)
-        if on_item is not None:
-            on_item(number, len(pairs), item)
-    return items
+
+    def one_by_one(pairs: list[tuple[Path, Path]], report: Callable[[BatchItem], None]) -> None:
+        for source, target in pairs:
+            work = partial(_stylize_file, source, target, stylizer, overwrite, options)
+            report(attempt(source, target, work))
+
+    return run_batch(inputs, output_dir, one_by_one, overwrite=overwrite, on_item=on_item)
 
 
-def _one(source: Path, target: Path, stylizer: Stylizer, overwrite: bool, options: dict) -> BatchItem:
-    if target.exists() and not overwrite:
-        return BatchItem(str(source), str(target), "skipped")
+def attempt(source: Path, target: Path, work: Callable[[], StylizeResult]) -> BatchItem:
+    """What ``work`` (stylizing ``source`` into ``target``) did: done, or failed with the
+    one-line error of a problem with that file."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        result = stylize_media(source, target, stylizer, overwrite=overwrite, **options)
+        result = work()
     except (VidstyleError, OSError) as exc:
-        return BatchItem(str(source), str(target), "failed", str(exc))
+        return BatchItem.failed(source, target, exc)
     return BatchItem(str(source), str(target), "done", result=result)
+
+
+def _stylize_file(
+    source: Path, target: Path, stylizer: Stylizer, overwrite: bool, options: dict
+) -> StylizeResult:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return stylize_media(source, target, stylizer, overwrite=overwrite, **options)

@@ -6,6 +6,8 @@ import json
 import signal
 import sys
 import warnings
+from collections.abc import Callable
+from functools import partial
 from itertools import groupby
 from pathlib import Path
 from typing import Annotated, Any
@@ -356,7 +358,8 @@ def stylize(
         Path | None,
         typer.Option(
             metavar="DIR",
-            help="Resumable state (default OUTPUT.hq-work; with --backend ray OUTPUT.segments).",
+            help="Resumable state (default OUTPUT.hq-work; with --backend ray OUTPUT.segments, in a "
+            "batch .NAME.segments beside each output).",
             rich_help_panel=WORK_PANEL,
         ),
     ] = None,
@@ -371,8 +374,8 @@ def stylize(
         str,
         typer.Option(
             metavar="BACKEND",
-            help="local: in this process; ray: one video in segments, each a Ray task, on a local Ray "
-            "or the cluster that RAY_ADDRESS names (fast mode; needs Ray, the ray extra).",
+            help="local: in this process; ray: Ray tasks (a video's segments, a batch's images) on a "
+            "local Ray or the cluster that RAY_ADDRESS names (fast mode; needs Ray, the ray extra).",
             rich_help_panel=RAY_PANEL,
         ),
     ] = "local",
@@ -416,8 +419,11 @@ def stylize(
     if batch and not names_folder(output):
         raise VidstyleError(f"{len(inputs)} inputs need an output folder, not {output} (end it with /)")
     if backend == "ray":
-        if batch or not Path(inputs[0]).is_file():
-            raise VidstyleError("--backend ray takes one video file")
+        if batch:
+            _stylize_batch(inputs, Path(output), as_json, _batch_on_ray(ctx.params))
+            return
+        if not Path(inputs[0]).is_file():
+            raise VidstyleError("--backend ray takes files, or folders into an output folder")
         result = _stylize_ray(inputs[0], output, ctx.params)
         _report(inputs[0], result, as_json)
         return
@@ -444,7 +450,10 @@ def stylize(
         max_size=max_size, max_frames=max_frames, fps=fps, batch_size=batch_size, crf=crf, preset=preset
     )
     if batch:
-        _stylize_batch(inputs, Path(output), overwrite, as_json, options)
+        from .batch import stylize_batch
+
+        run = partial(stylize_batch, overwrite=overwrite, progress=not as_json, **options)
+        _stylize_batch(inputs, Path(output), as_json, run)
     else:
         from .stylize import stylize_media
 
@@ -497,16 +506,29 @@ def _stylize_ray(input: str, output: str, given: dict[str, Any]) -> StylizeResul
     """A fast-mode video job in segments on Ray, with the options given on the command line."""
     from .distributed import stylize_on_ray
 
+    return stylize_on_ray(input, output, work_dir=given["work_dir"], **_ray_options(given))
+
+
+def _batch_on_ray(given: dict[str, Any]) -> Callable[..., list[Any]]:
+    """A batch's engine on Ray (see :func:`_stylize_batch`), with the options given on the
+    command line; each video keeps its segments beside its output."""
+    from .distributed import stylize_batch_on_ray
+
+    if given["work_dir"] is not None:
+        raise VidstyleError("--work-dir takes one video (a batch keeps each video's segments beside it)")
+    return partial(stylize_batch_on_ray, **_ray_options(given))
+
+
+def _ray_options(given: dict[str, Any]) -> dict[str, Any]:
+    """The options of a job on Ray (:class:`~vidstyle.distributed.RayOptions`, the style and
+    --overwrite), as the command line gave them."""
     names = ("style", "device", "precision", "strength", "preserve_color", "style_scale", "temporal")
     names += ("max_size", "max_frames", "crf", "preset", "segment_seconds", "task_cpus", "task_gpus")
-    names += ("work_dir", "restart", "keep_work", "overwrite")
-    return stylize_on_ray(
-        input,
-        output,
-        progress=not given["as_json"],
-        log=lambda line: typer.echo(line, err=True),
-        **{name: given[name] for name in names},
-    )
+    names += ("restart", "keep_work", "overwrite")
+    return {name: given[name] for name in names} | {
+        "progress": not given["as_json"],
+        "log": lambda line: typer.echo(line, err=True),
+    }
 
 
 def _report(input: str, result: StylizeResult, as_json: bool) -> None:
@@ -522,9 +544,11 @@ def _report(input: str, result: StylizeResult, as_json: bool) -> None:
     typer.echo(_wrote(result))
 
 
-def _stylize_batch(inputs: list[str], output: Path, overwrite: bool, as_json: bool, options: dict) -> None:
-    """Every file of the batch, one line each; exit status 1 if any failed."""
-    from .batch import BatchItem, stylize_batch
+def _stylize_batch(inputs: list[str], output: Path, as_json: bool, run: Callable[..., list[Any]]) -> None:
+    """Every file of the batch through ``run`` (:func:`~vidstyle.batch.stylize_batch` or
+    :func:`~vidstyle.distributed.stylize_batch_on_ray`, its options bound), one line each;
+    exit status 1 if any failed."""
+    from .batch import BatchItem
 
     def tell(number: int, total: int, item: BatchItem) -> None:
         if as_json:
@@ -536,9 +560,7 @@ def _stylize_batch(inputs: list[str], output: Path, overwrite: bool, as_json: bo
         else:
             typer.echo(f"[{number}/{total}] {_wrote(item.result)}")
 
-    items = stylize_batch(
-        [Path(p) for p in inputs], output, overwrite=overwrite, on_item=tell, progress=not as_json, **options
-    )
+    items = run([Path(p) for p in inputs], output, on_item=tell)
     counts = {status: sum(i.status == status for i in items) for status in ("done", "skipped", "failed")}
     if as_json:
         typer.echo(json.dumps([item.to_json() for item in items]))

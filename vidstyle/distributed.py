@@ -1,9 +1,12 @@
-"""Long videos on Ray: the segments of :mod:`vidstyle.segments` as Ray tasks, one output.
+"""Videos and batches on Ray: the segments of :mod:`vidstyle.segments`, and whole images, as
+Ray tasks.
 
-:func:`stylize_on_ray` cuts the video, runs a task per segment (on a local Ray started for
+:func:`stylize_on_ray` cuts a video, runs a task per segment (on a local Ray started for
 the job, or the cluster ``RAY_ADDRESS`` names), keeps each finished segment in a work
-directory, retries a failed one, and joins them with the source's audio. Ray is an
-optional dependency: ``pip install 'vidstyle[ray]'``.
+directory, retries a failed one, and joins them with the source's audio.
+:func:`stylize_batch_on_ray` does the same for every video of a batch, and runs each image
+as one task, all through one queue. Ray is an optional dependency: ``pip install
+'vidstyle[ray]'``.
 """
 
 from __future__ import annotations
@@ -14,25 +17,25 @@ import os
 import signal
 import threading
 import time
-from collections import deque
+from abc import ABC, abstractmethod
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from functools import partial
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from . import segments as seg
+from .batch import BatchItem, attempt, run_batch
 from .errors import VidstyleError
 from .fileio import check_output_path
-from .images import scaled_size
+from .images import is_image_path, scaled_size
 from .progress import FrameProgress
-from .stylize import StylizeResult, cpu_cores
-from .stylizer import DEFAULT_STYLE_SCALE
-from .temporal import DEFAULT_WEIGHT
-from .video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, probe
+from .stylize import StylizeResult, cpu_cores, share_cores, stylize_media
+from .video import FORMATS, probe
 from .weights import DEFAULT_STYLE, find_style, read_info
 
-#: times a segment whose task raised is run again before the job fails (a task whose worker
+#: times a task that raised is run again before its file fails (a task whose worker
 #: process died is restarted by Ray itself, :data:`CRASH_RETRIES` times)
 RETRIES = 1
 CRASH_RETRIES = 2
@@ -44,7 +47,8 @@ POLL_SECONDS = 0.5
 #: seconds that cancelled tasks have to end before Ray stops
 CANCEL_SECONDS = 3.0
 
-Task = Callable[[seg.SegmentJob, seg.Segment, str], dict[str, Any]]
+#: what a task runs: the job, the segment (None: the whole file) and the file to write
+Task = Callable[[seg.SegmentJob, Any, str], Any]
 Log = Callable[[str], None]
 
 
@@ -105,109 +109,303 @@ def _signal_handlers_kept() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+@dataclass(frozen=True)
+class RayOptions:
+    """How a job on Ray runs: the keyword options of :func:`stylize_on_ray` and
+    :func:`stylize_batch_on_ray` beside the settings its frames depend on (those of a
+    :class:`~vidstyle.segments.SegmentJob`: ``precision``, ``strength``, ``temporal``...).
+
+    Each task declares ``task_cpus`` cores and ``task_gpus`` GPUs (default: one with
+    ``--device cuda``, else none); with a GPU it stylizes there (``device`` auto). At most
+    ``tasks`` tasks run at once (default: as many as the cluster has room for). Each
+    segment starts ``warmup`` frames early (default: :func:`~vidstyle.segments.warmup_frames`
+    of ``temporal``). ``restart`` empties a work directory of other settings, ``keep_work``
+    keeps it once the output is written. ``log`` hears about resumed and retried work;
+    ``task`` is the function a segment's task runs (:func:`~vidstyle.segments.stylize_segment`).
+    """
+
+    device: str = "auto"
+    warmup: int | None = None
+    max_frames: int | None = None
+    segment_seconds: float = seg.DEFAULT_SEGMENT_SECONDS
+    task_cpus: int = 1
+    task_gpus: float | None = None
+    tasks: int | None = None
+    address: str | None = None
+    restart: bool = False
+    keep_work: bool = False
+    progress: bool = True
+    log: Log | None = None
+    task: Task = seg.stylize_segment
+
+    def __post_init__(self) -> None:
+        if self.gpus < 0:
+            raise VidstyleError("--task-gpus must be at least 0")
+
+    @property
+    def gpus(self) -> float:
+        return self.task_gpus if self.task_gpus is not None else float(self.device == "cuda")
+
+    def job(self, style: Path, **frames: Any) -> seg.SegmentJob:
+        """The settings every task runs with, ``frames`` those of the frames (checked here,
+        before any task starts); each file's own input and container go in with
+        :func:`dataclasses.replace`."""
+        device = self.device if self.device != "auto" else ("cuda" if self.gpus else "cpu")
+        return seg.SegmentJob("", str(style), device=device, cpus=self.task_cpus, **frames)
+
+    def say(self, line: str) -> None:
+        if self.log is not None:
+            self.log(line)
+
+
 def stylize_on_ray(
     input: str | Path,
     output: str | Path,
     style: str | Path = DEFAULT_STYLE,
     *,
-    device: str = "auto",
-    precision: str = "auto",
-    strength: float = 1.0,
-    preserve_color: bool = False,
-    style_scale: str = DEFAULT_STYLE_SCALE,
-    temporal: float = DEFAULT_WEIGHT,
-    warmup: int | None = None,
-    max_size: int | None = None,
-    max_frames: int | None = None,
-    crf: int = DEFAULT_CRF,
-    preset: str = DEFAULT_PRESET,
-    segment_seconds: float = seg.DEFAULT_SEGMENT_SECONDS,
-    task_cpus: int = 1,
-    task_gpus: float | None = None,
-    tasks: int | None = None,
-    address: str | None = None,
     work_dir: Path | None = None,
-    restart: bool = False,
-    keep_work: bool = False,
     overwrite: bool = False,
-    progress: bool = True,
-    log: Log | None = None,
-    task: Task = seg.stylize_segment,
+    **options: Any,
 ) -> StylizeResult:
     """Stylize the video ``input`` into the video ``output`` in fast mode, a Ray task per
     segment; the output has the frames, timestamps and audio of a one-process run.
 
-    Each task declares ``task_cpus`` cores and ``task_gpus`` GPUs (default: one with
-    ``--device cuda``, else none); with a GPU it stylizes there (``device`` auto). At most
-    ``tasks`` segments run at once (default: as many as the cluster has room for). Each
-    segment starts ``warmup`` frames early (default: :func:`~vidstyle.segments.warmup_frames`
-    of ``temporal``). Finished segments stay in ``work_dir`` (default ``OUTPUT.segments``)
-    until the output is written, so a stopped job goes on where it was; ``keep_work``
-    keeps them afterwards.
-    ``log`` hears about resumed and retried segments; ``task`` is the function each Ray
-    task runs (:func:`~vidstyle.segments.stylize_segment`).
+    ``options`` are those of :class:`RayOptions` and the frames' settings of a
+    :class:`~vidstyle.segments.SegmentJob`. Finished segments stay in ``work_dir``
+    (default ``OUTPUT.segments``) until the output is written, so a stopped job goes on
+    where it was. (An image ``input`` is one task.)
     """
-    began = time.perf_counter()
-    import_ray()  # before anything is written
+    settings, job = _prepare(style, options)
     input, output = Path(input), Path(output)
-    gpus = task_gpus if task_gpus is not None else float(device == "cuda")
-    if gpus < 0:
-        raise VidstyleError("--task-gpus must be at least 0")
-    job = seg.SegmentJob(
-        str(input.resolve()),
-        str(_check_files(input, output, style, overwrite)),
-        device=device if device != "auto" else ("cuda" if gpus else "cpu"),
-        precision=precision,
-        strength=strength,
-        preserve_color=preserve_color,
-        style_scale=style_scale,
-        temporal=temporal,
-        max_size=max_size,
-        crf=crf,
-        preset=preset,
-        suffix=output.suffix.lower(),
-        cpus=task_cpus,
-    )
-    warmup = seg.warmup_frames(temporal) if warmup is None else warmup
-    plan = seg.plan(input, segment_seconds, warmup=warmup, max_frames=max_frames)
-    work = seg.WorkDir(
-        work_dir or seg.default_work_dir(output), seg.job_manifest(job, plan, max_frames), job.suffix, restart
-    )
-    todo = [s for s in plan.segments if work.record(s.index) is None]
-    if log and len(todo) < len(plan.segments):
-        log(f"resuming: {len(plan.segments) - len(todo)} of {len(plan.segments)} segments already done")
-    stages = {"split": time.perf_counter() - began}
-    if todo:
-        with FrameProgress(plan.frames, "ray", enabled=progress) as bar:
-            stages |= _run_segments(address, task, job, todo, work, plan, gpus, tasks, bar, log)
-    start = time.perf_counter()
-    frames, records = _join(input, output, plan, work)
-    stages["join"] = time.perf_counter() - start
-    if not keep_work:
-        work.remove()
-    return _result(output, input, job, frames, records, began, stages)
+    if not input.is_file():
+        raise VidstyleError(f"input not found: {input}")
+    file = _open(input, output, job, settings, overwrite, work_dir or seg.default_work_dir(output))
+    _run_files([file], settings, settle=lambda _: None)
+    return file.result()
 
 
-def _run_segments(
-    address: str | None,
-    task: Task,
-    job: seg.SegmentJob,
-    todo: list[seg.Segment],
-    work: seg.WorkDir,
-    plan: seg.Plan,
-    gpus: float,
-    tasks: int | None,
-    bar: FrameProgress,
-    log: Log | None,
-) -> dict[str, float]:
-    """Run the segments ``todo`` on Ray; the seconds of Ray's start and of the segments."""
-    start = time.perf_counter()
-    with ray_session(address) as ray:
-        started = time.perf_counter()
-        remote = ray.remote(_call).options(num_cpus=job.cpus, num_gpus=gpus, max_retries=CRASH_RETRIES)
-        submit = partial(remote.remote, task, job)
-        _run(ray, submit, todo, work, len(plan.segments), tasks or len(todo), bar, log)
-    return {"ray_start": started - start, "segments": time.perf_counter() - started}
+def stylize_batch_on_ray(
+    inputs: list[Path],
+    output_dir: Path,
+    style: str | Path = DEFAULT_STYLE,
+    *,
+    overwrite: bool = False,
+    on_item: Callable[[int, int, BatchItem], None] | None = None,
+    **options: Any,
+) -> list[BatchItem]:
+    """Stylize every image and video of ``inputs`` into ``output_dir`` as
+    :func:`~vidstyle.batch.stylize_batch` does, on Ray: a task per image and a task per
+    segment of each video, all in one queue so that the cluster stays busy across files.
+
+    Each video is joined as soon as its last segment is done. Its finished segments wait in
+    ``.NAME.segments`` beside its output (hidden, so that no later batch over the folder
+    takes them for inputs), so a stopped batch goes on where it was. ``options`` are those
+    of :func:`stylize_on_ray`.
+    """
+    settings, job = _prepare(style, options)
+
+    def on_ray(pairs: list[tuple[Path, Path]], report: Callable[[BatchItem], None]) -> None:
+        files = []
+        for source, target in pairs:
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                work_dir = seg.default_work_dir(target, hidden=True)
+                files.append(_open(source, target, job, settings, overwrite, work_dir))
+            except (VidstyleError, OSError) as exc:
+                report(BatchItem.failed(source, target, exc))
+        _run_files(files, settings, settle=lambda file: report(attempt(file.input, file.output, file.result)))
+
+    return run_batch(inputs, output_dir, on_ray, overwrite=overwrite, on_item=on_item)
+
+
+def _prepare(style: str | Path, options: dict[str, Any]) -> tuple[RayOptions, seg.SegmentJob]:
+    """The job's :class:`RayOptions` and the tasks' settings (the other ``options``),
+    checked before anything is written: Ray installed, the style a weights file (not a
+    painting or another program's file)."""
+    import_ray()
+    names = {field.name for field in fields(RayOptions)}
+    settings = RayOptions(**{name: value for name, value in options.items() if name in names})
+    style_path = find_style(style).resolve()
+    read_info(style_path)
+    return settings, settings.job(style_path, **{k: v for k, v in options.items() if k not in names})
+
+
+def _open(
+    input: Path, output: Path, job: seg.SegmentJob, settings: RayOptions, overwrite: bool, work_dir: Path
+) -> _File:
+    """A file of the job, its output checked and its tasks planned: an image is one, a video
+    is cut into segments (those ``work_dir`` holds are done)."""
+    image = is_image_path(input)
+    if not image and output.suffix.lower() not in FORMATS:
+        raise VidstyleError(f"--backend ray writes a video file ({', '.join(FORMATS)}), not {output}")
+    check_output_path(output, inputs=(input, Path(job.style)), overwrite=overwrite)
+    job = replace(job, input=str(input.resolve()), suffix=output.suffix.lower())
+    return _Image(input, output, job) if image else _Video(input, output, job, settings, work_dir)
+
+
+@dataclass(frozen=True, eq=False)
+class _Piece:
+    """The work of one task: a segment of a video, or a whole image (``segment`` None)."""
+
+    file: _File
+    segment: seg.Segment | None
+    path: str  # the file the task writes
+    frames: int
+    name: str  # for messages
+
+
+class _File(ABC):
+    """A file of a job on Ray: the tasks it takes, told how each ended, and the result once
+    all have (:attr:`left` is how many are still to end)."""
+
+    input: Path
+    output: Path
+    job: seg.SegmentJob
+    task: Task
+    frames: int
+    left: int
+
+    @abstractmethod
+    def pieces(self) -> list[_Piece]: ...
+
+    @abstractmethod
+    def ray_started(self, seconds: float) -> None:
+        """Ray is up for the file's tasks, after ``seconds``."""
+
+    @abstractmethod
+    def finish(self, piece: _Piece, value: Any) -> None: ...
+
+    @abstractmethod
+    def fail(self, piece: _Piece, reason: str) -> None: ...
+
+    @abstractmethod
+    def result(self) -> StylizeResult: ...
+
+
+class _Image(_File):
+    """An image: one task stylizes it whole, as the local batch does."""
+
+    def __init__(self, input: Path, output: Path, job: seg.SegmentJob) -> None:
+        self.input, self.output, self.job = input, output, job
+        self.task, self.frames, self.left = _stylize_image, 1, 1
+        self._result: StylizeResult | None = None
+        self._error = ""
+
+    def pieces(self) -> list[_Piece]:
+        return [_Piece(self, None, str(self.output), 1, str(self.input))]
+
+    def ray_started(self, seconds: float) -> None:
+        """Nothing to note: the image's task times itself."""
+
+    def finish(self, piece: _Piece, value: StylizeResult) -> None:
+        self._result, self.left = value, 0
+
+    def fail(self, piece: _Piece, reason: str) -> None:
+        self._error, self.left = reason, 0
+
+    def result(self) -> StylizeResult:
+        if self._result is None:
+            raise VidstyleError(self._error)
+        return self._result
+
+
+class _Video(_File):
+    """A video cut into segments, the finished ones kept in a work directory; joined into
+    the output once every segment's task has ended, if none failed."""
+
+    def __init__(
+        self, input: Path, output: Path, job: seg.SegmentJob, settings: RayOptions, work_dir: Path
+    ) -> None:
+        self.began = time.perf_counter()
+        self.input, self.output, self.job = input, output, job
+        self.task, self.keep_work = settings.task, settings.keep_work
+        warmup = seg.warmup_frames(job.temporal) if settings.warmup is None else settings.warmup
+        self.plan = seg.plan(input, settings.segment_seconds, warmup=warmup, max_frames=settings.max_frames)
+        manifest = seg.job_manifest(job, self.plan, settings.max_frames)
+        self.work = seg.WorkDir(work_dir, manifest, job.suffix, settings.restart)
+        self.todo = [s for s in self.plan.segments if self.work.record(s.index) is None]
+        self.frames, self.left, self.failures = self.plan.frames, len(self.todo), []
+        self.stages = {"split": time.perf_counter() - self.began}
+        self._ray_up = self.began
+        done, total = len(self.plan.segments) - len(self.todo), len(self.plan.segments)
+        if done:
+            settings.say(f"resuming {input}: {done} of {total} segments already done")
+
+    def pieces(self) -> list[_Piece]:
+        return [
+            _Piece(self, s, str(self.work.file(s.index)), s.frames, f"segment {s.number} of {self.input}")
+            for s in self.todo
+        ]
+
+    def ray_started(self, seconds: float) -> None:
+        self.stages["ray_start"] = seconds
+        self._ray_up = time.perf_counter()
+
+    def finish(self, piece: _Piece, value: dict[str, Any]) -> None:
+        self.work.finish_segment(piece.segment.index, value)
+        self._ended()
+
+    def fail(self, piece: _Piece, reason: str) -> None:
+        self.failures.append(f"segment {piece.segment.number} of {len(self.plan.segments)} failed: {reason}")
+        self._ended()
+
+    def _ended(self) -> None:
+        self.left -= 1
+        if not self.left:
+            self.stages["segments"] = time.perf_counter() - self._ray_up
+
+    def result(self) -> StylizeResult:
+        """The output, joined (the work directory then removed, unless kept), as a
+        one-process run describes it; a one-line error if a segment failed."""
+        if self.failures:
+            more = f" ({len(self.failures)} segments failed)" if len(self.failures) > 1 else ""
+            kept = f"finished segments are kept in {self.work.path}: run again to resume"
+            raise VidstyleError(f"{self.failures[0]}{more}; {kept}")
+        start = time.perf_counter()
+        frames, records = _join(self.input, self.output, self.plan, self.work)
+        self.stages["join"] = time.perf_counter() - start
+        if not self.keep_work:
+            self.work.remove()
+        return self._summary(frames, records)
+
+    def _summary(self, frames: int, records: list[dict[str, Any]]) -> StylizeResult:
+        """What the job did, as a one-process run says it (``stages``: the seconds of cutting,
+        starting Ray, running the segments and joining them)."""
+        seconds = time.perf_counter() - self.began
+        info = probe(self.input)
+        width, height = scaled_size(info.width, info.height, self.job.max_size)
+        return StylizeResult(
+            str(self.output),
+            width,
+            height,
+            frames,
+            round(seconds, 3),
+            round(frames / seconds, 2),
+            ",".join(sorted({record["device"] for record in records})),
+            read_info(Path(self.job.style)).name,
+            sum(record["lost"] for record in records),
+            {name: round(value, 3) for name, value in self.stages.items()},
+        )
+
+
+def _run_files(files: list[_File], settings: RayOptions, settle: Callable[[_File], None]) -> None:
+    """Run the tasks of ``files`` on Ray and ``settle`` each file once all its tasks have
+    ended (a video whose segments were all done before: at once, without Ray)."""
+    pieces = [piece for file in files for piece in file.pieces()]
+    for file in files:
+        if not file.left:
+            settle(file)
+    if not pieces:
+        return
+    with FrameProgress(sum(file.frames for file in files), "ray", enabled=settings.progress) as bar:
+        start = time.perf_counter()
+        with ray_session(settings.address) as ray:
+            for file in {piece.file for piece in pieces}:
+                file.ray_started(time.perf_counter() - start)
+            remote = ray.remote(_call).options(
+                num_cpus=settings.task_cpus, num_gpus=settings.gpus, max_retries=CRASH_RETRIES
+            )
+            _run(ray, remote.remote, pieces, settings.tasks or len(pieces), bar, settings.say, settle)
 
 
 def _join(input: Path, output: Path, plan: seg.Plan, work: seg.WorkDir) -> tuple[int, list[dict[str, Any]]]:
@@ -221,77 +419,68 @@ def _join(input: Path, output: Path, plan: seg.Plan, work: seg.WorkDir) -> tuple
     return seg.join(files, output, audio=audio, end_time=plan.end_time, expected=expected), records
 
 
-def _check_files(input: Path, output: Path, style: str | Path, overwrite: bool) -> Path:
-    """The style's weights file, once the input, the style and the output are checked."""
-    if not input.is_file():
-        raise VidstyleError(f"input not found: {input}")
-    if output.suffix.lower() not in FORMATS:
-        raise VidstyleError(f"--backend ray writes a video file ({', '.join(FORMATS)}), not {output}")
-    style_path = find_style(style).resolve()
-    read_info(style_path)  # a weights file, not a painting or another program's file
-    check_output_path(output, inputs=(input, style_path), overwrite=overwrite)
-    return style_path
-
-
-def _call(task: Task, job: seg.SegmentJob, segment: seg.Segment, path: str) -> dict[str, Any]:
+def _call(task: Task, job: seg.SegmentJob, segment: Any, path: str) -> Any:
     """What each Ray task runs: ``task`` travels as an argument, so any callable will do."""
     return task(job, segment, path)
 
 
+def _stylize_image(job: seg.SegmentJob, segment: None, path: str) -> StylizeResult:
+    """What a task runs for an image: the whole file through
+    :func:`~vidstyle.stylize.stylize_media` on the task's cores (written atomically; the
+    output was checked before the task started)."""
+    stylizer = job.stylizer()
+    share_cores(stylizer, job.cpus, 1)
+    return stylize_media(job.input, path, stylizer, max_size=job.max_size, overwrite=True, progress=False)
+
+
 def _run(
     ray: ModuleType,
-    submit: Callable[[seg.Segment, str], Any],
-    todo: list[seg.Segment],
-    work: seg.WorkDir,
-    total: int,
+    submit: Callable[..., Any],
+    pieces: list[_Piece],
     limit: int,
     bar: FrameProgress,
-    log: Log | None,
+    say: Log,
+    settle: Callable[[_File], None],
 ) -> None:
-    """Run the segments ``todo``, ``limit`` at a time, recording each as it finishes.
+    """Run the tasks of ``pieces``, ``limit`` at a time, telling each file how each of its
+    tasks ended, and ``settle`` a file once all its tasks have.
 
-    A segment whose task failed runs again (:data:`RETRIES` times); the other segments go
-    on meanwhile, and the job fails at the end with the first failure. Ctrl-C, SIGTERM or
-    an error here cancels the tasks still running; finished segments are kept.
+    A task that failed runs again (:data:`RETRIES` times); the other tasks go on meanwhile.
+    Ctrl-C, SIGTERM or an error here cancels the tasks still running; finished files and
+    segments are kept.
     """
-    queue, pending = deque(todo), {}
-    attempts: dict[int, int] = {}
-    failures: list[str] = []
-    done_frames = sum(record["frames"] for record in work.done.values())
-    bar.update(done_frames, f"{len(work.done)}/{total} segments")
+    queue, pending, attempts = deque(pieces), {}, Counter[_Piece]()
+    frames = bar.total - sum(piece.frames for piece in pieces)
+    bar.update(frames, f"0/{len(pieces)} tasks")
     try:
         while queue or pending:
             while queue and len(pending) < limit:
-                segment = queue.popleft()
-                pending[submit(segment, str(work.file(segment.index)))] = segment
+                piece = queue.popleft()
+                pending[submit(piece.file.task, piece.file.job, piece.segment, piece.path)] = piece
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
             for ref in ready:
-                segment = pending.pop(ref)
+                piece = pending.pop(ref)
                 try:
-                    record = ray.get(ref)
+                    value = ray.get(ref)
                 except ray.exceptions.RayError as exc:
                     reason, final = _failure(exc)
-                    attempts[segment.index] = attempts.get(segment.index, 0) + 1
-                    if final or attempts[segment.index] > RETRIES:
-                        failures.append(f"segment {segment.number} of {total} failed: {reason}")
-                    else:
-                        if log:
-                            log(f"warning: segment {segment.number} failed ({reason}); running it again")
-                        queue.append(segment)
-                    continue
-                work.finish_segment(segment.index, record)
-                done_frames += record["frames"]
-                bar.update(done_frames, f"{len(work.done)}/{total} segments")
+                    attempts[piece] += 1
+                    if not final and attempts[piece] <= RETRIES:
+                        say(f"warning: {piece.name} failed ({reason}); running it again")
+                        queue.append(piece)
+                        continue
+                    piece.file.fail(piece, reason)
+                else:
+                    piece.file.finish(piece, value)
+                    frames += piece.frames
+                    bar.update(frames, f"{len(pieces) - len(queue) - len(pending)}/{len(pieces)} tasks")
+                if not piece.file.left:
+                    settle(piece.file)
     finally:
         for ref in pending:
             ray.cancel(ref)
         if pending:  # a moment for the tasks to remove their partial files
             ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_SECONDS)
-    if failures:
-        more = f" ({len(failures)} segments failed)" if len(failures) > 1 else ""
-        raise VidstyleError(
-            f"{failures[0]}{more}; finished segments are kept in {work.path}: run again to resume"
-        )
 
 
 def _failure(exc: Exception) -> tuple[str, bool]:
@@ -302,31 +491,3 @@ def _failure(exc: Exception) -> tuple[str, bool]:
         return str(cause), True
     text = next(iter(str(cause).strip().splitlines()), "")
     return (f"{type(cause).__name__}: {text}" if text else type(cause).__name__), False
-
-
-def _result(
-    output: Path,
-    input: Path,
-    job: seg.SegmentJob,
-    frames: int,
-    records: list[dict[str, Any]],
-    began: float,
-    stages: dict[str, float],
-) -> StylizeResult:
-    """What the job did, as a one-process run says it (``stages``: the seconds of cutting,
-    starting Ray, running the segments and joining them)."""
-    seconds = time.perf_counter() - began
-    info = probe(input)
-    width, height = scaled_size(info.width, info.height, job.max_size)
-    return StylizeResult(
-        str(output),
-        width,
-        height,
-        frames,
-        round(seconds, 3),
-        round(frames / seconds, 2),
-        ",".join(sorted({record["device"] for record in records})),
-        read_info(Path(job.style)).name,
-        sum(record["lost"] for record in records),
-        {name: round(value, 3) for name, value in stages.items()},
-    )

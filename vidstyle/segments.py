@@ -360,9 +360,10 @@ def _increasing_dts(packet: av.Packet, last: int | None) -> int | None:
     return packet.dts
 
 
-def default_work_dir(output: Path) -> Path:
-    """Beside the output: ``OUTPUT.segments``."""
-    return Path(output).with_name(Path(output).name + ".segments")
+def default_work_dir(output: Path, hidden: bool = False) -> Path:
+    """Beside the output: ``OUTPUT.segments``, or ``.OUTPUT.segments`` (``hidden``: in a
+    batch's output folder, which a later batch may take as its input)."""
+    return Path(output).with_name(f"{'.' if hidden else ''}{Path(output).name}.segments")
 
 
 def job_manifest(job: SegmentJob, plan: Plan, max_frames: int | None) -> dict[str, Any]:
