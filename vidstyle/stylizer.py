@@ -16,6 +16,7 @@ import torch
 from .device import select_device, select_dtype
 from .errors import VidstyleError
 from .images import pad_min, to_images, to_tensor
+from .tiling import auto_core, pass_pixels, stylize_tiled
 from .weights import Style, load_style
 
 Stylizer = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -34,6 +35,9 @@ MAX_STYLE_SCALE = 4.0
 #: ``style_scale`` below 1 never shrinks a frame's short side under this many pixels: the
 #: networks need a few pixels each way, and strokes wider than the frame paint nothing
 MIN_SCALED_SIDE = 16
+#: ``tile``'s default: frames whose network pass would outgrow ``vidstyle.tiling.PASS_BYTES``
+#: are stylized in tiles, others whole (normalised exactly)
+DEFAULT_TILE = "auto"
 
 
 def preserve_colors(stylized: np.ndarray, original: np.ndarray) -> np.ndarray:
@@ -63,6 +67,16 @@ def check_style_scale(value: float | str) -> float | None:
             f"--style-scale must be auto or a number in (0, {MAX_STYLE_SCALE:g}], not {value!r}"
         )
     return scale
+
+
+def check_tile(value: int | str | None) -> int | str | None:
+    """A ``tile`` setting as given (``auto``, None, or a positive side in pixels); a one-line
+    error for any other."""
+    if value == "auto" or value is None:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise VidstyleError(f"tile must be auto, None or a positive number of pixels, not {value!r:.30}")
 
 
 def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -97,6 +111,14 @@ class FastStylizer:
             the picture (and the network faster); above 1, finer. ``auto`` (the default)
             enlarges frames smaller than :data:`NETWORK_SIDE` to it, which keeps the subject
             recognisable in small outputs, and leaves larger frames as they are.
+        tile: how frames too large for one network pass are stylized (``vidstyle.tiling``):
+            in tiles with overlapping halos, every tile normalised with the statistics of
+            the whole frame (estimated from crops of it beyond ``STATS_PIXELS``), so that
+            the tiles join without seams. ``auto`` (the default) tiles network inputs whose
+            activations would exceed ``PASS_BYTES`` (in bf16 about 13 megapixels for the
+            default network, 3.4 for ``starry_night``; half that in fp32), in tiles that fit
+            it; a number N tiles every input larger than N x N pixels, in tiles of at most
+            about N x N plus the halo; None never tiles.
     """
 
     def __init__(
@@ -107,10 +129,12 @@ class FastStylizer:
         strength: float = 1.0,
         preserve_color: bool = False,
         style_scale: float | str = DEFAULT_STYLE_SCALE,
+        tile: int | str | None = DEFAULT_TILE,
     ) -> None:
         if not 0.0 <= strength <= 1.0:
             raise ValueError("strength must be between 0 and 1")
         self.style_scale = check_style_scale(style_scale)
+        self.tile = check_tile(tile)
         self.device = select_device(device) if isinstance(device, str) else device
         self.style = style if isinstance(style, Style) else load_style(style, self.device)
         self.dtype = select_dtype(precision, self.device)
@@ -146,6 +170,25 @@ class FastStylizer:
             scale = max(scale, min(1.0, MIN_SCALED_SIDE / min(width, height)))
         return max(1, round(width * scale)), max(1, round(height * scale))
 
+    def tile_core(self, width: int, height: int) -> int | None:
+        """The core side of the tiles that a ``width`` x ``height`` network input is
+        stylized in (see ``tile``); None: in one pass."""
+        if self.tile == "auto":
+            fits = width * height <= pass_pixels(self.net, self.dtype)
+            return None if fits else auto_core(self.net, self.dtype)
+        if self.tile is None or max(width, height) <= int(self.tile):
+            return None
+        return int(self.tile)
+
+    def _network(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The network's uint8 output for equal-size inputs: in one pass, or tile by tile
+        (one frame at a time) where one pass would not fit."""
+        height, width = inputs[0].shape[:2]
+        core = self.tile_core(width, height)
+        if core is None:
+            return to_images(self._forward(to_tensor(inputs, self.device)))  # clamps as it rounds
+        return [stylize_tiled(self.net, image, core, self.device, self.dtype) for image in inputs]
+
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         if not frames:
             return []
@@ -155,7 +198,7 @@ class FastStylizer:
         height, width = frames[0].shape[:2]
         net_width, net_height = self.network_size(width, height)
         inputs = [pad_min(resize_to(f, net_width, net_height), NETWORK_MIN_SIDE) for f in frames]
-        outputs = to_images(self._forward(to_tensor(inputs, self.device)))  # clamps as it rounds
+        outputs = self._network(inputs)
         return [
             finish(
                 resize_to(o[:net_height, :net_width], width, height), f, self.strength, self.preserve_color

@@ -188,19 +188,38 @@ class InstanceNorm(nn.InstanceNorm2d):
     normalised from fp32 statistics (mean and mean square, accumulated in fp32) and one
     fused multiply-add in the tensor's own layout. Training uses the reference kernel.
     The parameters are those of :class:`torch.nn.InstanceNorm2d` (same weights files).
+
+    ``fixed_stats``, when set, replaces the input's own statistics on every path: tiled
+    inference (``vidstyle.tiling``) normalises every tile of a frame with the frame's
+    statistics, so that the network becomes local and the tiles join without seams.
     """
 
     def __init__(self, channels: int) -> None:
         super().__init__(channels, affine=True)
+        #: per-channel (mean, variance), fp32 tensors ``N x C x 1 x 1``; None: the input's own
+        self.fixed_stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fixed_stats is not None:
+            return self.normalise(x, *self.fixed_stats)
         if not _fast_path(x):
             return super().forward(x)
-        mean = x.mean((2, 3), keepdim=True, dtype=torch.float32)
-        var = (x * x).mean((2, 3), keepdim=True, dtype=torch.float32).sub_(mean * mean).clamp_(min=0)
+        return self.normalise(x, *channel_statistics(x))
+
+    def normalise(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """``x`` normalised by ``mean`` and ``var``, then scaled and shifted by the affine
+        parameters: one multiply-add in ``x``'s own layout and dtype."""
         scale = self.weight.float().view(1, -1, 1, 1) * torch.rsqrt(var + self.eps)
         shift = self.bias.float().view(1, -1, 1, 1) - mean * scale
         return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
+
+
+def channel_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample, per-channel mean and (biased) variance of ``x``, in fp32 (``N x C x 1 x 1``),
+    accumulated in fp32 whatever ``x``'s dtype, without copying ``x`` to another layout."""
+    mean = x.mean((2, 3), keepdim=True, dtype=torch.float32)
+    var = (x * x).mean((2, 3), keepdim=True, dtype=torch.float32).sub_(mean * mean).clamp_(min=0)
+    return mean, var
 
 
 class ConvNormReLU(nn.Sequential):
