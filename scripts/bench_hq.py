@@ -1,12 +1,17 @@
-"""HQ mode benchmark: seconds per frame, and what the temporal loss buys in stability.
+"""HQ mode benchmark: seconds per frame and the quality measures of HQ recipes, side by side.
 
-Runs HQ twice on the first frames of a clip: as shipped (warm start + temporal loss) and
-as independent per-frame optimisations (``--temporal-weight 0 --init content
---no-warm-start``). Reports s/frame for the first and later frames, the mean temporal
-warping error (:func:`vidstyle.flow.warping_error`) of each run, and the ratio of their
-style distances (how much style the stability costs).
+Stylizes the first frames of a clip with each recipe, the recipes taking turns frame by
+frame so that a machine shared with other jobs slows them alike. Recipes: ``new`` (the
+HQConfig defaults), ``old`` (the defaults before the fast-network start: content start,
+200/60 full-size L-BFGS steps in fp32) and ``independent`` (the new defaults without
+warm start or temporal loss, every frame on its own). For each it prints seconds for the
+first frame and for later (warm-started) frames, and the styles issue's measures as
+``scripts/evaluate.py`` takes them: the style ratio (Gram distance of the result to the
+painting over that of the photo, VGG16 relu1_2..relu4_3, lower is more stylized) and the
+structure (:func:`vidstyle.quality.structure`, higher keeps the scene), plus the temporal
+warping error (:func:`vidstyle.flow.warping_error`, lower flickers less).
 
-    python scripts/bench_hq.py --frames 8 --width 320
+    python scripts/bench_hq.py --frames 3 --width 640 --save /tmp/hq-bench
 """
 
 from __future__ import annotations
@@ -21,13 +26,38 @@ import cv2
 import numpy as np
 import torch
 
+from vidstyle import vgg_weights
 from vidstyle.flow import warping_error
 from vidstyle.hq import Gatys, HQConfig, HQStylizer, load_style_image
 from vidstyle.images import resize_max, to_tensor
 from vidstyle.losses import style_distance
+from vidstyle.models import VGGFeatures
+from vidstyle.quality import structure
 from vidstyle.video import VideoReader
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the layers and pooling of scripts/evaluate.py's style distance
+MEASURE_LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
+#: the HQ defaults before the fast-network start, as HQConfig overrides
+OLD_DEFAULTS = {
+    "init": "content",
+    "optimizer": "lbfgs",
+    "iterations": 200,
+    "iterations_next": 60,
+    "scales": 1,
+    "precision": "fp32",
+}
+
+
+def recipes(names: list[str]) -> dict[str, HQConfig]:
+    """The named recipes, each optimising at the frames' own size (``size=None``)."""
+    new = HQConfig(size=None)
+    known = {
+        "new": new,
+        "old": dataclasses.replace(new, **OLD_DEFAULTS),
+        "independent": dataclasses.replace(new, temporal_weight=0.0, warm_start=False),
+    }
+    return {name: known[name] for name in names}
 
 
 def read_frames(path: Path, count: int, width: int) -> list[np.ndarray]:
@@ -39,79 +69,85 @@ def read_frames(path: Path, count: int, width: int) -> list[np.ndarray]:
     return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
 
 
-def run(engine: Gatys, frames: list[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
-    """Stylize ``frames`` in order with a fresh stylizer; outputs and seconds per frame."""
-    stylizer = HQStylizer(engine)
-    outputs, seconds = [], []
-    for frame in frames:
-        start = time.perf_counter()
-        outputs.extend(stylizer([frame]))
-        seconds.append(time.perf_counter() - start)
-        print(f"  frame {len(outputs)}/{len(frames)}: {seconds[-1]:.1f} s", flush=True)
-    return outputs, seconds
+class Measures:
+    """Style ratio and structure of a result against its photo (scripts/evaluate.py's)."""
+
+    def __init__(self, style_image: np.ndarray) -> None:
+        weights = vgg_weights.load("vgg16").state_dict
+        self.vgg = VGGFeatures("vgg16", MEASURE_LAYERS, weights)  # type: ignore[arg-type]
+        self.style_image = style_image
+
+    @torch.no_grad()
+    def __call__(self, photo: np.ndarray, result: np.ndarray) -> dict[str, float]:
+        style = self.vgg(to_tensor(resize_max(self.style_image, max(photo.shape[:2]))))
+        before = style_distance(self.vgg(to_tensor(photo)), style)
+        after = style_distance(self.vgg(to_tensor(result)), style)
+        return {"style_ratio": after / before, "structure": structure(photo, result)}
 
 
-def mean_style_distance(engine: Gatys, outputs: list[np.ndarray]) -> float:
-    """Mean Gram distance of the outputs to the style image at the frames' scale."""
-    longest = max(outputs[0].shape[:2])
-    with torch.no_grad():
-        style = engine.vgg(to_tensor(resize_max(engine.style_image, longest)))
-        style = {k: style[k] for k in engine.style_layers}
-        return float(np.mean([style_distance(engine.vgg(to_tensor(o)), style) for o in outputs]))
-
-
-def summary(outputs: list[np.ndarray], seconds: list[float], frames: list[np.ndarray]) -> dict[str, float]:
+def summary(
+    outputs: list[np.ndarray], seconds: list[float], frames: list[np.ndarray], measures: Measures
+) -> dict[str, float]:
+    """Seconds and measures of the first frame and the mean of the later ones."""
+    per_frame = [measures(photo, out) for photo, out in zip(frames, outputs, strict=True)]
+    later = per_frame[1:] or [{k: float("nan") for k in per_frame[0]}]
     errors = [
         warping_error(outputs[i], outputs[i + 1], frames[i], frames[i + 1]) for i in range(len(frames) - 1)
     ]
-    later = seconds[1:] or [float("nan")]
-    return {
-        "s_first_frame": round(seconds[0], 1),
-        "s_later_frame": round(float(np.mean(later)), 1),
-        "warping_error": float(np.mean(errors)),
-    }
+    result = {"s_first_frame": seconds[0], "s_later_frame": float(np.mean(seconds[1:] or [float("nan")]))}
+    for key in per_frame[0]:
+        result[f"{key}_first"] = per_frame[0][key]
+        result[f"{key}_later"] = float(np.mean([m[key] for m in later]))
+    result["warping_error"] = float(np.mean(errors or [float("nan")]))
+    return result
+
+
+def table(results: dict[str, dict[str, float]]) -> str:
+    """One row per figure, one column per recipe."""
+    names = list(results)
+    lines = [f"{'':22}" + "".join(f"{name:>14}" for name in names)]
+    for key in results[names[0]]:
+        cells = "".join(f"{results[name][key]:>14.4g}" for name in names)
+        lines.append(f"{key:22}{cells}")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--video", type=Path, default=ROOT.parent / "shared/data/videos/car-detection.mp4")
+    parser.add_argument("--video", type=Path, default=ROOT.parent / "shared/data/videos/bottle-detection.mp4")
     parser.add_argument("-s", "--style", default=str(ROOT.parent / "shared/data/styles/starry_night.jpg"))
-    parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--width", type=int, default=320)
-    parser.add_argument("--iterations", type=int, help="first-frame steps (default: HQConfig's)")
-    parser.add_argument("--iterations-next", type=int, help="later-frame steps (default: HQConfig's)")
+    parser.add_argument("--frames", type=int, default=3)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--recipes", nargs="+", default=["old", "new"], choices=["old", "new", "independent"])
     parser.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's choice)")
     parser.add_argument("--save", type=Path, help="write the stylized frames (PNG) to this directory")
     args = parser.parse_args()
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = {"iterations": args.iterations, "iterations_next": args.iterations_next}
-    config = HQConfig(size=None, **{k: v for k, v in overrides.items() if v is not None})
-    baseline = dataclasses.replace(config, temporal_weight=0.0, init="content", warm_start=False)
     frames = read_frames(args.video, args.frames, args.width)
     style_image, _ = load_style_image(args.style)
-    engine = Gatys(config, style_image, torch.device("cpu"))
-    results = {}
-    for name, settings in (("temporal", config), ("independent", baseline)):
-        print(f"{name}: {len(frames)} frames at {frames[0].shape[1]}x{frames[0].shape[0]}", flush=True)
-        engine.config = settings
-        outputs, seconds = run(engine, frames)
-        results[name] = {
-            **summary(outputs, seconds, frames),
-            "style_distance": mean_style_distance(engine, outputs),
-        }
-        if args.save:
-            args.save.mkdir(parents=True, exist_ok=True)
-            for i, image in enumerate(outputs):
-                cv2.imwrite(
-                    str(args.save / f"{name}_{i + 1:02d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-                )
-    temporal, independent = results["temporal"], results["independent"]
-    results["warping_error_reduction"] = 1 - temporal["warping_error"] / independent["warping_error"]
-    results["style_distance_ratio"] = temporal["style_distance"] / independent["style_distance"]
-    results["settings"] = {"frames": len(frames), "width": args.width, **dataclasses.asdict(config)}
-    print(json.dumps(results, indent=2))
+    configs = recipes(args.recipes)
+    stylizers = {name: HQStylizer(Gatys(c, style_image, torch.device("cpu"))) for name, c in configs.items()}
+    outputs: dict[str, list[np.ndarray]] = {name: [] for name in configs}
+    seconds: dict[str, list[float]] = {name: [] for name in configs}
+    for i, frame in enumerate(frames):
+        for name, stylizer in stylizers.items():  # in turn, so that both see the same load
+            start = time.perf_counter()
+            outputs[name].extend(stylizer([frame]))
+            seconds[name].append(time.perf_counter() - start)
+            print(f"{name}: frame {i + 1}/{len(frames)}: {seconds[name][-1]:.1f} s", flush=True)
+            if args.save:
+                args.save.mkdir(parents=True, exist_ok=True)
+                image = cv2.cvtColor(outputs[name][-1], cv2.COLOR_RGB2BGR)
+                cv2.imwrite(str(args.save / f"{name}_{i + 1:02d}.png"), image)
+    measures = Measures(style_image)
+    results = {name: summary(outputs[name], seconds[name], frames, measures) for name in configs}
+    size = f"{frames[0].shape[1]}x{frames[0].shape[0]}"
+    print(f"{len(frames)} frames of {args.video.name} at {size}, style {Path(args.style).stem}")
+    print(table(results))
+    settings = {name: dataclasses.asdict(c) for name, c in configs.items()}
+    print(json.dumps({"results": results, "settings": settings}, indent=2))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,14 @@ from vidstyle.images import read_image, to_tensor, write_image
 from vidstyle.models.vgg import VGGFeatures
 from vidstyle.video import VideoReader
 
-TINY = {"content_layers": "relu2_1", "style_layers": "relu1_1,relu2_1", "iterations": 6, "iterations_next": 3}
+TINY = {
+    "content_layers": "relu2_1",
+    "style_layers": "relu1_1,relu2_1",
+    "init": "content",
+    "iterations": 6,
+    "iterations_next": 3,
+    "precision": "fp32",
+}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -86,6 +93,15 @@ def test_coarse_to_fine_and_noise_init(style_path: Path, optimizer: str) -> None
     assert seen[-1] == (12, 12)  # two scales of 6 iterations
 
 
+def test_bf16_vgg_passes_still_lower_the_loss(style_path: Path) -> None:
+    gatys = engine(read_image(style_path), iterations=20, precision="bf16")
+    content = pattern(0, 48, 40)
+    start = gatys.loss(to_tensor(content), gatys.targets(to_tensor(content))).item()
+    assert gatys.features(to_tensor(content))["relu2_1"].dtype == torch.bfloat16
+    result, loss = gatys.stylize(content)
+    assert np.isfinite(loss) and loss < 0.8 * start
+
+
 def test_nan_loss_is_retried_with_a_smaller_step(style_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"n": 0}
     real_tv = hq.tv_loss
@@ -118,17 +134,20 @@ def test_content_too_small_for_the_layers(style_path: Path, tmp_path: Path, use_
 
 
 def test_bad_settings_are_refused() -> None:
-    for bad in ({"init": "sideways"}, {"pool": "min"}, {"style_layers": "relu9_9"}, {"iterations": 0}):
+    bad_settings = (
+        {"init": "sideways"},
+        {"pool": "min"},
+        {"style_layers": "relu9_9"},
+        {"iterations": 0},
+        {"precision": "fp16"},
+    )
+    for bad in bad_settings:
         with pytest.raises(VidstyleError):
             HQConfig(**bad)  # type: ignore[arg-type]
 
 
 def test_image_and_shipped_style_with_fast_init(tmp_path: Path, style_path: Path, use_tiny_vgg: None) -> None:
-    from vidstyle.models import TransformerNet
-    from vidstyle.weights import save_style
-
-    weights = tmp_path / "tiny.safetensors"
-    save_style(weights, TransformerNet(width=4, blocks=1), name="tiny", style_image=read_image(style_path))
+    weights = tiny_network(tmp_path, style_path)
     content = tmp_path / "c.png"
     write_image(content, pattern(2, 40, 32))
     out = tmp_path / "o.png"
@@ -136,13 +155,67 @@ def test_image_and_shipped_style_with_fast_init(tmp_path: Path, style_path: Path
         content,
         out,
         str(weights),
-        HQConfig(**TINY, init=f"fast:{weights}"),
+        HQConfig(**{**TINY, "init": f"fast:{weights}"}),
         progress=False,
         preserve_color=True,
     )
     assert read_image(out).shape == (32, 40, 3)
     assert result.style == "hq:tiny" and result.frames == 1
     assert not hq.default_work_dir(out).exists()  # removed after success
+
+
+def tiny_network(tmp_path: Path, style_path: Path, name: str = "tiny") -> Path:
+    from vidstyle.models import TransformerNet
+    from vidstyle.weights import save_style
+
+    weights = tmp_path / f"{name}.safetensors"
+    save_style(weights, TransformerNet(width=4, blocks=1), name=name, style_image=read_image(style_path))
+    return weights
+
+
+def test_fast_init_paints_the_full_size_frame(
+    tmp_path: Path, style_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The network's strokes are sized for the image it sees: it sees the frame at the size
+    the result is judged at, and the coarse level gets its output shrunk."""
+    from vidstyle.stylizer import FastStylizer
+
+    seen: list[tuple[int, ...]] = []
+    real = FastStylizer.stylize_tensor
+
+    def recording(self: FastStylizer, batch: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(batch.shape[-2:]))
+        return real(self, batch)
+
+    monkeypatch.setattr(FastStylizer, "stylize_tensor", recording)
+    gatys = engine(read_image(style_path), scales=2, init=f"fast:{tiny_network(tmp_path, style_path)}")
+    first = gatys.initial(to_tensor(pattern(0, 64, 48)), (24, 32), seed=0)
+    assert seen == [(48, 64)] and first.shape[-2:] == (24, 32)
+    content = pattern(1, 64, 48)
+    assert gatys.fill(content).shape == content.shape and not np.array_equal(gatys.fill(content), content)
+    assert np.array_equal(engine(read_image(style_path)).fill(content), content)  # content init
+
+
+def test_plain_fast_init_takes_the_network_of_this_painting(
+    tmp_path: Path, style_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vidstyle.weights import read_info
+
+    other = tmp_path / "other.png"
+    write_image(other, pattern(3, 40, 40))
+    networks = [tiny_network(tmp_path, other, "other"), tiny_network(tmp_path, style_path, "stripes")]
+    monkeypatch.setattr(hq, "list_styles", lambda: [read_info(path) for path in networks])
+    gatys = engine(read_image(style_path), init="fast")
+    assert gatys.matching_style() == networks[1]
+    assert gatys.network is not None and gatys.network.name == "stripes"
+    result, loss = gatys.stylize(pattern(0, 48, 40))
+    assert result.shape == (40, 48, 3) and np.isfinite(loss)
+
+    monkeypatch.setattr(hq, "list_styles", lambda: [read_info(networks[0])])  # no network of it
+    gatys = engine(read_image(style_path), init="fast")
+    content = pattern(0, 48, 40)
+    assert gatys.network is None and np.array_equal(gatys.fill(content), content)
+    assert torch.equal(gatys.initial(to_tensor(content), (40, 48), seed=0), to_tensor(content))
 
 
 def test_video_keeps_frames_audio_and_work_dir(
@@ -202,7 +275,6 @@ def test_changed_settings_are_refused_unless_restart(video: Path, style_path: Pa
     assert not out.exists()
 
 
-
 def test_cli_hq_video_and_errors(
     video: Path, style_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], use_tiny_vgg: None
 ) -> None:
@@ -234,8 +306,22 @@ def test_hq_never_writes_over_the_painting(
     photo = tmp_path / "photo.png"
     write_image(photo, pattern(0, 48, 40))
     before = style_path.read_bytes()
-    code, _, err = run_cli(["stylize", str(photo), "--mode", "hq", "-s", str(style_path), "-o",
-                         str(style_path), "--overwrite", "--iterations", "2"], capsys)
+    code, _, err = run_cli(
+        [
+            "stylize",
+            str(photo),
+            "--mode",
+            "hq",
+            "-s",
+            str(style_path),
+            "-o",
+            str(style_path),
+            "--overwrite",
+            "--iterations",
+            "2",
+        ],
+        capsys,
+    )
     assert code == 1 and "same file as the input" in err
     assert style_path.read_bytes() == before
 

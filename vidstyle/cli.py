@@ -278,8 +278,8 @@ def stylize(
         str,
         typer.Option(
             metavar="PRECISION",
-            help="auto (fp16 on CUDA, bf16 on CPUs with it), fp32, bf16 or fp16.",
-            rich_help_panel=FAST_PANEL,
+            help="auto (fp16 on CUDA, bf16 on CPUs with it), fp32, bf16 or fp16. --mode hq: of the VGG "
+            "passes; auto is bf16 on CPUs with it, else fp32 (no fp16).",
         ),
     ] = "auto",
     temporal: Annotated[
