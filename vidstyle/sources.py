@@ -52,8 +52,7 @@ class VideoSource(Closing):
         )
 
     def __iter__(self) -> Iterator[Frame]:
-        for index, frame in enumerate(self._reader):
-            yield Frame(frame.image, frame.time, index, frame.pts)
+        return iter(self._reader)  # the reader's frames are already numbered and stamped
 
     @property
     def lost_frames(self) -> int:
