@@ -45,6 +45,6 @@ def test_weight_falls_while_the_scene_dissolves_and_rises_while_there_is_room() 
 
 
 def test_probe_photos_are_capped_in_number_and_size() -> None:
-    big = [np.zeros((1000, 2000, 3), np.uint8)] * 6
+    big = [np.zeros((1000, 2000, 3), np.uint8)] * (balance.PROBES + 2)
     probes = balance.probe_photos(big)
     assert len(probes) == balance.PROBES and max(probes[0].shape[:2]) == balance.PROBE_SIDE

@@ -100,6 +100,21 @@ def test_data_folder_edge_cases(photo_dir: Path, tmp_path: Path) -> None:
         find_images(tmp_path / "missing")
 
 
+def test_probe_photos_are_spread_over_the_training_set(tmp_path: Path) -> None:
+    """Steering probes stand for the whole set, not its first folder; an unreadable photo's
+    place goes to the next readable one."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        Image.fromarray(np.full((20, 20, 3), 10 * i, np.uint8)).save(photos / f"p{i}.png")
+    (photos / "p2.png").write_bytes(b"not a png")
+    sampler = PhotoSampler(photos, image_size=16, warn=lambda line: None)
+    assert [int(im[0, 0, 0]) for im in sampler.spread_images(2)] == [30, 60]  # files 2 (broken) -> 3, and 6
+    assert [int(im[0, 0, 0]) for im in sampler.spread_images(4)] == [10, 30, 50, 70]
+    assert len(sampler.spread_images(20)) == 7  # every readable photo, once
+    assert int(sampler.first_image()[0, 0, 0]) == 0
+
+
 @pytest.mark.filterwarnings("error:skipping unreadable")  # the callback gets it, not `warnings`
 def test_one_readable_photo_is_enough_to_train(
     tmp_path: Path, random_vgg: Path, capsys: pytest.CaptureFixture[str]

@@ -22,8 +22,11 @@ from .quality import structure
 
 #: iterations between two measurements
 EVERY = 25
-#: photos measured, and their longest side (the size the quality targets are judged at)
-PROBES, PROBE_SIDE = 4, 512
+#: photos measured (spread over the training set: measured on the first four of an ImageNet
+#: folder, all fish, the structure differed from that on city and street photos by -0.07
+#: to +0.11 by painting; on eight spread photos by -0.03 to +0.06), and their longest side
+#: (the size the quality targets are judged at)
+PROBES, PROBE_SIDE = 8, 512
 #: the weight moves by these factors: down faster than up, so a dissolving scene is caught
 DOWN, UP = 0.8, 1.1
 #: a structure this far above the target leaves room for more style

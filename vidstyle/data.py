@@ -104,17 +104,27 @@ class PhotoSampler:
 
     def first_image(self) -> np.ndarray:
         """The first readable photo, whole (for progress samples)."""
-        return self.first_images(1)[0]
+        return self.spread_images(1, spread=False)[0]
 
-    def first_images(self, count: int) -> list[np.ndarray]:
-        """The first ``count`` readable photos (fewer if there are fewer), whole."""
-        found = []
-        for path in self.files:
-            image = self._read(path)
-            if image is not None:
-                found.append(image)
-            if len(found) == count:
-                break
+    def spread_images(self, count: int, spread: bool = True) -> list[np.ndarray]:
+        """``count`` readable photos (fewer if there are fewer), whole: spaced evenly over
+        the sorted files, so that they stand for the whole set rather than its first
+        folder or class (``spread=False``: the first ones). An unreadable photo's place
+        goes to the next readable file."""
+        n = len(self.files)
+        starts = [(2 * i + 1) * n // (2 * count) for i in range(count)] if spread else list(range(count))
+        found: list[np.ndarray] = []
+        taken: set[int] = set()
+        for start in starts:
+            for step in range(n):
+                index = (start + step) % n
+                if index in taken:
+                    continue
+                taken.add(index)
+                image = self._read(self.files[index])
+                if image is not None:
+                    found.append(image)
+                    break
         if not found:
             raise self._none_readable()
         return found

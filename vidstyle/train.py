@@ -68,7 +68,7 @@ DATA_ENV_VAR = "VIDSTYLE_DATA"
 BASE_STYLE_WEIGHT = 30.0
 #: structure (vidstyle.quality) that fine-tuning the base network keeps, steering its style
 #: weight (vidstyle.balance): above the 0.72 the styles are held to on average
-STRUCTURE_TARGET = 0.76
+STRUCTURE_TARGET = 0.75
 #: iterations of each ``quality``; the standard one fine-tunes the base network in about
 #: 20 minutes on a 2-core CPU with native bf16
 QUALITY_ITERATIONS = {"draft": 400, "standard": 1200, "high": 3000}
@@ -510,7 +510,7 @@ def train(
     balance, probes = None, []
     if config.structure_target and grams:
         balance = StyleBalance(steered or config.style_weight, config.structure_target)
-        probes = probe_photos(sampler.first_images(PROBES))
+        probes = probe_photos(sampler.spread_images(PROBES))
     # a run resumed at its last iteration trains no more: its file reports the saved losses
     losses = Losses(**last_losses) if last_losses else Losses(0, 0, 0, 0, 0, 0)
     zero = torch.zeros((), device=device)
