@@ -68,10 +68,21 @@ def test_auto_tiles_frames_beyond_one_pass(style: Path, one_thread: None, monkey
     pixel_bytes = tiling.ACTIVATION_COPIES * tiling.widest_layer(stylizer.net) * 4  # fp32
     monkeypatch.setattr(tiling, "PASS_BYTES", 50_000 * pixel_bytes)  # under its 60,000 pixels
     core = stylizer.tile_core(300, 200)
-    assert core == tiling.auto_core(stylizer.net, torch.float32)
+    assert core == tiling.auto_core(stylizer.net, torch.float32, tiling.pass_bytes("cpu"))
     assert (core + 2 * tiling.halo(stylizer.net)) ** 2 <= 50_000  # a tile's window fits one pass
     image = photo()
     assert np.array_equal(stylizer([image])[0], stylize(style, image, core))
+
+
+def test_a_gpu_pass_may_take_a_share_of_its_free_memory(monkeypatch) -> None:
+    """On a GPU a whole frame goes through in one pass as long as a quarter of the card's
+    free memory holds it; a nearly full card still gets the CPU's budget."""
+    free = {"bytes": 16 * 2**30}
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free["bytes"], 80 * 2**30))
+    assert tiling.pass_bytes("cpu") == tiling.PASS_BYTES
+    assert tiling.pass_bytes("cuda") == 4 * 2**30
+    free["bytes"] = 2**30
+    assert tiling.pass_bytes("cuda") == tiling.PASS_BYTES
 
 
 def border_gradients(image: np.ndarray, axis: int) -> tuple[float, float]:

@@ -16,7 +16,7 @@ import torch
 from .device import select_device, select_dtype
 from .errors import VidstyleError
 from .images import pad_min, to_images, to_tensor
-from .tiling import auto_core, pass_pixels, stylize_tiled
+from .tiling import auto_core, pass_bytes, pass_pixels, stylize_tiled
 from .weights import Style, load_style
 
 Stylizer = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -115,7 +115,8 @@ class FastStylizer:
             in tiles with overlapping halos, every tile normalised with the statistics of
             the whole frame (estimated from crops of it beyond ``STATS_PIXELS``), so that
             the tiles join without seams. ``auto`` (the default) tiles network inputs whose
-            activations would exceed ``PASS_BYTES`` (in bf16 about 13 megapixels for the
+            activations would exceed ``PASS_BYTES`` (on a GPU a quarter of its free memory,
+            where more; in bf16 about 13 megapixels for the
             default network, 3.4 for ``starry_night``; half that in fp32), in tiles that fit
             it; a number N tiles every input larger than N x N pixels, in tiles of at most
             about N x N plus the halo; None never tiles.
@@ -174,8 +175,9 @@ class FastStylizer:
         """The core side of the tiles that a ``width`` x ``height`` network input is
         stylized in (see ``tile``); None: in one pass."""
         if self.tile == "auto":
-            fits = width * height <= pass_pixels(self.net, self.dtype)
-            return None if fits else auto_core(self.net, self.dtype)
+            budget = pass_bytes(self.device)
+            fits = width * height <= pass_pixels(self.net, self.dtype, budget)
+            return None if fits else auto_core(self.net, self.dtype, budget)
         if self.tile is None or max(width, height) <= int(self.tile):
             return None
         return int(self.tile)

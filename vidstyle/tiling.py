@@ -38,6 +38,9 @@ STATS_CROP = 128
 #: frames whole up to it (their statistics are exact) and cuts larger ones into tiles that
 #: fit. Two network workers' passes beside the frames in flight keep a 4K video within 3 GB
 PASS_BYTES = 512 * 2**20
+#: on a GPU, the share of its free memory one pass may take instead (where that is more):
+#: a whole frame is faster than its tiles, and the card's memory holds nothing else of ours
+GPU_PASS_SHARE = 0.25
 #: the activations alive at a network's peak, in copies of its widest layer (2.5 to 5.2
 #: measured for the shipped networks on the CPU, in bf16 and fp32)
 ACTIVATION_COPIES = 5
@@ -110,16 +113,29 @@ def widest_layer(net: nn.Module) -> float:
     return max(m.out_channels / after**2 for m, _, after in _layers(net) if isinstance(m, nn.Conv2d))
 
 
-def pass_pixels(net: StyleNetwork, dtype: torch.dtype) -> int:
-    """The most pixels one pass of ``net`` in ``dtype`` takes within :data:`PASS_BYTES`."""
-    return int(PASS_BYTES / (ACTIVATION_COPIES * widest_layer(net) * dtype.itemsize))
+def pass_bytes(device: torch.device | str = "cpu") -> int:
+    """The memory one network pass may take on ``device``: :data:`PASS_BYTES`, or on a GPU
+    :data:`GPU_PASS_SHARE` of its free memory where that is more."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return PASS_BYTES
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(PASS_BYTES, int(free * GPU_PASS_SHARE))
 
 
-def auto_core(net: StyleNetwork, dtype: torch.dtype) -> int:
-    """The core side of ``auto`` tiles: their windows (core and halo) fit one pass, but the
-    core is never narrower than the halo, which would make most of the work overlap."""
+def pass_pixels(net: StyleNetwork, dtype: torch.dtype, budget: int) -> int:
+    """The most pixels one pass of ``net`` in ``dtype`` takes within ``budget`` bytes
+    (:func:`pass_bytes`)."""
+    return int(budget / (ACTIVATION_COPIES * widest_layer(net) * dtype.itemsize))
+
+
+def auto_core(net: StyleNetwork, dtype: torch.dtype, budget: int) -> int:
+    """The core side of ``auto`` tiles: their windows (core and halo) fit one pass of
+    ``budget`` bytes, but the core is never narrower than the halo, which would make most
+    of the work overlap."""
     margin = halo(net)
-    return max(margin, (math.isqrt(pass_pixels(net, dtype)) - 2 * margin) // net.multiple * net.multiple)
+    side = math.isqrt(pass_pixels(net, dtype, budget))
+    return max(margin, (side - 2 * margin) // net.multiple * net.multiple)
 
 
 def stats_sample(image: np.ndarray, pixels: int, multiple: int) -> np.ndarray:
@@ -211,7 +227,7 @@ def stylize_tiled(
     """
     with torch.inference_mode(False):
         net = copy.deepcopy(net)
-    sample = stats_sample(image, min(STATS_PIXELS, pass_pixels(net, dtype)), net.multiple)
+    sample = stats_sample(image, min(STATS_PIXELS, pass_pixels(net, dtype, pass_bytes(device))), net.multiple)
     fix_statistics(net, _prepare(sample, device, dtype))
     out = np.empty_like(image)
     for tile in tiles(*image.shape[:2], core, halo(net), net.multiple):
