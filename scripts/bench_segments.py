@@ -4,7 +4,7 @@ and flicker at the joins against elsewhere.
 
     python scripts/bench_segments.py [--clip car-detection.mp4] [--frames N] [--segment-seconds 4]
                                      [--style NAME] [--max-size N] [--crf 23] [--workers 1 2 ...]
-                                     [--batch]
+                                     [--batch] [--hq PAINTING]
 
 The clip (its first ``--frames`` frames) is stylized once in one process, threads planned
 as ``vidstyle stylize`` plans them, then on a local Ray started for each run with at most
@@ -19,6 +19,9 @@ steadier), at each join against the other frames. ``--crf 0`` (lossless) shows t
 frames' own flicker, without the encoder's: there a join's first frame is a keyframe.
 ``--batch`` times a batch instead (the clip twice and the content photos): the local
 backend's, one file after another, against Ray's, every image and segment a task.
+``--hq PAINTING`` times HQ mode at its defaults instead, in one process and on Ray (as many
+tasks as cores), and measures its flicker at the joins, where a segment's first frame is
+optimised from its own start rather than from the frame before it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import av
@@ -38,6 +42,7 @@ import numpy as np
 from vidstyle.batch import stylize_batch
 from vidstyle.distributed import stylize_batch_on_ray, stylize_on_ray
 from vidstyle.flow import warping_error
+from vidstyle.hq import HQConfig, stylize_hq
 from vidstyle.segments import Plan, plan, warmup_frames
 from vidstyle.stylize import StylizeResult, cpu_cores, share_cores, stylize_media
 from vidstyle.stylizer import FastStylizer
@@ -134,6 +139,7 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, nargs="+", default=sorted({1, 2, cpu_cores()}))
     parser.add_argument("--batch", action="store_true", help="time a batch, locally and on Ray")
+    parser.add_argument("--hq", type=Path, metavar="PAINTING", help="HQ mode towards this painting")
     args = parser.parse_args()
 
     cut = plan(args.clip, args.segment_seconds, max_frames=args.frames)
@@ -148,6 +154,9 @@ def main() -> None:
         if args.batch:
             bench_batch(args.clip, work, args.style, options, args.segment_seconds)
             return
+        if args.hq:
+            bench_hq(args, work, options, cut)
+            return
         fps = one_process(args.clip, work / "one.mp4", args.style, options)
         print(f"one process:      {fps:6.2f} fps")
         options.update(segment_seconds=args.segment_seconds, progress=False, keep_work=True)
@@ -159,6 +168,31 @@ def main() -> None:
         cold = work / "cold.mp4"
         stylize_on_ray(args.clip, cold, args.style, warmup=0, **options)
         compare(work / "one.mp4", runs[max(runs)], cold, cut, sources(args.clip, args.frames, args.max_size))
+
+
+def bench_hq(args: argparse.Namespace, work: Path, options: dict, cut: Plan) -> None:
+    """HQ mode at its defaults: one process against Ray, speed and flicker at the joins."""
+    began = time.perf_counter()
+    stylize_hq(args.clip, work / "one.mp4", args.hq, HQConfig(), progress=False, **options)
+    seconds = time.perf_counter() - began
+    print(f"HQ, one process: {seconds:.1f} s, {seconds / cut.frames:.1f} s a frame")
+    hq = {"hq": asdict(HQConfig()), "temporal": 0.0, "segment_seconds": args.segment_seconds}
+    ray = work / "ray.mp4"
+    result = stylize_on_ray(args.clip, ray, args.hq, progress=False, keep_work=True, **hq, **options)
+    report_run(cpu_cores(), result, ray)
+    one_pts, one_frames = decoded(work / "one.mp4")
+    ray_pts, ray_frames = decoded(ray)
+    print(f"frames: one process {len(one_pts)}, Ray {len(ray_pts)}; same timestamps: {one_pts == ray_pts}")
+    joins = join_frames(one_pts, cut)
+    print(f"flicker between consecutive frames (joins before frames {', '.join(map(str, joins))}):")
+    inputs = sources(args.clip, args.frames, args.max_size)
+    report_flicker("HQ, one process", one_frames, inputs, joins)
+    report_flicker("HQ on Ray", ray_frames, inputs, joins)
+
+
+def join_frames(pts: list[float], cut: Plan) -> list[int]:
+    """The index of each segment's first frame after the first segment's."""
+    return [int(np.argmin(np.abs(np.array(pts) - float(s.start * cut.time_base)))) for s in cut.segments[1:]]
 
 
 def report_run(workers: int, result: StylizeResult, output: Path) -> None:
@@ -178,9 +212,7 @@ def compare(one: Path, ray: Path, cold: Path, cut: Plan, inputs: list[np.ndarray
     one_pts, one_frames = decoded(one)
     ray_pts, ray_frames = decoded(ray)
     print(f"frames: one process {len(one_pts)}, Ray {len(ray_pts)}; same timestamps: {one_pts == ray_pts}")
-    joins = [
-        int(np.argmin(np.abs(np.array(one_pts) - float(s.start * cut.time_base)))) for s in cut.segments[1:]
-    ]
+    joins = join_frames(one_pts, cut)
     print(f"flicker between consecutive frames (joins before frames {', '.join(map(str, joins))}):")
     report_flicker("one process", one_frames, inputs, joins)
     report_flicker("Ray", ray_frames, inputs, joins)

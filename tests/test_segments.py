@@ -136,6 +136,66 @@ def test_a_segment_is_only_its_own_frames(clip: Path, style: Path, tmp_path: Pat
     assert written == seg.scan(clip)[0][10:20]
 
 
+#: HQ settings that optimise a 96x64 frame in well under a second
+TINY_HQ = {
+    "content_layers": "relu2_1",
+    "style_layers": "relu1_1,relu2_1",
+    "init": "content",
+    "iterations": 3,
+    "iterations_next": 2,
+    "precision": "fp32",
+}
+
+
+@pytest.fixture
+def painting(tmp_path: Path) -> Path:
+    path = tmp_path / "painting.png"
+    stripes = np.zeros((48, 48, 3), np.uint8)
+    stripes[::6] = (250, 180, 20)
+    Image.fromarray(stripes).save(path)
+    return path
+
+
+def hq_job(clip: Path, painting: Path, vgg: Path) -> seg.SegmentJob:
+    hq = {**TINY_HQ, "vgg_weights": str(vgg)}
+    return seg.SegmentJob(str(clip), str(painting), temporal=0.0, crf=0, hq=hq)
+
+
+def test_an_hq_segment_is_its_own_frames_optimised(
+    clip: Path, painting: Path, random_vgg: Path, tmp_path: Path
+) -> None:
+    segment = seg.plan(clip, 1.0, warmup=0).segments[1]
+    path = tmp_path / "segment-00002.mp4"
+    record = seg.stylize_segment(hq_job(clip, painting, random_vgg), segment, str(path))
+    assert record["frames"] == 10 and record["lost"] == 0
+    written = video_frames(path)
+    assert [pts for pts, _ in written] == seg.scan(clip)[0][10:20]
+    with VideoReader(clip) as reader:
+        sources = [f.image for f in reader][10:20]
+    changed = [np.abs(out.astype(int) - src).mean() for (_, out), src in zip(written, sources, strict=True)]
+    assert min(changed) > 2
+    assert not seg.hq_frames_dir(path).exists()  # the segment's file holds its frames now
+
+
+def test_a_stopped_hq_segment_goes_on_at_its_next_frame(
+    clip: Path, painting: Path, random_vgg: Path, tmp_path: Path
+) -> None:
+    """Frames an HQ segment finished before a stop are read back, not optimised again."""
+    from vidstyle import hq
+
+    job = hq_job(clip, painting, random_vgg)
+    segment = seg.plan(clip, 1.0, warmup=0).segments[0]
+    path = tmp_path / "segment-00001.mp4"
+    manifest = hq.manifest(hq.HQConfig(**job.hq), clip, hq.load_style_image(painting)[0], None)
+    red = np.zeros((64, 96, 3), np.uint8)
+    red[..., 0] = 255
+    hq.WorkDir(seg.hq_frames_dir(path), manifest).save(0, red)  # as a stopped task left it
+    seg.stylize_segment(job, segment, str(path))
+    first, second = (frame for _, frame in video_frames(path)[:2])
+    assert first[..., 0].mean() > 240 and first[..., 1:].mean() < 20
+    assert np.abs(second.astype(int) - red).mean() > 10  # started from it, optimised towards its content
+
+
 def test_settings_are_checked_before_any_task() -> None:
     with pytest.raises(VidstyleError, match="--strength"):
         seg.SegmentJob("in.mp4", "style", strength=2)
@@ -179,6 +239,24 @@ def test_cli_runs_on_a_local_ray_of_its_own(clip: Path, style: Path, tmp_path: P
     assert not ray.is_initialized()
     assert not (tmp_path / "out.mp4.segments").exists()
     assert len(video_frames(out)) == FRAMES
+
+
+@pytest.mark.slow
+def test_cli_hq_on_ray_keeps_every_frame_and_timestamp(
+    clip: Path, painting: Path, random_vgg: Path, tmp_path: Path, capsys
+) -> None:
+    """HQ mode in segments: each task optimises its segment's frames in order; the joined
+    output has the source's frames, timestamps and audio."""
+    out = tmp_path / "out.mp4"
+    hq_options = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_HQ.items()]
+    args = ["stylize", clip, "-o", out, "-s", painting, "--mode", "hq", "--backend", "ray",
+            "--segment-seconds", "1", "--vgg-weights", random_vgg, "--json", *hq_options]
+    code, stdout, stderr = run_cli(args, capsys)
+    assert code == 0, stderr
+    assert json.loads(stdout)["frames"] == FRAMES
+    assert [pts for pts, _ in video_frames(out)] == seg.scan(clip)[0]
+    assert audio_seconds(out) == pytest.approx(audio_seconds(clip), abs=0.05)
+    assert not (tmp_path / "out.mp4.segments").exists()
 
 
 @pytest.mark.slow
@@ -273,7 +351,6 @@ def test_a_stopped_job_resumes_with_its_finished_segments(
     [
         (["--segment-seconds", "5"], "--segment-seconds applies to --backend ray only"),
         (["--work-dir", "w"], "--work-dir applies to --mode hq or --backend ray only"),
-        (["--backend", "ray", "--mode", "hq"], "--backend ray runs fast mode only"),
         (["--backend", "ray", "--threads", "2"], "--threads applies to --backend local only"),
         (["--backend", "spark"], "--backend must be local or ray, not 'spark'"),
     ],
@@ -294,6 +371,12 @@ def test_cli_ray_batch_keeps_work_beside_each_output(clip: Path, tmp_path: Path,
     args = ["stylize", clip, "-o", f"{tmp_path}/", "--backend", "ray", "--work-dir", tmp_path / "w"]
     code, _, stderr = run_cli(args, capsys)
     assert code == 1 and stderr.startswith("error: --work-dir takes one video (a batch keeps")
+
+
+def test_cli_hq_on_ray_takes_one_file(clip: Path, tmp_path: Path, capsys) -> None:
+    args = ["stylize", clip, clip, "-o", f"{tmp_path}/", "--mode", "hq", "--backend", "ray"]
+    code, _, stderr = run_cli(args, capsys)
+    assert code == 1 and stderr == "error: --mode hq takes one video or image file\n"
 
 
 def test_without_ray_says_how_to_install_it(

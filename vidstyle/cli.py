@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -135,13 +136,11 @@ _LOCAL_ONLY = ("threads", "workers", "batch_size")
 
 
 def _check_backend_options(ctx: typer.Context, mode: str, backend: str) -> None:
-    """Refuse options that the chosen backend would ignore, and Ray for HQ mode."""
+    """Refuse options that the chosen backend would ignore."""
     if backend not in ("local", "ray"):
         raise VidstyleError(f"--backend must be local or ray, not {backend!r}")
     given = [param for param in ctx.command.params if _given(ctx, param.name)]
     if backend == "ray":
-        if mode == "hq":
-            raise VidstyleError("--backend ray runs fast mode only")
         for param in given:
             if param.name in _LOCAL_ONLY:
                 raise VidstyleError(f"{param.opts[0]} applies to --backend local only (see --task-cpus)")
@@ -418,6 +417,8 @@ def stylize(
     batch = len(inputs) > 1 or names_folder(output)
     if batch and not names_folder(output):
         raise VidstyleError(f"{len(inputs)} inputs need an output folder, not {output} (end it with /)")
+    if mode == "hq" and (batch or not Path(inputs[0]).is_file()):
+        raise VidstyleError("--mode hq takes one video or image file")
     if backend == "ray":
         if batch:
             _stylize_batch(inputs, Path(output), as_json, _batch_on_ray(ctx.params))
@@ -428,8 +429,6 @@ def stylize(
         _report(inputs[0], result, as_json)
         return
     if mode == "hq":
-        if batch or not Path(inputs[0]).is_file():
-            raise VidstyleError("--mode hq takes one video or image file")
         if threads:
             import torch
 
@@ -475,18 +474,14 @@ def _fast_options(stylizer: Any, threads: int | None, workers: int | None, tempo
 
 
 def _stylize_hq(input: Path, output: Path, style: str, given: dict[str, Any]) -> StylizeResult:
-    """HQ mode with the options given on the command line (None: HQConfig's default)."""
+    """HQ mode with the options given on the command line."""
     from .hq import stylize_hq
 
-    fields = [name for name in HQConfig.__dataclass_fields__ if given.get(name) is not None]
-    settings = {name: given[name] for name in fields}
-    if "vgg_weights" in settings:
-        settings["vgg_weights"] = str(settings["vgg_weights"])
     return stylize_hq(
         input,
         output,
         style,
-        HQConfig(**settings),
+        _hq_config(given),
         work_dir=given["work_dir"],
         restart=given["restart"],
         keep_work=given["keep_work"],
@@ -502,8 +497,17 @@ def _stylize_hq(input: Path, output: Path, style: str, given: dict[str, Any]) ->
     )
 
 
+def _hq_config(given: dict[str, Any]) -> HQConfig:
+    """HQ mode's settings as the command line gave them (None: HQConfig's default)."""
+    fields = [name for name in HQConfig.__dataclass_fields__ if given.get(name) is not None]
+    settings = {name: given[name] for name in fields}
+    if "vgg_weights" in settings:
+        settings["vgg_weights"] = str(settings["vgg_weights"])
+    return HQConfig(**settings)
+
+
 def _stylize_ray(input: str, output: str, given: dict[str, Any]) -> StylizeResult:
-    """A fast-mode video job in segments on Ray, with the options given on the command line."""
+    """A video job in segments on Ray, with the options given on the command line."""
     from .distributed import stylize_on_ray
 
     return stylize_on_ray(input, output, work_dir=given["work_dir"], **_ray_options(given))
@@ -525,10 +529,13 @@ def _ray_options(given: dict[str, Any]) -> dict[str, Any]:
     names = ("style", "device", "precision", "strength", "preserve_color", "style_scale", "temporal")
     names += ("max_size", "max_frames", "crf", "preset", "segment_seconds", "task_cpus", "task_gpus")
     names += ("restart", "keep_work", "overwrite")
-    return {name: given[name] for name in names} | {
+    options = {name: given[name] for name in names} | {
         "progress": not given["as_json"],
         "log": lambda line: typer.echo(line, err=True),
     }
+    if given["mode"] == "hq":  # frames tied together by HQ's own temporal loss, not blended
+        options |= {"hq": dataclasses.asdict(_hq_config(given)), "temporal": 0.0}
+    return options
 
 
 def _report(input: str, result: StylizeResult, as_json: bool) -> None:

@@ -167,8 +167,10 @@ def stylize_on_ray(
     overwrite: bool = False,
     **options: Any,
 ) -> StylizeResult:
-    """Stylize the video ``input`` into the video ``output`` in fast mode, a Ray task per
-    segment; the output has the frames, timestamps and audio of a one-process run.
+    """Stylize the video ``input`` into the video ``output``, a Ray task per segment; the
+    output has the frames, timestamps and audio of a one-process run. Fast mode, or HQ
+    mode with ``hq`` (:class:`~vidstyle.hq.HQConfig`'s fields as a dict, ``temporal=0``,
+    and ``style`` a painting or a style whose painting HQ optimises towards).
 
     ``options`` are those of :class:`RayOptions` and the frames' settings of a
     :class:`~vidstyle.segments.SegmentJob`. Finished segments stay in ``work_dir``
@@ -225,9 +227,20 @@ def _prepare(style: str | Path, options: dict[str, Any]) -> tuple[RayOptions, se
     import_ray()
     names = {field.name for field in fields(RayOptions)}
     settings = RayOptions(**{name: value for name, value in options.items() if name in names})
+    style_path = _style_file(style, hq_mode=options.get("hq") is not None)
+    return settings, settings.job(style_path, **{k: v for k, v in options.items() if k not in names})
+
+
+def _style_file(style: str | Path, hq_mode: bool) -> Path:
+    """The file the tasks read the style from, checked here: a weights file, or in HQ mode
+    also a painting (the image HQ optimises towards)."""
+    if hq_mode and is_image_path(Path(style)):
+        if not Path(style).is_file():
+            raise VidstyleError(f"style image not found: {style}")
+        return Path(style).resolve()
     style_path = find_style(style).resolve()
     read_info(style_path)
-    return settings, settings.job(style_path, **{k: v for k, v in options.items() if k not in names})
+    return style_path
 
 
 def _open(
@@ -382,7 +395,7 @@ class _Video(_File):
             round(seconds, 3),
             round(frames / seconds, 2),
             ",".join(sorted({record["device"] for record in records})),
-            read_info(Path(self.job.style)).name,
+            self.job.style_name,
             sum(record["lost"] for record in records),
             {name: round(value, 3) for name, value in self.stages.items()},
         )

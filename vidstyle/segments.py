@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -28,16 +29,19 @@ from typing import Any
 import av
 import numpy as np
 
-from .device import DEVICES, PRECISIONS
+from . import hq
+from .device import DEVICES, PRECISIONS, select_device
 from .errors import VidstyleError
 from .fileio import Closing, atomic_output
 from .frames import Frame, SourceInfo
+from .images import is_image_path
 from .sinks import VideoFileSink
 from .stylize import MAX_WORKERS, run_job, share_cores
 from .stylizer import DEFAULT_STYLE_SCALE, FastStylizer, check_style_scale
 from .temporal import DEFAULT_WEIGHT, TemporalBlender
 from .video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoReader
 from .video.writer import _AudioCarrier
+from .weights import read_info
 from .workdir import WorkDir as BaseWorkDir
 
 #: seconds of video a segment covers unless told (``--segment-seconds``): long enough that
@@ -181,9 +185,17 @@ class SegmentJob:
     suffix: str = ".mp4"
     #: cores a task may use: its network workers, PyTorch and encoder threads share them
     cpus: int = 1
+    #: HQ mode's settings (the fields of :class:`~vidstyle.hq.HQConfig`): each frame is
+    #: optimised towards ``style`` (a painting, or a style's stored painting) instead of
+    #: going through a network; None: fast mode
+    hq: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         """Refuse bad settings here, before any task starts (a one-line error each)."""
+        if self.hq is not None:
+            hq.HQConfig(**self.hq)
+            if self.temporal:
+                raise VidstyleError("--temporal is fast mode's blending; HQ mode ties frames together itself")
         if not 0.0 <= self.strength <= 1.0:
             raise VidstyleError("--strength must be between 0 and 1")
         if not 0.0 <= self.temporal < 1.0:
@@ -196,7 +208,11 @@ class SegmentJob:
         if self.cpus < 1:
             raise VidstyleError("--task-cpus must be at least 1")
 
-    def stylizer(self) -> FastStylizer | TemporalBlender:
+    def stylizer(self, frames: Path | None = None) -> FastStylizer | TemporalBlender | hq.HQStylizer:
+        """The job's stylizer; in HQ mode finished frames are kept in the folder ``frames``
+        where one is given, so that a stopped segment goes on at its next frame."""
+        if self.hq is not None:
+            return self._hq_stylizer(frames)
         fast = FastStylizer(
             self.style,
             device=self.device,
@@ -206,6 +222,25 @@ class SegmentJob:
             style_scale=self.style_scale,
         )
         return TemporalBlender(fast, self.temporal) if self.temporal > 0 else fast
+
+    def _hq_stylizer(self, frames: Path | None) -> hq.HQStylizer:
+        config = hq.HQConfig(**self.hq or {})
+        painting, name = hq.load_style_image(self.style)
+        engine = hq.Gatys(config, painting, select_device(self.device))
+        # the folder belongs to one segment of one job (the segments' manifest holds the
+        # job), so frames of other settings in it are a restarted job's: dropped
+        manifest = hq.manifest(config, Path(self.input), painting, self.max_size)
+        work = hq.WorkDir(frames, manifest, restart=True) if frames is not None else None
+        return hq.HQStylizer(
+            engine, work, strength=self.strength, preserve_color=self.preserve_color, name=f"hq:{name}"
+        )
+
+    @property
+    def style_name(self) -> str:
+        """The style as results name it: ``hq:NAME`` in HQ mode, as in one process."""
+        style = Path(self.style)
+        name = style.stem if is_image_path(style) else read_info(style).name
+        return f"hq:{name}" if self.hq is not None else name
 
     def settings(self) -> dict[str, Any]:
         """The settings a finished segment was made with (cores do not change its frames)."""
@@ -284,9 +319,11 @@ def stylize_segment(job: SegmentJob, segment: Segment, path: str) -> dict[str, A
     when the segment has a frame to show.
     """
     began = time.perf_counter()
-    stylizer = job.stylizer()
+    frames = hq_frames_dir(Path(path)) if job.hq is not None else None
+    stylizer = job.stylizer(frames)
     device = str(stylizer.device)
-    workers = min(job.cpus, MAX_WORKERS) if device == "cpu" else 1
+    # an HQ frame starts from the one before it: one frame at a time
+    workers = min(job.cpus, MAX_WORKERS) if device == "cpu" and job.hq is None else 1
     share_cores(stylizer, max(1, job.cpus // workers), workers)
     with SegmentSource(job.input, segment, job.max_size) as source:
         sink = VideoFileSink(
@@ -295,6 +332,8 @@ def stylize_segment(job: SegmentJob, segment: Segment, path: str) -> dict[str, A
         kept = _Kept(sink, segment.start)
         with sink:
             run_job(source, stylizer, [kept], workers=workers, progress=False)  # type: ignore[list-item]
+    if frames is not None:
+        shutil.rmtree(frames, ignore_errors=True)  # the segment's file holds them now
     seconds = time.perf_counter() - began
     return {"frames": kept.count, "lost": segment.frames - kept.count, "device": device, "seconds": seconds}
 
@@ -358,6 +397,13 @@ def _increasing_dts(packet: av.Packet, last: int | None) -> int | None:
     if packet.dts is None or (last is not None and packet.dts <= last):
         packet.dts = packet.pts if last is None else last + 1
     return packet.dts
+
+
+def hq_frames_dir(segment_file: Path) -> Path:
+    """Where an HQ segment keeps its finished frames until its file is written: beside it
+    in the work directory (``hq-frames-00003`` for ``segment-00003.mp4``)."""
+    number = segment_file.stem.rsplit("-", 1)[-1]
+    return segment_file.with_name(f"hq-frames-{number}")
 
 
 def default_work_dir(output: Path, hidden: bool = False) -> Path:
