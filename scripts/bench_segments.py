@@ -19,9 +19,9 @@ steadier), at each join against the other frames. ``--crf 0`` (lossless) shows t
 frames' own flicker, without the encoder's: there a join's first frame is a keyframe.
 ``--batch`` times a batch instead (the clip twice and the content photos): the local
 backend's, one file after another, against Ray's, every image and segment a task.
-``--hq PAINTING`` times HQ mode at its defaults instead, in one process and on Ray (as many
-tasks as cores), and measures its flicker at the joins, where a segment's first frame is
-optimised from its own start rather than from the frame before it.
+``--hq PAINTING`` times HQ mode at its defaults instead (see :func:`bench_hq`), in one
+process and on Ray (as many tasks as cores), and measures its flicker at the joins, with
+and without the warm-up frame.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def main() -> None:
             bench_batch(args.clip, work, args.style, options, args.segment_seconds)
             return
         if args.hq:
-            bench_hq(args, work, options, cut)
+            bench_hq(args, work)
             return
         fps = one_process(args.clip, work / "one.mp4", args.style, options)
         print(f"one process:      {fps:6.2f} fps")
@@ -170,24 +170,47 @@ def main() -> None:
         compare(work / "one.mp4", runs[max(runs)], cold, cut, sources(args.clip, args.frames, args.max_size))
 
 
-def bench_hq(args: argparse.Namespace, work: Path, options: dict, cut: Plan) -> None:
-    """HQ mode at its defaults: one process against Ray, speed and flicker at the joins."""
+def bench_hq(args: argparse.Namespace, work: Path) -> None:
+    """HQ mode at its defaults on the clip's first ``--frames`` (default 36) frames at
+    ``--max-size`` (default 320), re-encoded with a keyframe every second so that short
+    segments can be cut: one process, Ray, and Ray without the warm-up frame; speed and
+    flicker at the joins."""
+    clip = keyframe_every_second(args.clip, args.frames or 36, args.max_size or 320, work / "hq-clip.mp4")
+    cut = plan(clip, args.segment_seconds)
+    print(f"HQ: {cut.frames} frames of {args.clip.name}, {len(cut.segments)} segments")
     began = time.perf_counter()
-    stylize_hq(args.clip, work / "one.mp4", args.hq, HQConfig(), progress=False, **options)
+    stylize_hq(clip, work / "one.mp4", args.hq, HQConfig(), progress=False, crf=args.crf)
     seconds = time.perf_counter() - began
     print(f"HQ, one process: {seconds:.1f} s, {seconds / cut.frames:.1f} s a frame")
-    hq = {"hq": asdict(HQConfig()), "temporal": 0.0, "segment_seconds": args.segment_seconds}
-    ray = work / "ray.mp4"
-    result = stylize_on_ray(args.clip, ray, args.hq, progress=False, keep_work=True, **hq, **options)
-    report_run(cpu_cores(), result, ray)
+    hq = {"hq": asdict(HQConfig()), "temporal": 0.0, "crf": args.crf, "progress": False, "keep_work": True}
+    for name, warmup in (("ray.mp4", None), ("cold.mp4", 0)):
+        seconds = args.segment_seconds
+        result = stylize_on_ray(clip, work / name, args.hq, segment_seconds=seconds, warmup=warmup, **hq)
+        report_run(cpu_cores(), result, work / name)
     one_pts, one_frames = decoded(work / "one.mp4")
-    ray_pts, ray_frames = decoded(ray)
+    ray_pts, ray_frames = decoded(work / "ray.mp4")
     print(f"frames: one process {len(one_pts)}, Ray {len(ray_pts)}; same timestamps: {one_pts == ray_pts}")
     joins = join_frames(one_pts, cut)
     print(f"flicker between consecutive frames (joins before frames {', '.join(map(str, joins))}):")
-    inputs = sources(args.clip, args.frames, args.max_size)
+    inputs = sources(clip, None, None)
     report_flicker("HQ, one process", one_frames, inputs, joins)
     report_flicker("HQ on Ray", ray_frames, inputs, joins)
+    report_flicker("HQ on Ray, no warm-up", decoded(work / "cold.mp4")[1], inputs, joins)
+
+
+def keyframe_every_second(source: Path, frames: int, side: int, output: Path) -> Path:
+    """The first ``frames`` frames of ``source`` at ``side`` px (longest side), nearly
+    lossless (crf 12), with a keyframe every second."""
+    with VideoReader(source, max_frames=frames, max_size=side) as reader:
+        images, fps = [f.image for f in reader], reader.info.fps
+    with av.open(str(output), "w") as dst:
+        stream = dst.add_stream("libx264", rate=round(fps), options={"crf": "12", "g": str(round(fps))})
+        stream.height, stream.width = images[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for image in images:
+            dst.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        dst.mux(stream.encode(None))
+    return output
 
 
 def join_frames(pts: list[float], cut: Plan) -> list[int]:

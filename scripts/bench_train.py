@@ -53,7 +53,7 @@ def to_targets(painting: Path, data: Path, content: Path, every: int, quality: s
             if "stopped at iteration" not in str(exc):
                 raise
         info = load_style(out).info
-        fig = summarise(photo_metrics(info, photos, vgg, 512, painting.parent))
+        fig = summarise(photo_metrics(info, photos, vgg, 512, [painting.parent]))
         print(f"{info.metadata['training']['iterations']:>9} {info.metadata['training']['seconds']:>7.0f} "
               f"{fig['ratio_mean']:>6.3f} {fig['ratio_max']:>6.3f} {fig['structure_mean']:>6.3f} "
               f"{fig['structure_min']:>6.3f} {'met' if fig['meets_targets'] else '-'}", flush=True)

@@ -104,7 +104,7 @@ def main() -> None:
         sources = read_frames(clip, args.frames, args.width)
         for name in args.styles:
             info = load_style(name).info
-            style = {k: v for k, v in vgg(style_reference(info, SHARED / "styles", args.width)).items()}
+            style = {k: v for k, v in vgg(style_reference(info, [SHARED / "styles"], args.width)).items()}
             per_frame = FastStylizer(info.path, device="cpu")
             plain = [per_frame([s])[0] for s in sources]
             blender = TemporalBlender(lambda frames: frames, args.temporal)

@@ -164,9 +164,11 @@ def hq_job(clip: Path, painting: Path, vgg: Path) -> seg.SegmentJob:
 def test_an_hq_segment_is_its_own_frames_optimised(
     clip: Path, painting: Path, random_vgg: Path, tmp_path: Path
 ) -> None:
-    segment = seg.plan(clip, 1.0, warmup=0).segments[1]
+    job = hq_job(clip, painting, random_vgg)
+    assert job.warmup == seg.HQ_WARMUP and seg.SegmentJob("in.mp4", "s").warmup == seg.warmup_frames(DEFAULT_WEIGHT)
+    segment = seg.plan(clip, 1.0, warmup=job.warmup).segments[1]
     path = tmp_path / "segment-00002.mp4"
-    record = seg.stylize_segment(hq_job(clip, painting, random_vgg), segment, str(path))
+    record = seg.stylize_segment(job, segment, str(path))
     assert record["frames"] == 10 and record["lost"] == 0
     written = video_frames(path)
     assert [pts for pts, _ in written] == seg.scan(clip)[0][10:20]

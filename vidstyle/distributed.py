@@ -118,10 +118,11 @@ class RayOptions:
     Each task declares ``task_cpus`` cores and ``task_gpus`` GPUs (default: one with
     ``--device cuda``, else none); with a GPU it stylizes there (``device`` auto). At most
     ``tasks`` tasks run at once (default: as many as the cluster has room for). Each
-    segment starts ``warmup`` frames early (default: :func:`~vidstyle.segments.warmup_frames`
-    of ``temporal``). ``restart`` empties a work directory of other settings, ``keep_work``
-    keeps it once the output is written. ``log`` hears about resumed and retried work;
-    ``task`` is the function a segment's task runs (:func:`~vidstyle.segments.stylize_segment`).
+    segment starts ``warmup`` frames early (default: the job's,
+    :attr:`~vidstyle.segments.SegmentJob.warmup`). ``restart`` empties a work directory of
+    other settings, ``keep_work`` keeps it once the output is written. ``log`` hears about
+    resumed and retried work; ``task`` is the function a segment's task runs
+    (:func:`~vidstyle.segments.stylize_segment`).
     """
 
     device: str = "auto"
@@ -332,7 +333,7 @@ class _Video(_File):
         self.began = time.perf_counter()
         self.input, self.output, self.job = input, output, job
         self.task, self.keep_work = settings.task, settings.keep_work
-        warmup = seg.warmup_frames(job.temporal) if settings.warmup is None else settings.warmup
+        warmup = job.warmup if settings.warmup is None else settings.warmup
         self.plan = seg.plan(input, settings.segment_seconds, warmup=warmup, max_frames=settings.max_frames)
         manifest = seg.job_manifest(job, self.plan, settings.max_frames)
         self.work = seg.WorkDir(work_dir, manifest, job.suffix, settings.restart)

@@ -84,6 +84,12 @@ class Plan:
     end_time: float | None
 
 
+#: frames an HQ segment optimises before its own and drops: its first frame then starts from
+#: the result of the frame before it, carried by the flow, as in one process (the warm-up
+#: frame itself starts as a video's first)
+HQ_WARMUP = 1
+
+
 def warmup_frames(weight: float) -> int:
     """Frames stylized before a segment so that its first frame is blended as in one run.
 
@@ -234,6 +240,11 @@ class SegmentJob:
         return hq.HQStylizer(
             engine, work, strength=self.strength, preserve_color=self.preserve_color, name=f"hq:{name}"
         )
+
+    @property
+    def warmup(self) -> int:
+        """Frames each segment starts early: the blending's history, or HQ's one frame."""
+        return HQ_WARMUP if self.hq is not None else warmup_frames(self.temporal)
 
     @property
     def style_name(self) -> str:
