@@ -3,8 +3,9 @@
 Stylizes the first frames of a clip with each recipe, the recipes taking turns frame by
 frame so that a machine shared with other jobs slows them alike. Recipes: ``new`` (the
 HQConfig defaults), ``old`` (the defaults before the fast-network start: content start,
-200/60 full-size L-BFGS steps in fp32) and ``independent`` (the new defaults without
-warm start or temporal loss, every frame on its own). For each it prints seconds for the
+200/60 full-size L-BFGS steps in fp32), ``independent`` (the new defaults without
+warm start or temporal loss, every frame on its own) and ``adam-eps-0`` (the new defaults
+with PyTorch's own Adam epsilon). For each it prints seconds for the
 first frame and for later (warm-started) frames, and the styles issue's measures as
 ``scripts/evaluate.py`` takes them: the style ratio (Gram distance of the result to the
 painting over that of the photo, VGG16 relu1_2..relu4_3, lower is more stylized) and the
@@ -56,6 +57,7 @@ def recipes(names: list[str]) -> dict[str, HQConfig]:
         "new": new,
         "old": dataclasses.replace(new, **OLD_DEFAULTS),
         "independent": dataclasses.replace(new, temporal_weight=0.0, warm_start=False),
+        "adam-eps-0": dataclasses.replace(new, adam_eps=0.0),
     }
     return {name: known[name] for name in names}
 
@@ -118,7 +120,8 @@ def main() -> None:
     parser.add_argument("-s", "--style", default=str(ROOT.parent / "shared/data/styles/starry_night.jpg"))
     parser.add_argument("--frames", type=int, default=3)
     parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--recipes", nargs="+", default=["old", "new"], choices=["old", "new", "independent"])
+    choices = ["old", "new", "independent", "adam-eps-0"]
+    parser.add_argument("--recipes", nargs="+", default=["old", "new"], choices=choices)
     parser.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's choice)")
     parser.add_argument("--save", type=Path, help="write the stylized frames (PNG) to this directory")
     args = parser.parse_args()

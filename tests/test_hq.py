@@ -73,6 +73,24 @@ def engine(style: np.ndarray, **overrides: object) -> Gatys:
     return Gatys(HQConfig(**{**TINY, **overrides}), style, torch.device("cpu"), tiny_vgg())
 
 
+def test_adam_moves_pixels_of_tiny_gradients_in_proportion(style_path: Path) -> None:
+    """With Adam's epsilon scaled to the gradients, a flat half of the picture (tiny
+    gradients) changes far less than the textured half; with PyTorch's epsilon every pixel
+    moves about a full step and the flat half grows texture."""
+    content = pattern(0, 48, 40)
+    content[:, 24:] = 128  # flat right half
+    changes = {}
+    for eps in (0.0, 3.0):
+        gatys = engine(read_image(style_path), optimizer="adam", iterations=10, adam_eps=eps)
+        result = gatys.stylize(content)[0].astype(int)
+        changes[eps] = [np.abs(result - content)[:, cols].mean() for cols in (slice(2, 22), slice(26, 46))]
+    textured, flat = changes[3.0]
+    assert flat < 0.5 * textured
+    assert flat < 0.7 * changes[0.0][1]
+    with pytest.raises(VidstyleError, match="--adam-eps must be >= 0"):
+        HQConfig(adam_eps=-1)
+
+
 def test_optimiser_lowers_the_loss(style_path: Path) -> None:
     gatys = engine(read_image(style_path), iterations=20)
     content = pattern(0, 48, 40)
