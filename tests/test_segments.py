@@ -165,7 +165,8 @@ def test_an_hq_segment_is_its_own_frames_optimised(
     clip: Path, painting: Path, random_vgg: Path, tmp_path: Path
 ) -> None:
     job = hq_job(clip, painting, random_vgg)
-    assert job.warmup == seg.HQ_WARMUP and seg.SegmentJob("in.mp4", "s").warmup == seg.warmup_frames(DEFAULT_WEIGHT)
+    assert job.warmup == seg.HQ_WARMUP
+    assert seg.SegmentJob("in.mp4", "s").warmup == seg.warmup_frames(DEFAULT_WEIGHT)
     segment = seg.plan(clip, 1.0, warmup=job.warmup).segments[1]
     path = tmp_path / "segment-00002.mp4"
     record = seg.stylize_segment(job, segment, str(path))
