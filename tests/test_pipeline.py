@@ -111,3 +111,14 @@ def test_several_workers_keep_the_order_and_run_side_by_side() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         pipeline.run(frames(30), lambda f: f[1], fail, lambda im, f: None, workers=2, queue_size=2)
     assert not [t for t in threading.enumerate() if t.name.startswith("vidstyle-")]
+
+
+def test_large_frames_wait_in_shorter_queues() -> None:
+    """Frames waiting between stages stay within QUEUE_BYTES: 8 at HD, fewer at 4K, never
+    fewer than one per worker."""
+    from vidstyle.stylize import QUEUE_BYTES, queue_size
+
+    assert queue_size(1920, 1080, 2) == pipeline.DEFAULT_QUEUE_SIZE
+    four_k = queue_size(3840, 2160, 2)
+    assert 2 <= four_k < pipeline.DEFAULT_QUEUE_SIZE and four_k * 3840 * 2160 * 3 <= QUEUE_BYTES
+    assert queue_size(20000, 20000, 3) == 3

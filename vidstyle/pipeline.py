@@ -19,6 +19,9 @@ import numpy as np
 from .errors import Terminated
 from .stylizer import Stylizer
 
+#: frames that may wait between two stages, all workers' queues together
+DEFAULT_QUEUE_SIZE = 8
+
 T = TypeVar("T")
 _DONE = object()
 #: how long a stopping job waits for each stage: a network call or a cancelled step
@@ -77,7 +80,7 @@ def run(
     stylize: Stylizer,
     sink: Callable[[np.ndarray, T], None],
     batch_size: int = 1,
-    queue_size: int = 8,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
     on_frame: Callable[[int], None] | None = None,
     post: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     workers: int = 1,
