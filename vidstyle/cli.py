@@ -374,7 +374,7 @@ def stylize(
         typer.Option(
             metavar="BACKEND",
             help="local: in this process; ray: Ray tasks (a video's segments, a batch's images) on a "
-            "local Ray or the cluster that RAY_ADDRESS names (fast mode; needs Ray, the ray extra).",
+            "local Ray or the cluster that RAY_ADDRESS names (HQ mode: one file; needs Ray, the ray extra).",
             rich_help_panel=RAY_PANEL,
         ),
     ] = "local",
