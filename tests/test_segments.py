@@ -177,7 +177,7 @@ def test_an_hq_segment_is_its_own_frames_optimised(
         sources = [f.image for f in reader][10:20]
     changed = [np.abs(out.astype(int) - src).mean() for (_, out), src in zip(written, sources, strict=True)]
     assert min(changed) > 2
-    assert not seg.hq_frames_dir(path).exists()  # the segment's file holds its frames now
+    assert not seg.hq_frames_dir(tmp_path, segment).exists()  # the segment's file holds its frames now
 
 
 def test_a_stopped_hq_segment_goes_on_at_its_next_frame(
@@ -192,7 +192,7 @@ def test_a_stopped_hq_segment_goes_on_at_its_next_frame(
     manifest = hq.manifest(hq.HQConfig(**job.hq), clip, hq.load_style_image(painting)[0], None)
     red = np.zeros((64, 96, 3), np.uint8)
     red[..., 0] = 255
-    hq.WorkDir(seg.hq_frames_dir(path), manifest).save(0, red)  # as a stopped task left it
+    hq.WorkDir(seg.hq_frames_dir(tmp_path, segment), manifest).save(0, red)  # as a stopped task left it
     seg.stylize_segment(job, segment, str(path))
     first, second = (frame for _, frame in video_frames(path)[:2])
     assert first[..., 0].mean() > 240 and first[..., 1:].mean() < 20

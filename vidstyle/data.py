@@ -104,20 +104,20 @@ class PhotoSampler:
 
     def first_image(self) -> np.ndarray:
         """The first readable photo, whole (for progress samples)."""
-        return self.spread_images(1, spread=False)[0]
+        image = next((im for im in map(self._read, self.files) if im is not None), None)
+        if image is None:
+            raise self._none_readable()
+        return image
 
-    def spread_images(self, count: int, spread: bool = True) -> list[np.ndarray]:
+    def spread_images(self, count: int) -> list[np.ndarray]:
         """``count`` readable photos (fewer if there are fewer), whole: spaced evenly over
         the sorted files, so that they stand for the whole set rather than its first
-        folder or class (``spread=False``: the first ones). An unreadable photo's place
-        goes to the next readable file."""
+        folder or class. An unreadable photo's place goes to the next readable file."""
         n = len(self.files)
-        starts = [(2 * i + 1) * n // (2 * count) for i in range(count)] if spread else list(range(count))
         found: list[np.ndarray] = []
         taken: set[int] = set()
-        for start in starts:
-            for step in range(n):
-                index = (start + step) % n
+        for start in ((2 * i + 1) * n // (2 * count) for i in range(count)):
+            for index in (i % n for i in range(start, start + n)):
                 if index in taken:
                     continue
                 taken.add(index)

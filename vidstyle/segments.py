@@ -230,7 +230,7 @@ class SegmentJob:
         return TemporalBlender(fast, self.temporal) if self.temporal > 0 else fast
 
     def _hq_stylizer(self, frames: Path | None) -> hq.HQStylizer:
-        config = hq.HQConfig(**self.hq or {})
+        config = hq.HQConfig(**self.hq)
         painting, name = hq.load_style_image(self.style)
         engine = hq.Gatys(config, painting, select_device(self.device))
         # the folder belongs to one segment of one job (the segments' manifest holds the
@@ -330,7 +330,7 @@ def stylize_segment(job: SegmentJob, segment: Segment, path: str) -> dict[str, A
     when the segment has a frame to show.
     """
     began = time.perf_counter()
-    frames = hq_frames_dir(Path(path)) if job.hq is not None else None
+    frames = hq_frames_dir(Path(path).parent, segment) if job.hq is not None else None
     stylizer = job.stylizer(frames)
     device = str(stylizer.device)
     # an HQ frame starts from the one before it: one frame at a time
@@ -410,11 +410,10 @@ def _increasing_dts(packet: av.Packet, last: int | None) -> int | None:
     return packet.dts
 
 
-def hq_frames_dir(segment_file: Path) -> Path:
+def hq_frames_dir(folder: Path, segment: Segment) -> Path:
     """Where an HQ segment keeps its finished frames until its file is written: beside it
-    in the work directory (``hq-frames-00003`` for ``segment-00003.mp4``)."""
-    number = segment_file.stem.rsplit("-", 1)[-1]
-    return segment_file.with_name(f"hq-frames-{number}")
+    in the work directory ``folder`` (``hq-frames-00003`` for the third segment)."""
+    return folder / f"hq-frames-{segment.number:05d}"
 
 
 def default_work_dir(output: Path, hidden: bool = False) -> Path:
