@@ -4,7 +4,7 @@ and flicker at the joins against elsewhere.
 
     python scripts/bench_segments.py [--clip car-detection.mp4] [--frames N] [--segment-seconds 4]
                                      [--style NAME] [--max-size N] [--crf 23] [--workers 1 2 ...]
-                                     [--batch] [--hq PAINTING]
+                                     [--batch] [--hq PAINTING [--blend N]] [--keep DIR]
 
 The clip (its first ``--frames`` frames) is stylized once in one process, threads planned
 as ``vidstyle stylize`` plans them, then on a local Ray started for each run with at most
@@ -21,7 +21,7 @@ frames' own flicker, without the encoder's: there a join's first frame is a keyf
 backend's, one file after another, against Ray's, every image and segment a task.
 ``--hq PAINTING`` times HQ mode at its defaults instead (see :func:`bench_hq`), in one
 process and on Ray (as many tasks as cores), and measures its flicker at the joins, with
-and without the warm-up frame.
+the joins cross-faded and without.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from vidstyle.batch import stylize_batch
 from vidstyle.distributed import stylize_batch_on_ray, stylize_on_ray
 from vidstyle.flow import warping_error
 from vidstyle.hq import HQConfig, stylize_hq
-from vidstyle.segments import Plan, plan, warmup_frames
+from vidstyle.segments import HQ_BLEND, Plan, plan, warmup_frames
 from vidstyle.stylize import StylizeResult, cpu_cores, share_cores, stylize_media
 from vidstyle.stylizer import FastStylizer
 from vidstyle.temporal import DEFAULT_WEIGHT, TemporalBlender
@@ -115,14 +115,19 @@ def pair_measures(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> tuple[
     return difference, warping
 
 
-def report_flicker(name: str, outputs: list[np.ndarray], inputs: list[np.ndarray], joins: list[int]) -> None:
-    """Each join's figures against the mean (and the 90th percentile) of the other pairs."""
+def report_flicker(
+    name: str, outputs: list[np.ndarray], inputs: list[np.ndarray], joins: list[int], blend: int = 0
+) -> None:
+    """Each join's figures against the mean (and the 90th percentile) of the other pairs; a
+    join blended over ``blend`` frames counts the ``blend + 1`` pairs it spreads over (their
+    largest value is shown)."""
     difference, warping = pair_measures(outputs, inputs)
+    windows = [list(range(j - 1, min(j + blend, len(difference)))) for j in joins]
     for label, values, scale in (("grey diff", difference, 1.0), ("warping err x1e3", warping, 1e3)):
-        at = [values[j - 1] * scale for j in joins]
-        elsewhere = np.delete(values, [j - 1 for j in joins]) * scale
+        at = [max(values[w]) * scale for w in windows]
+        elsewhere = np.delete(values, [i for w in windows for i in w]) * scale
         print(
-            f"  {name:<24} {label:<17} at joins {', '.join(f'{v:.2f}' for v in at)}"
+            f"  {name:<28} {label:<17} at joins {', '.join(f'{v:.2f}' for v in at)}"
             f" | elsewhere mean {elsewhere.mean():.2f}, p90 {np.percentile(elsewhere, 90):.2f}"
         )
 
@@ -140,6 +145,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=sorted({1, 2, cpu_cores()}))
     parser.add_argument("--batch", action="store_true", help="time a batch, locally and on Ray")
     parser.add_argument("--hq", type=Path, metavar="PAINTING", help="HQ mode towards this painting")
+    parser.add_argument("--blend", type=int, help="with --hq: frames each join cross-fades over")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="work (and keep the outputs) in DIR")
     args = parser.parse_args()
 
     cut = plan(args.clip, args.segment_seconds, max_frames=args.frames)
@@ -149,7 +156,8 @@ def main() -> None:
         f"crf {args.crf}"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         options = {"max_frames": args.frames, "max_size": args.max_size, "crf": args.crf}
         if args.batch:
             bench_batch(args.clip, work, args.style, options, args.segment_seconds)
@@ -173,19 +181,20 @@ def main() -> None:
 def bench_hq(args: argparse.Namespace, work: Path) -> None:
     """HQ mode at its defaults on the clip's first ``--frames`` (default 36) frames at
     ``--max-size`` (default 320), re-encoded with a keyframe every second so that short
-    segments can be cut: one process, Ray, and Ray without the warm-up frame; speed and
-    flicker at the joins."""
+    segments can be cut: one process, Ray with its joins cross-faded over ``--blend``
+    frames (default HQ's), and Ray without; speed and flicker at the joins."""
     clip = keyframe_every_second(args.clip, args.frames or 36, args.max_size or 320, work / "hq-clip.mp4")
     cut = plan(clip, args.segment_seconds)
-    print(f"HQ: {cut.frames} frames of {args.clip.name}, {len(cut.segments)} segments")
+    blend = HQ_BLEND if args.blend is None else args.blend
+    print(f"HQ: {cut.frames} frames of {args.clip.name}, {len(cut.segments)} segments, blend {blend}")
     began = time.perf_counter()
     stylize_hq(clip, work / "one.mp4", args.hq, HQConfig(), progress=False, crf=args.crf)
     seconds = time.perf_counter() - began
     print(f"HQ, one process: {seconds:.1f} s, {seconds / cut.frames:.1f} s a frame")
     hq = {"hq": asdict(HQConfig()), "temporal": 0.0, "crf": args.crf, "progress": False, "keep_work": True}
-    for name, warmup in (("ray.mp4", None), ("cold.mp4", 0)):
+    for name, frames in (("ray.mp4", blend), ("unblended.mp4", 0)):
         seconds = args.segment_seconds
-        result = stylize_on_ray(clip, work / name, args.hq, segment_seconds=seconds, warmup=warmup, **hq)
+        result = stylize_on_ray(clip, work / name, args.hq, segment_seconds=seconds, blend=frames, **hq)
         report_run(cpu_cores(), result, work / name)
     one_pts, one_frames = decoded(work / "one.mp4")
     ray_pts, ray_frames = decoded(work / "ray.mp4")
@@ -193,9 +202,9 @@ def bench_hq(args: argparse.Namespace, work: Path) -> None:
     joins = join_frames(one_pts, cut)
     print(f"flicker between consecutive frames (joins before frames {', '.join(map(str, joins))}):")
     inputs = sources(clip, None, None)
-    report_flicker("HQ, one process", one_frames, inputs, joins)
-    report_flicker("HQ on Ray", ray_frames, inputs, joins)
-    report_flicker("HQ on Ray, no warm-up", decoded(work / "cold.mp4")[1], inputs, joins)
+    report_flicker("HQ, one process", one_frames, inputs, joins, blend)
+    report_flicker(f"HQ on Ray, blended ({blend})", ray_frames, inputs, joins, blend)
+    report_flicker("HQ on Ray, not blended", decoded(work / "unblended.mp4")[1], inputs, joins, blend)
 
 
 def keyframe_every_second(source: Path, frames: int, side: int, output: Path) -> Path:

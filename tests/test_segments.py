@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 import pytest
 from clirun import run_cli
@@ -134,6 +135,52 @@ def test_a_segment_is_only_its_own_frames(clip: Path, style: Path, tmp_path: Pat
     assert record["frames"] == 10 and record["lost"] == 0
     written = [pts for pts, _ in video_frames(tmp_path / "segment.mp4")]
     assert written == seg.scan(clip)[0][10:20]
+
+
+def test_blended_joins_move_each_file_start_past_its_head(clip: Path) -> None:
+    pts = seg.scan(clip)[0]
+    blended = seg.plan(clip, 1.0, warmup=1, blend=3).segments
+    assert [s.body for s in blended] == [pts[0], pts[13], pts[23]]  # the first has no join before it
+    assert [s.stop for s in blended] == [pts[13], pts[23], None]  # each goes on to the next one's body
+    # a blend longer than a segment leaves it one frame of its own
+    assert [s.body for s in seg.plan(clip, 1.0, blend=12).segments] == [pts[0], pts[19], pts[29]]
+    assert all(s.body == s.start and s.stop == s.end for s in seg.plan(clip, 1.0).segments)
+
+
+def test_a_blended_segment_keeps_its_head_and_tail_for_the_joins(
+    clip: Path, style: Path, tmp_path: Path
+) -> None:
+    segment = seg.plan(clip, 1.0, warmup=1, blend=3).segments[1]
+    job = seg.SegmentJob(str(clip), str(style), temporal=0.0, crf=0)
+    record = seg.stylize_segment(job, segment, str(tmp_path / "segment-00002.mp4"))
+    pts = seg.scan(clip)[0]
+    assert record["frames"] == 10 and record["head"] == pts[10:13] and record["tail"] == pts[20:23]
+    assert [p for p, _ in video_frames(tmp_path / "segment-00002.mp4")] == pts[13:20]
+    stylizer = job.stylizer()
+    with VideoReader(clip) as reader:
+        sources = [frame.image for frame in reader]
+    for side, folder, first in (("head", "join-00002", 10), ("tail", "join-00003", 20)):
+        kept = seg.JoinFrames(tmp_path, int(folder[-1]), side)
+        for position in range(3):
+            assert np.array_equal(kept.read(position), stylizer([sources[first + position]])[0])
+
+
+def test_a_join_cross_fades_from_one_segment_into_the_next(clip: Path, tmp_path: Path) -> None:
+    """The head's share rises 1/4, 2/4, 3/4 over three frames; a head frame the tail
+    lacks is the head's alone."""
+    pts = seg.scan(clip)[0]
+    segment = seg.plan(clip, 1.0, blend=3).segments[1]
+    head, tail = seg.JoinFrames(tmp_path, 2, "head"), seg.JoinFrames(tmp_path, 2, "tail")
+    for p in pts[10:13]:
+        head.write(np.full((64, 96, 3), 200, np.uint8), p)
+    for p in pts[10:12]:
+        tail.write(np.full((64, 96, 3), 100, np.uint8), p)
+    job = seg.SegmentJob(str(clip), "style.safetensors", crf=0)
+    path = seg.blend_join(tmp_path, segment, head.pts, tail.pts, job, seg.scan(clip)[2])
+    assert path == tmp_path / "join-00002.mp4"
+    frames = video_frames(path)
+    assert [p for p, _ in frames] == pts[10:13]
+    assert [float(image.mean()) for _, image in frames] == pytest.approx([125, 150, 200], abs=1)  # yuv420
 
 
 #: HQ settings that optimise a 96x64 frame in well under a second
@@ -520,3 +567,20 @@ def test_a_stopped_batch_cancels_its_tasks_and_a_rerun_goes_on(
     )
     assert (photo_item.status, video_item.status) == ("skipped", "done")
     assert video_item.result.frames == FRAMES and made(out) == ["clip.mp4", "photo.png"]
+
+
+def test_a_cross_fade_keeps_the_contrast_of_unrelated_strokes() -> None:
+    """Halfway between two unrelated textures a plain average loses a third of their
+    detail's contrast; the cross-fade keeps it, and mixes the broad tones as the average does."""
+    rng = np.random.default_rng(0)
+    before, after = (rng.integers(60, 196, (90, 160, 3)).astype(np.uint8) for _ in range(2))
+    before[:, 80:] -= 40  # a broad darker half in one of them
+
+    def detail(image: np.ndarray) -> float:
+        return float(np.std(image - cv2.GaussianBlur(image.astype(np.float32), (0, 0), 4)))
+
+    faded = seg.cross_fade(before, after, 0.5)
+    plain = (before.astype(np.float32) + after) / 2
+    assert detail(faded) > 0.9 * detail(after) and detail(plain) < 0.75 * detail(after)
+    assert abs(float(faded[:, 80:].mean()) - float(plain[:, 80:].mean())) < 1
+    assert np.array_equal(seg.cross_fade(before, after, 1.0), after)

@@ -50,3 +50,29 @@ def test_weight_zero_is_per_frame_and_scene_cut_resets() -> None:
     off = TemporalBlender(lambda fs: [outputs[id(f)] for f in fs], weight=0.0)
     off([a])
     assert np.array_equal(off([b])[0], outputs[id(b)])
+
+
+def test_carry_in_bands_matches_the_whole_frame_warp_and_blend(monkeypatch) -> None:
+    """Banded, the small fields scaled up as they are used give what scaling them to the
+    whole frame first gives (to a level), also with a band that does not divide the frame."""
+    import cv2
+
+    from vidstyle import temporal
+    from vidstyle.flow import resize_flow, warp
+
+    rng = np.random.default_rng(1)
+    height, width = 270, 480
+    previous, stylized = (cv2.GaussianBlur(scene(0), (0, 0), 1) for _ in range(2))
+    previous = cv2.resize(previous, (width, height))
+    stylized = cv2.resize(np.roll(stylized, 9, axis=0), (width, height))
+    flow = cv2.GaussianBlur(rng.normal(0, 2, (36, 64, 2)).astype(np.float32), (0, 0), 3)
+    alpha = 0.4 * (rng.random((36, 64)) > 0.3).astype(np.float32)
+    whole_alpha = cv2.resize(alpha, (width, height))
+    whole = cv2.blendLinear(
+        warp(previous, resize_flow(flow, width, height)), stylized, whole_alpha, 1 - whole_alpha
+    )
+    monkeypatch.setattr(temporal, "BAND_PIXELS", width * 7)
+    banded = temporal.carry(previous, stylized, flow, alpha)
+    difference = np.abs(banded.astype(int) - whole)
+    assert difference.max() <= 1 and difference.mean() < 0.05
+    assert np.abs(banded.astype(int) - stylized).mean() > 5  # the previous frame was carried in

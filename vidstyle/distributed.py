@@ -118,8 +118,9 @@ class RayOptions:
     Each task declares ``task_cpus`` cores and ``task_gpus`` GPUs (default: one with
     ``--device cuda``, else none); with a GPU it stylizes there (``device`` auto). At most
     ``tasks`` tasks run at once (default: as many as the cluster has room for). Each
-    segment starts ``warmup`` frames early (default: the job's,
-    :attr:`~vidstyle.segments.SegmentJob.warmup`). ``restart`` empties a work directory of
+    segment starts ``warmup`` frames early, and each join cross-fades over ``blend``
+    frames (defaults: the job's, :attr:`~vidstyle.segments.SegmentJob.warmup` and
+    :attr:`~vidstyle.segments.SegmentJob.blend`). ``restart`` empties a work directory of
     other settings, ``keep_work`` keeps it once the output is written. ``log`` hears about
     resumed and retried work; ``task`` is the function a segment's task runs
     (:func:`~vidstyle.segments.stylize_segment`).
@@ -127,6 +128,7 @@ class RayOptions:
 
     device: str = "auto"
     warmup: int | None = None
+    blend: int | None = None
     max_frames: int | None = None
     segment_seconds: float = seg.DEFAULT_SEGMENT_SECONDS
     task_cpus: int = 1
@@ -334,7 +336,10 @@ class _Video(_File):
         self.input, self.output, self.job = input, output, job
         self.task, self.keep_work = settings.task, settings.keep_work
         warmup = job.warmup if settings.warmup is None else settings.warmup
-        self.plan = seg.plan(input, settings.segment_seconds, warmup=warmup, max_frames=settings.max_frames)
+        blend = job.blend if settings.blend is None else settings.blend
+        self.plan = seg.plan(
+            input, settings.segment_seconds, warmup=warmup, blend=blend, max_frames=settings.max_frames
+        )
         manifest = seg.job_manifest(job, self.plan, settings.max_frames)
         self.work = seg.WorkDir(work_dir, manifest, job.suffix, settings.restart)
         self.todo = [s for s in self.plan.segments if self.work.record(s.index) is None]
@@ -376,7 +381,7 @@ class _Video(_File):
             kept = f"finished segments are kept in {self.work.path}: run again to resume"
             raise VidstyleError(f"{self.failures[0]}{more}; {kept}")
         start = time.perf_counter()
-        frames, records = _join(self.input, self.output, self.plan, self.work)
+        frames, records = _join(self.input, self.output, self.plan, self.work, self.job)
         self.stages["join"] = time.perf_counter() - start
         if not self.keep_work:
             self.work.remove()
@@ -422,10 +427,12 @@ def _run_files(files: list[_File], settings: RayOptions, settle: Callable[[_File
             _run(ray, remote.remote, pieces, settings.tasks or len(pieces), bar, settings.say, settle)
 
 
-def _join(input: Path, output: Path, plan: seg.Plan, work: seg.WorkDir) -> tuple[int, list[dict[str, Any]]]:
+def _join(
+    input: Path, output: Path, plan: seg.Plan, work: seg.WorkDir, job: seg.SegmentJob
+) -> tuple[int, list[dict[str, Any]]]:
     """Join the finished segments into ``output``; the frames, and each segment's record."""
     records = [work.record(s.index) for s in plan.segments]
-    files = [work.file(s.index) for s, record in zip(plan.segments, records, strict=True) if record["frames"]]
+    files = work.parts(plan, job)
     if not files:
         raise VidstyleError(f"no frame of {input} could be decoded")
     audio = input if probe(input).has_audio else None

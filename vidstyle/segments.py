@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 
 from . import hq
@@ -34,7 +35,7 @@ from .device import DEVICES, PRECISIONS, select_device
 from .errors import VidstyleError
 from .fileio import Closing, atomic_output
 from .frames import Frame, SourceInfo
-from .images import is_image_path
+from .images import is_image_path, read_image, write_image
 from .sinks import VideoFileSink
 from .stylize import MAX_WORKERS, run_job, share_cores
 from .stylizer import DEFAULT_STYLE_SCALE, FastStylizer, check_style_scale
@@ -51,13 +52,20 @@ DEFAULT_SEGMENT_SECONDS = 20.0
 #: the share of a warm-up's first frame (which has no history) left in a segment's first
 #: frame: under one grey level in 255, so the cut cannot be seen
 WARMUP_TOLERANCE = 1 / 255
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 
 @dataclass(frozen=True)
 class Segment:
     """Frames ``start <= pts < end`` of the source (``end`` None: to the end), stylized
-    from frame ``warm`` on, decoded from the keyframe ``seek`` (None: the file's start)."""
+    from frame ``warm`` on, decoded from the keyframe ``seek`` (None: the file's start).
+
+    Where joins are blended (HQ mode, see :func:`blend_join`) the segment's file starts
+    at ``body``: its frames before it (its head) are kept as images, and so are the next
+    segment's frames it goes on to stylize up to ``stop`` (its tail), for the join to
+    cross-fade one into the other. Without blending, ``body`` is ``start`` and ``stop``
+    is ``end``.
+    """
 
     index: int
     start: int
@@ -65,6 +73,8 @@ class Segment:
     warm: int
     seek: int | None
     frames: int  # frames of the source in [start, end)
+    body: int
+    stop: int | None
 
     @property
     def number(self) -> int:
@@ -88,6 +98,14 @@ class Plan:
 #: the result of the frame before it, carried by the flow, as in one process (the warm-up
 #: frame itself starts as a video's first)
 HQ_WARMUP = 1
+#: frames over which an HQ join cross-fades from one segment's chain of frames into the
+#: next one's: two chains started apart paint their shapes in other places, a jump of
+#: about 24 grey levels between two frames (3 elsewhere); spread over this many frames it
+#: is no larger than a frame's own change
+HQ_BLEND = 12
+#: the detail a cross-fade keeps the contrast of: finer than the frame's longest side over
+#: this (2 px at 320 px, about a painted stroke)
+CROSS_FADE_DETAIL = 160
 
 
 def warmup_frames(weight: float) -> int:
@@ -134,6 +152,7 @@ def plan(
     seconds: float = DEFAULT_SEGMENT_SECONDS,
     *,
     warmup: int = 0,
+    blend: int = 0,
     max_frames: int | None = None,
 ) -> Plan:
     """Cut the video at ``path`` into segments of about ``seconds`` (see :func:`cut`)."""
@@ -142,17 +161,24 @@ def plan(
     if max_frames is not None and max_frames < len(pts):
         pts, stop = pts[:max_frames], pts[max_frames]
         end_time = float(pts[-1] * time_base) + 1 / max(fps, 1e-6)  # as a one-process run cuts it
-    segments = cut(pts, keys, time_base, seconds, warmup, stop)
+    segments = cut(pts, keys, time_base, seconds, warmup, stop, blend)
     return Plan(tuple(segments), time_base, len(pts), end_time)
 
 
 def cut(
-    pts: list[int], keys: list[int], time_base: Fraction, seconds: float, warmup: int, stop: int | None = None
+    pts: list[int],
+    keys: list[int],
+    time_base: Fraction,
+    seconds: float,
+    warmup: int,
+    stop: int | None = None,
+    blend: int = 0,
 ) -> list[Segment]:
     """Segments of the frames ``pts`` (sorted; the file's frames from ``stop`` on are left
     out): each starts at the first keyframe of ``keys`` at least ``seconds`` after the
     previous start, unless less than half a segment would follow it (the rest then stays
-    with the last segment)."""
+    with the last segment). Each join is blended over ``blend`` frames, or over all of
+    the later segment's frames but its last where it has fewer."""
     if not seconds > 0:
         raise VidstyleError(f"--segment-seconds must be above 0, not {seconds:g}")
     step = seconds / time_base
@@ -161,13 +187,20 @@ def cut(
         if key >= starts[-1] + step and pts[-1] - key >= step / 2:
             starts.append(key)
     ends: list[int | None] = [*starts[1:], stop]
+    firsts = [bisect.bisect_left(pts, start) for start in starts]
+    lasts = [len(pts) if end is None else bisect.bisect_left(pts, end) for end in ends]
+    # where each segment's file starts: after the frames its join blends
+    bodies = [
+        pts[first + (max(0, min(blend, last - first - 1)) if index else 0)]
+        for index, (first, last) in enumerate(zip(firsts, lasts, strict=True))
+    ]
     segments = []
     for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
-        first = bisect.bisect_left(pts, start)
-        last = len(pts) if end is None else bisect.bisect_left(pts, end)
-        warm = pts[max(0, first - warmup)]
+        warm = pts[max(0, firsts[index] - warmup)]
         seek = None if warm == pts[0] else keys[max(0, bisect.bisect_right(keys, warm) - 1)]
-        segments.append(Segment(index, start, end, warm, seek, last - first))
+        stop_at = bodies[index + 1] if end is not None and index + 1 < len(starts) else end
+        frames = lasts[index] - firsts[index]
+        segments.append(Segment(index, start, end, warm, seek, frames, bodies[index], stop_at))
     return segments
 
 
@@ -247,6 +280,12 @@ class SegmentJob:
         return HQ_WARMUP if self.hq is not None else warmup_frames(self.temporal)
 
     @property
+    def blend(self) -> int:
+        """Frames each join cross-fades over: HQ's :data:`HQ_BLEND`; none in fast mode,
+        whose warm-up already gives a segment's first frame the history of one run."""
+        return HQ_BLEND if self.hq is not None else 0
+
+    @property
     def style_name(self) -> str:
         """The style as results name it: ``hq:NAME`` in HQ mode, as in one process."""
         style = Path(self.style)
@@ -261,7 +300,8 @@ class SegmentJob:
 
 
 class SegmentSource(Closing):
-    """The frames a segment stylizes: its warm-up, then its own, with the source's pts."""
+    """The frames a segment stylizes: its warm-up, its own, then its tail (the next
+    segment's first frames, where joins are blended), with the source's pts."""
 
     def __init__(self, path: Path | str, segment: Segment, max_size: int | None = None) -> None:
         self.path, self.segment, self.max_size = path, segment, max_size
@@ -281,7 +321,7 @@ class SegmentSource(Closing):
         for frame in self._frames():
             if frame.pts is None:
                 raise VidstyleError(f"cannot cut {self.path} into segments: a frame carries no timestamp")
-            if segment.end is not None and frame.pts >= segment.end:
+            if segment.stop is not None and frame.pts >= segment.stop:
                 return
             if frame.pts >= segment.warm:
                 yield Frame(frame.image, frame.time, count, frame.pts)
@@ -310,24 +350,94 @@ class SegmentSource(Closing):
         self._reader.close()
 
 
-class _Kept:
-    """The frames of a segment itself go on to ``sink``; its warm-up's are dropped."""
+class _Routed:
+    """Each frame a segment's task stylizes, to where it goes: the warm-up's nowhere, its
+    head's and tail's to images kept for the joins, the rest to the segment's file."""
 
-    def __init__(self, sink: VideoFileSink, start: int) -> None:
-        self.sink, self.start, self.count = sink, start, 0
+    def __init__(self, sink: VideoFileSink, segment: Segment, folder: Path) -> None:
+        self.sink, self.segment, self.count = sink, segment, 0
+        self.head = JoinFrames(folder, segment.number, "head")
+        self.tail = JoinFrames(folder, segment.number + 1, "tail")
 
     def write(self, image: np.ndarray, frame: Frame) -> None:
-        if frame.pts is not None and frame.pts >= self.start:
+        segment, pts = self.segment, frame.pts
+        if pts is None or pts < segment.start:
+            return
+        if segment.end is not None and pts >= segment.end:
+            self.tail.write(image, pts)
+            return
+        self.count += 1
+        if pts < segment.body:
+            self.head.write(image, pts)
+        else:
             self.sink.write(image, frame)
-            self.count += 1
+
+
+class JoinFrames:
+    """The frames of one side of a join (``head`` or ``tail``), kept losslessly as PNGs in
+    ``join-NNNNN/`` of a work directory, NNNNN the number of the segment after the join."""
+
+    def __init__(self, folder: Path, number: int, side: str) -> None:
+        self.path, self.side = Path(folder) / f"join-{number:05d}", side
+        self.pts: list[int] = []
+
+    def image(self, position: int) -> Path:
+        return self.path / f"{self.side}_{position + 1:06d}.png"
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        self.path.mkdir(exist_ok=True)
+        write_image(self.image(len(self.pts)), image)
+        self.pts.append(pts)
+
+    def read(self, position: int) -> np.ndarray:
+        return read_image(self.image(position))
+
+
+def blend_join(
+    folder: Path, segment: Segment, head: list[int], tail: list[int], job: SegmentJob, time_base: Fraction
+) -> Path:
+    """The join before ``segment``, encoded as a file of its own as the segments are: the
+    segment's ``head`` frames (their timestamps), each cross-faded (:func:`cross_fade`)
+    from the previous segment's ``tail`` frame of the same timestamp. The head's share
+    rises evenly, 1/(n+1) ... n/(n+1) over n frames, so that the jump from one chain of
+    frames to the other is spread evenly over them."""
+    heads = JoinFrames(folder, segment.number, "head")
+    tails = JoinFrames(folder, segment.number, "tail")
+    tail_at = {pts: position for position, pts in enumerate(tail)}
+    path = Path(folder) / f"join-{segment.number:05d}{job.suffix}"
+    with VideoReader(job.input, max_size=job.max_size) as reader:
+        video = reader.info
+    info = SourceInfo(f"join {segment.number}", video.width, video.height, video.fps, video.time_base)
+    with VideoFileSink(path, info, crf=job.crf, preset=job.preset, encoder_threads=job.cpus) as sink:
+        for position, pts in enumerate(head):
+            image = heads.read(position)
+            if pts in tail_at:
+                image = cross_fade(tails.read(tail_at[pts]), image, (position + 1) / (len(head) + 1))
+            sink.write(image, Frame(image, float(pts * time_base), position, pts))
+    return path
+
+
+def cross_fade(before: np.ndarray, after: np.ndarray, share: float) -> np.ndarray:
+    """``share`` of ``after`` over ``before``, with the contrast of their fine detail kept.
+
+    Two chains of frames paint unrelated strokes, and averaging unrelated textures flattens
+    them (halfway, their detail's standard deviation falls to 1/sqrt(2), a visible dip in
+    texture); so the detail above a blur about a stroke wide is scaled back up by
+    ``1 / sqrt(share**2 + (1 - share)**2)``, the fall of unrelated detail.
+    """
+    mix = share * after.astype(np.float32) + (1 - share) * before.astype(np.float32)
+    low = cv2.GaussianBlur(mix, (0, 0), max(mix.shape[:2]) / CROSS_FADE_DETAIL)
+    mix = low + (mix - low) / math.hypot(share, 1 - share)
+    return np.clip(mix.round(), 0, 255).astype(np.uint8)
 
 
 def stylize_segment(job: SegmentJob, segment: Segment, path: str) -> dict[str, Any]:
     """Stylize one segment into the video file ``path`` (no audio; written atomically).
 
-    Returns the record a work directory keeps: the frames written, those of the source
-    that could not be decoded, the device and the seconds it took. A file is written only
-    when the segment has a frame to show.
+    Returns the record a work directory keeps: the frames made, those of the source
+    that could not be decoded, the device, the seconds it took, and the timestamps of the
+    frames kept for the joins (``head``, ``tail``). A file is written only when the
+    segment has a frame to show.
     """
     began = time.perf_counter()
     frames = hq_frames_dir(Path(path).parent, segment) if job.hq is not None else None
@@ -340,13 +450,19 @@ def stylize_segment(job: SegmentJob, segment: Segment, path: str) -> dict[str, A
         sink = VideoFileSink(
             Path(path), source.info, crf=job.crf, preset=job.preset, encoder_threads=job.cpus
         )
-        kept = _Kept(sink, segment.start)
+        routed = _Routed(sink, segment, Path(path).parent)
         with sink:
-            run_job(source, stylizer, [kept], workers=workers, progress=False)  # type: ignore[list-item]
+            run_job(source, stylizer, [routed], workers=workers, progress=False)  # type: ignore[list-item]
     if frames is not None:
         shutil.rmtree(frames, ignore_errors=True)  # the segment's file holds them now
-    seconds = time.perf_counter() - began
-    return {"frames": kept.count, "lost": segment.frames - kept.count, "device": device, "seconds": seconds}
+    return {
+        "frames": routed.count,
+        "lost": segment.frames - routed.count,
+        "device": device,
+        "seconds": time.perf_counter() - began,
+        "head": routed.head.pts,
+        "tail": routed.tail.pts,
+    }
 
 
 def join(
@@ -449,6 +565,9 @@ class WorkDir(BaseWorkDir):
         self.suffix = suffix
         super().__init__(path, job, restart)
         self.done = {k: v for k, v in self.done.items() if not v["frames"] or self.file(int(k) - 1).is_file()}
+        if not self.done:  # the frames kept for joins, of a job started over
+            for folder in self.path.glob("join-*/"):
+                shutil.rmtree(folder)
 
     def file(self, index: int) -> Path:
         return self.path / f"segment-{index + 1:05d}{self.suffix}"
@@ -459,3 +578,17 @@ class WorkDir(BaseWorkDir):
 
     def finish_segment(self, index: int, record: dict[str, Any]) -> None:
         self.finish(str(index + 1), record)
+
+    def parts(self, plan: Plan, job: SegmentJob) -> list[Path]:
+        """The files whose packets make the output, in order, once every segment is done:
+        each segment's file, and before it its blended join where it has one (written
+        here, see :func:`blend_join`)."""
+        records = [self.record(segment.index) for segment in plan.segments]
+        files: list[Path] = []
+        for segment, record in zip(plan.segments, records, strict=True):
+            if record["head"]:
+                tail = records[segment.index - 1]["tail"]
+                files.append(blend_join(self.path, segment, record["head"], tail, job, plan.time_base))
+            if record["frames"] > len(record["head"]):
+                files.append(self.file(segment.index))
+        return files
