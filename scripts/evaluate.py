@@ -113,12 +113,14 @@ def photo_metrics(
     return rows
 
 
-def video_flicker(info: StyleInfo, clip: Path, frames: int, width: int, temporal: float) -> float:
+def video_flicker(
+    info: StyleInfo, clip: Path, frames: int, width: int, temporal: float, style_scale: float | str
+) -> float:
     from vidstyle.flow import warping_error
     from vidstyle.temporal import TemporalBlender
     from vidstyle.video import VideoReader
 
-    stylizer = TemporalBlender(FastStylizer(info.path, device="cpu"), temporal)
+    stylizer = TemporalBlender(FastStylizer(info.path, device="cpu", style_scale=style_scale), temporal)
     errors, prev = [], None
     with VideoReader(clip, max_frames=frames) as reader:
         for frame in reader:
@@ -178,7 +180,9 @@ def main() -> None:
                 f"| {struct:.3f} |"
             )
         flicker = " | ".join(
-            f"{video_flicker(info, args.video, args.frames, args.width, w):.4f}" if args.video else "-"
+            f"{video_flicker(info, args.video, args.frames, args.width, w, style_scale):.4f}"
+            if args.video
+            else "-"
             for w in args.temporal
         )
         fig = summarise(rows)

@@ -401,7 +401,11 @@ def test_style_scale_keeps_the_output_size(tiny_style: Path) -> None:
         assert FastStylizer(tiny_style, device="cpu", style_scale=scale)([frame])[0].shape == frame.shape
     auto = FastStylizer(tiny_style, device="cpu")
     assert auto.network_size(256, 144) == (512, 288)  # small frames: up to the trained scale
-    assert auto.network_size(1920, 1080) == (1920, 1080)  # large ones: never enlarged
+    assert auto.network_size(600, 400) == (600, 400)  # up to 640 px: as they are
+    assert auto.network_size(768, 432) == (640, 360)
+    assert auto.network_size(1280, 720) == (640, 360)  # HD: at half size
+    assert auto.network_size(1920, 1080) == (960, 540)
+    assert auto.network_size(8000, 6000) == (4000, 3000)
     half = FastStylizer(tiny_style, device="cpu", style_scale=0.5)
     assert half.network_size(1920, 1080) == (960, 540)
     assert half.network_size(20, 12) == (20, 12)  # never below a few pixels for the network

@@ -22,7 +22,7 @@ from .hq import HQConfig
 from .segments import DEFAULT_SEGMENT_SECONDS
 from .sources import DEFAULT_SEQUENCE_FPS
 from .stylize import StylizeResult
-from .stylizer import DEFAULT_STYLE_SCALE, NETWORK_SIDE
+from .stylizer import DEFAULT_STYLE_SCALE, NETWORK_SIDE, PAINT_SIDE
 from .temporal import DEFAULT_WEIGHT
 from .train import DATA_ENV_VAR, DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainConfig
 from .video import DEFAULT_CRF, DEFAULT_PRESET
@@ -256,8 +256,9 @@ def stylize(
             metavar="S",
             help="Brush-stroke size: the network paints the frame resized by S, and the result is "
             "resized back to the output size. Below 1: coarser strokes (and faster); above 1: "
-            f"finer. auto: frames under {NETWORK_SIDE} px are enlarged to {NETWORK_SIDE} px, larger "
-            "ones stay as they are.",
+            f"finer. auto: frames under {NETWORK_SIDE} px are enlarged to {NETWORK_SIDE} px, ones up "
+            f"to {PAINT_SIDE} px stay as they are, larger ones are painted at {PAINT_SIDE} px or half "
+            "size, whichever is larger (HD: half size).",
             rich_help_panel=FAST_PANEL,
         ),
     ] = DEFAULT_STYLE_SCALE,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,6 +67,11 @@ class ThreadPlan:
 #: network workers at most by default: each holds its own activations (about 0.35 GB for
 #: 1080p frames), and two keep a 1080p run within 2 GB
 MAX_WORKERS = 2
+#: glibc malloc arenas for a fast run's threads (glibc's default: 8 a core): each arena
+#: keeps the frames its threads freed for their own reuse; with 2, a 4K video at full size
+#: peaked at 2.74 GB instead of 3.10, at the same speed
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
 def cpu_cores() -> int:
@@ -93,6 +100,7 @@ def share_cores(stylizer: Stylizer, threads: int | None = None, workers: int | N
         if threads:
             torch.set_num_threads(threads)
         return ThreadPlan(workers or 1, 0)
+    limit_malloc_arenas()
     cores = cpu_cores()
     workers = workers or max(1, min(cores, MAX_WORKERS))
     # a lone worker leaves a core to decoding and encoding; several share all cores
@@ -100,6 +108,18 @@ def share_cores(stylizer: Stylizer, threads: int | None = None, workers: int | N
     torch.set_num_threads(threads)
     cv2.setNumThreads(1)
     return ThreadPlan(workers, 1 if cores <= 2 else 0)
+
+
+def limit_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas at :data:`MALLOC_ARENAS` for the threads started from now
+    on, unless ``MALLOC_ARENA_MAX`` says otherwise; nothing on other systems."""
+    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # a C library without mallopt
+        return
+    mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
 #: the most memory the frames waiting between two stages may take (a 4K video's peak was
