@@ -12,7 +12,8 @@ the photo and the stylized photo, and their ratio (lower is more stylized).
 Content distance at relu2_2: ||F(x) - F(c)||^2 / ||F(c)||^2.
 Structure: correlation of the Sobel edge magnitudes of photo and stylized photo at 128 px
 (vidstyle.quality.structure; 1 keeps every edge of the scene, targets >= 0.72 mean, >= 0.65 each).
-Flicker: temporal warping error of the stylized clip (see vidstyle.flow.warping_error).
+Flicker: temporal warping error of the stylized clip, its frames scaled to --width (see
+vidstyle.flow.warping_error).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from vidstyle.images import read_image, resize_max, to_tensor
 from vidstyle.losses import content_distance, style_distance
 from vidstyle.models import VGGFeatures
 from vidstyle.quality import structure
-from vidstyle.stylizer import DEFAULT_STYLE_SCALE, FastStylizer
+from vidstyle.stylizer import DEFAULT_STYLE_SCALE, FastStylizer, resize_to
 from vidstyle.temporal import DEFAULT_WEIGHT
 from vidstyle.weights import StyleInfo, list_styles, load_style
 
@@ -124,7 +125,8 @@ def video_flicker(
     errors, prev = [], None
     with VideoReader(clip, max_frames=frames) as reader:
         for frame in reader:
-            src = resize_max(frame.image, width)
+            height = round(frame.image.shape[0] * width / frame.image.shape[1])
+            src = resize_to(frame.image, width, height)  # enlarged too: HD from a smaller clip
             out = stylizer([src])[0]
             if prev is not None:
                 errors.append(warping_error(prev[1], out, prev[0], src))

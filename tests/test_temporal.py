@@ -76,3 +76,19 @@ def test_carry_in_bands_matches_the_whole_frame_warp_and_blend(monkeypatch) -> N
     difference = np.abs(banded.astype(int) - whole)
     assert difference.max() <= 1 and difference.mean() < 0.05
     assert np.abs(banded.astype(int) - stylized).mean() > 5  # the previous frame was carried in
+
+
+def test_blending_works_on_the_painted_pictures_and_finishes_after(tiny_style) -> None:
+    """At half scale the blend carries the network's small pictures; the frame's size,
+    strength and colour come after it, so at strength 0 the output is each frame itself
+    even with history to blend."""
+    from vidstyle.stylizer import FastStylizer
+
+    frames = [scene(2 * i) for i in range(3)]  # 128 x 96
+    painted = FastStylizer(tiny_style, device="cpu", style_scale=0.5).paint(frames)
+    assert painted[0].shape == (48, 64, 3)
+    plain = TemporalBlender(FastStylizer(tiny_style, device="cpu", style_scale=0.5, strength=0.0), 0.6)
+    assert all(np.array_equal(out, f) for out, f in zip(plain(frames), frames, strict=True))
+    blender = TemporalBlender(FastStylizer(tiny_style, device="cpu", style_scale=0.5), 0.6)
+    outputs = blender(frames)
+    assert all(out.shape == f.shape for out, f in zip(outputs, frames, strict=True))

@@ -8,9 +8,11 @@ once. :mod:`vidstyle.distributed` runs the segments as Ray tasks.
 
 Each segment starts stylizing a few frames before its first frame (the warm-up, see
 :func:`warmup_frames`) so that the temporal blending carries the same history over the cut
-as a one-process run would; frames before the segment are discarded. The joined file has
-the frames and timestamps a one-process run writes. A :class:`WorkDir` keeps finished
-segments with a manifest, so a stopped job goes on where it was.
+as a one-process run would; frames before the segment are discarded. HQ mode's frames
+carry more history than a warm-up can give, so there each join is also cross-faded over a
+few frames (:func:`blend_join`), encoded as a file of its own between two segments. The
+joined file has the frames and timestamps a one-process run writes. A :class:`WorkDir`
+keeps finished segments with a manifest, so a stopped job goes on where it was.
 """
 
 from __future__ import annotations
@@ -100,8 +102,8 @@ class Plan:
 HQ_WARMUP = 1
 #: frames over which an HQ join cross-fades from one segment's chain of frames into the
 #: next one's: two chains started apart paint their shapes in other places, a jump of
-#: about 24 grey levels between two frames (3 elsewhere); spread over this many frames it
-#: is no larger than a frame's own change
+#: 24-28 grey levels between two frames (3-8 elsewhere); spread over this many, the join
+#: is as steady as one process at the same frames (README, *HQ joins*)
 HQ_BLEND = 12
 #: the detail a cross-fade keeps the contrast of: finer than the frame's longest side over
 #: this (2 px at 320 px, about a painted stroke)

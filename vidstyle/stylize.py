@@ -139,13 +139,14 @@ def run_job(
     """Stylize every frame of ``source`` into every sink, in order, through the threaded
     pipeline (decode, ``workers`` network threads, encode).
 
-    A :class:`TemporalBlender` starts afresh, and blends in the encode thread beside the
-    network. A live source ends on Ctrl-C or ``kill`` with what it captured so far.
+    A :class:`TemporalBlender` starts afresh: the network threads paint, and the encode
+    thread blends each picture and brings it to the frame's size, beside the network. A
+    live source ends on Ctrl-C or ``kill`` with what it captured so far.
     """
     network, post = stylizer, None
     if isinstance(stylizer, TemporalBlender):
         stylizer.reset()
-        network, post = stylizer.inner, stylizer.blend
+        network, post = stylizer.paint, stylizer.finish
 
     def write(image: np.ndarray, frame: Frame) -> None:
         for sink in sinks:

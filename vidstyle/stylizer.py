@@ -202,19 +202,25 @@ class FastStylizer:
             return to_images(self._forward(to_tensor(inputs, self.device)))  # clamps as it rounds
         return [stylize_tiled(self.net, image, core, self.device, self.dtype) for image in inputs]
 
-    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+    def paint(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """The network's pictures of ``frames``, at the size it paints them (see
+        ``style_scale``), before :meth:`finish_frame` brings each to its frame: the temporal
+        blend works on these, a quarter of an HD frame's pixels at half size."""
         if not frames:
             return []
         shapes = {f.shape for f in frames}
         if len(shapes) > 1:  # mixed sizes cannot share a batch
-            return [out for f in frames for out in self([f])]
+            return [out for f in frames for out in self.paint([f])]
         height, width = frames[0].shape[:2]
         net_width, net_height = self.network_size(width, height)
         inputs = [pad_min(resize_to(f, net_width, net_height), NETWORK_MIN_SIDE) for f in frames]
-        outputs = self._network(inputs)
-        return [
-            finish(
-                resize_to(o[:net_height, :net_width], width, height), f, self.strength, self.preserve_color
-            )
-            for o, f in zip(outputs, frames, strict=True)
-        ]
+        return [o[:net_height, :net_width] for o in self._network(inputs)]
+
+    def finish_frame(self, painted: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """The output for ``frame`` from its painted picture: at the frame's size, with
+        ``preserve_color`` and ``strength`` applied."""
+        height, width = frame.shape[:2]
+        return finish(resize_to(painted, width, height), frame, self.strength, self.preserve_color)
+
+    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.finish_frame(p, f) for p, f in zip(self.paint(frames), frames, strict=True)]

@@ -3,9 +3,11 @@
 Each new stylized frame is blended with the previous output carried onto it by optical
 flow, only where the flow passes the forward-backward consistency check, so moving edges
 and disocclusions do not ghost. A scene cut (a large change between source frames) drops
-the history. Flows and the check run on small grey copies of the frames (256 px) and only
-the warp and the blend touch full-size pixels, a band of rows at a time (:func:`carry`),
-so the blending costs little next to the network and holds no full-size float maps.
+the history. Flows and the check run on small grey copies of the frames (256 px); the
+warp and the blend work on the network's pictures at the size it paints them (half size
+for HD by default), a band of rows at a time (:func:`carry`), before they are scaled to
+the frame; so the blending costs little next to the network and holds no full-size float
+maps.
 """
 
 from __future__ import annotations
@@ -100,19 +102,32 @@ class TemporalBlender:
         self._prev = None
 
     def blend(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
-        """The output for one frame given its per-frame stylization."""
+        """One frame's stylization blended with the previous one's (both at one size,
+        any size: the flow follows ``source``)."""
         if self.weight == 0:
             return stylized
         prev = self._prev
         out = stylized
         small = resize_max(to_gray(source), self.flow_size)  # grey first: a third of the pixels
-        if prev is not None and prev[0] == source.shape and not is_scene_cut(prev[1], small):
+        if prev is not None and prev[0] == stylized.shape and not is_scene_cut(prev[1], small):
             forward = dis_flow(self._dis, small, prev[1])  # this frame -> the previous one
             backward = dis_flow(self._dis, prev[1], small)
             out = carry(prev[2], stylized, forward, self.weight * consistency_mask(forward, backward))
-        self._prev = (source.shape, small, out)
+        self._prev = (stylized.shape, small, out)
         return out
 
+    def paint(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """The inner stylizer's pictures before they are brought to the frames' size
+        (:meth:`FastStylizer.paint`); any other stylizer's outputs as they are."""
+        paint = getattr(self.inner, "paint", None)
+        return paint(frames) if paint is not None else self.inner(frames)
+
+    def finish(self, source: np.ndarray, painted: np.ndarray) -> np.ndarray:
+        """The output for ``source``: its painted picture blended, then brought to the
+        frame by the inner stylizer (:meth:`FastStylizer.finish_frame`)."""
+        out = self.blend(source, painted)
+        finish_frame = getattr(self.inner, "finish_frame", None)
+        return finish_frame(out, source) if finish_frame is not None else out
+
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        outputs = self.inner(frames)
-        return [self.blend(f, o) for f, o in zip(frames, outputs, strict=True)]
+        return [self.finish(f, p) for f, p in zip(frames, self.paint(frames), strict=True)]
