@@ -161,8 +161,8 @@ class FastStylizer:
     def stylize_tensor(self, batch: torch.Tensor) -> torch.Tensor:
         """``N x 3 x H x W`` in [0, 1] on this device -> stylized, clamped to [0, 1].
 
-        The network sees the tensor as it is: ``style_scale`` applies to :meth:`__call__`
-        only (HQ's ``--init fast:NAME`` starts from this, at the size HQ optimises at).
+        The network sees the tensor as it is: ``style_scale`` applies to :meth:`paint` and
+        :meth:`__call__` only (HQ's ``--init fast:NAME`` starts from this, at the size HQ optimises at).
         """
         return self._forward(batch).float().clamp_(0, 1)
 
