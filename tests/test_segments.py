@@ -176,7 +176,7 @@ def test_a_join_cross_fades_from_one_segment_into_the_next(clip: Path, tmp_path:
     for p in pts[10:12]:
         tail.write(np.full((64, 96, 3), 100, np.uint8), p)
     job = seg.SegmentJob(str(clip), "style.safetensors", crf=0)
-    path = seg.blend_join(tmp_path, segment, head.pts, tail.pts, job, seg.scan(clip)[2])
+    path = seg.blend_join(tmp_path, segment, head.pts, tail.pts, job, seg.encoder_info(job))
     assert path == tmp_path / "join-00002.mp4"
     frames = video_frames(path)
     assert [p for p, _ in frames] == pts[10:13]

@@ -379,10 +379,8 @@ class Gatys:
             closure()
             if not math.isfinite(last[0]):
                 break
-            group = optimizer.param_groups[0]
-            if self.config.adam_eps and "first_grad" not in group:  # once per optimiser
-                group["first_grad"] = float(x.grad.abs().mean())
-                group["eps"] = self.config.adam_eps * group["first_grad"]
+            if self.config.adam_eps and not optimizer.state[x]:  # before Adam's first step
+                optimizer.param_groups[0]["eps"] = self.config.adam_eps * float(x.grad.abs().mean())
             optimizer.step()
         return last[0]
 

@@ -396,9 +396,10 @@ class JoinFrames:
 
 
 def blend_join(
-    folder: Path, segment: Segment, head: list[int], tail: list[int], job: SegmentJob, time_base: Fraction
+    folder: Path, segment: Segment, head: list[int], tail: list[int], job: SegmentJob, info: SourceInfo
 ) -> Path:
-    """The join before ``segment``, encoded as a file of its own as the segments are: the
+    """The join before ``segment``, encoded as a file of its own as the segments are (``info``:
+    the source's, see :func:`encoder_info`): the
     segment's ``head`` frames (their timestamps), each cross-faded (:func:`cross_fade`)
     from the previous segment's ``tail`` frame of the same timestamp. The head's share
     rises evenly, 1/(n+1) ... n/(n+1) over n frames, so that the jump from one chain of
@@ -407,16 +408,21 @@ def blend_join(
     tails = JoinFrames(folder, segment.number, "tail")
     tail_at = {pts: position for position, pts in enumerate(tail)}
     path = Path(folder) / f"join-{segment.number:05d}{job.suffix}"
-    with VideoReader(job.input, max_size=job.max_size) as reader:
-        video = reader.info
-    info = SourceInfo(f"join {segment.number}", video.width, video.height, video.fps, video.time_base)
     with VideoFileSink(path, info, crf=job.crf, preset=job.preset, encoder_threads=job.cpus) as sink:
         for position, pts in enumerate(head):
             image = heads.read(position)
             if pts in tail_at:
                 image = cross_fade(tails.read(tail_at[pts]), image, (position + 1) / (len(head) + 1))
-            sink.write(image, Frame(image, float(pts * time_base), position, pts))
+            sink.write(image, Frame(image, float(pts * info.time_base), position, pts))
     return path
+
+
+def encoder_info(job: SegmentJob) -> SourceInfo:
+    """What a sink encodes the job's frames with (size, rate, time base), as the segments'
+    sinks had it from their sources."""
+    with VideoReader(job.input, max_size=job.max_size) as reader:
+        video = reader.info
+    return SourceInfo(job.input, video.width, video.height, video.fps, video.time_base)
 
 
 def cross_fade(before: np.ndarray, after: np.ndarray, share: float) -> np.ndarray:
@@ -586,11 +592,12 @@ class WorkDir(BaseWorkDir):
         each segment's file, and before it its blended join where it has one (written
         here, see :func:`blend_join`)."""
         records = [self.record(segment.index) for segment in plan.segments]
+        info = encoder_info(job) if any(record["head"] for record in records) else None
         files: list[Path] = []
         for segment, record in zip(plan.segments, records, strict=True):
             if record["head"]:
                 tail = records[segment.index - 1]["tail"]
-                files.append(blend_join(self.path, segment, record["head"], tail, job, plan.time_base))
+                files.append(blend_join(self.path, segment, record["head"], tail, job, info))
             if record["frames"] > len(record["head"]):
                 files.append(self.file(segment.index))
         return files

@@ -152,6 +152,9 @@ class FastStylizer:
         self.net = self.style.net.to(self.device, self.dtype).eval()
         self.net = self.net.to(memory_format=torch.channels_last)
         self.strength, self.preserve_color = strength, preserve_color
+        # a GPU's free memory before any pass: PyTorch's allocator keeps what passes used,
+        # and a later frame must not be tiled for that
+        self._gpu_budget = pass_bytes(self.device) if self.device.type == "cuda" else None
 
     @property
     def name(self) -> str:
@@ -186,12 +189,17 @@ class FastStylizer:
         """The core side of the tiles that a ``width`` x ``height`` network input is
         stylized in (see ``tile``); None: in one pass."""
         if self.tile == "auto":
-            budget = pass_bytes(self.device)
+            budget = self.pass_budget()
             fits = width * height <= pass_pixels(self.net, self.dtype, budget)
             return None if fits else auto_core(self.net, self.dtype, budget)
         if self.tile is None or max(width, height) <= int(self.tile):
             return None
         return int(self.tile)
+
+    def pass_budget(self) -> int:
+        """The memory one network pass may take (:func:`~vidstyle.tiling.pass_bytes`); on a
+        GPU, as it was when the stylizer was made."""
+        return self._gpu_budget if self._gpu_budget is not None else pass_bytes(self.device)
 
     def _network(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """The network's uint8 output for equal-size inputs: in one pass, or tile by tile
@@ -200,7 +208,8 @@ class FastStylizer:
         core = self.tile_core(width, height)
         if core is None:
             return to_images(self._forward(to_tensor(inputs, self.device)))  # clamps as it rounds
-        return [stylize_tiled(self.net, image, core, self.device, self.dtype) for image in inputs]
+        budget = self.pass_budget()
+        return [stylize_tiled(self.net, image, core, self.device, self.dtype, budget) for image in inputs]
 
     def paint(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """The network's pictures of ``frames``, at the size it paints them (see

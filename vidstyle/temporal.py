@@ -90,6 +90,9 @@ class TemporalBlender:
         if not 0.0 <= weight < 1.0:
             raise ValueError("temporal weight must be in [0, 1)")
         self.inner, self.weight, self.flow_size = inner, weight, flow_size
+        # a FastStylizer's halves (the blend works between them); any other stylizer whole
+        self._paint = getattr(inner, "paint", inner)
+        self._finish_frame = getattr(inner, "finish_frame", None)
         # ULTRAFAST at 256 px: 5 ms a frame; the consistency check rejects what it gets wrong
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         #: previous (frame shape, small grey source, output)
@@ -119,15 +122,13 @@ class TemporalBlender:
     def paint(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """The inner stylizer's pictures before they are brought to the frames' size
         (:meth:`FastStylizer.paint`); any other stylizer's outputs as they are."""
-        paint = getattr(self.inner, "paint", None)
-        return paint(frames) if paint is not None else self.inner(frames)
+        return self._paint(frames)
 
     def finish(self, source: np.ndarray, painted: np.ndarray) -> np.ndarray:
         """The output for ``source``: its painted picture blended, then brought to the
         frame by the inner stylizer (:meth:`FastStylizer.finish_frame`)."""
         out = self.blend(source, painted)
-        finish_frame = getattr(self.inner, "finish_frame", None)
-        return finish_frame(out, source) if finish_frame is not None else out
+        return self._finish_frame(out, source) if self._finish_frame is not None else out
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         return [self.finish(f, p) for f, p in zip(frames, self.paint(frames), strict=True)]

@@ -215,11 +215,11 @@ def _prepare(batch: np.ndarray, device: torch.device, dtype: torch.dtype) -> tor
 
 @torch.inference_mode()
 def stylize_tiled(
-    net: StyleNetwork, image: np.ndarray, core: int, device: torch.device, dtype: torch.dtype
+    net: StyleNetwork, image: np.ndarray, core: int, device: torch.device, dtype: torch.dtype, budget: int
 ) -> np.ndarray:
     """``image`` (H x W x 3 uint8) stylized by ``net`` in tiles of at most about ``core``
     pixels each way, normalised with the statistics of :func:`stats_sample` (at most
-    :data:`STATS_PIXELS`, and no more than one pass takes). Returns uint8.
+    :data:`STATS_PIXELS`, and no more than one pass of ``budget`` bytes takes). Returns uint8.
 
     Only one tile at a time is ever in floats. The network is copied to hold the
     frame's statistics, so that several workers may tile frames side by side (as ordinary
@@ -227,7 +227,7 @@ def stylize_tiled(
     """
     with torch.inference_mode(False):
         net = copy.deepcopy(net)
-    sample = stats_sample(image, min(STATS_PIXELS, pass_pixels(net, dtype, pass_bytes(device))), net.multiple)
+    sample = stats_sample(image, min(STATS_PIXELS, pass_pixels(net, dtype, budget)), net.multiple)
     fix_statistics(net, _prepare(sample, device, dtype))
     out = np.empty_like(image)
     for tile in tiles(*image.shape[:2], core, halo(net), net.multiple):
