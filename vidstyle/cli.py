@@ -850,6 +850,10 @@ def train(
     stability_weight: Annotated[
         float, typer.Option(metavar="W", help="Temporal stability term; 0 = off.")
     ] = TrainConfig.stability_weight,
+    palette_weight: Annotated[
+        float,
+        typer.Option(metavar="W", help="Pull the colours to the painting's, in its proportions; 0 = off."),
+    ] = TrainConfig.palette_weight,
     structure_target: Annotated[
         float | None,
         typer.Option(
@@ -920,6 +924,7 @@ def train(
         style_weight=style_weight,
         tv_weight=tv_weight,
         stability_weight=stability_weight,
+        palette_weight=palette_weight,
         structure_target=structure_target,
         seed=seed,
         checkpoint_every=checkpoint_every,

@@ -79,3 +79,36 @@ def parse_layer_weights(spec: str) -> dict[str, float]:
     if not weights:
         raise ValueError("no layers given")
     return weights
+
+
+def rgb_to_lab(images: torch.Tensor) -> torch.Tensor:
+    """sRGB images in [0, 1] (N x 3 x H x W) as CIELAB (D65; L in 0..100), differentiably."""
+    rgb = images.float().clamp(0, 1)
+    linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055).pow(2.4), rgb / 12.92)
+    to_xyz = linear.new_tensor(
+        [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+    )
+    white = linear.new_tensor([0.950456, 1.0, 1.088754]).view(1, 3, 1, 1)
+    xyz = torch.einsum("ij,njhw->nihw", to_xyz, linear) / white
+    f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-6).pow(1 / 3), 7.787 * xyz + 16 / 116)
+    return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], dim=1)
+
+
+def palette_loss(
+    images: torch.Tensor, painting_lab: torch.Tensor, generator: torch.Generator, directions: int = 32
+) -> torch.Tensor:
+    """Sliced Wasserstein distance (CIELAB units) between each image's colours and the painting's.
+
+    ``painting_lab`` is the painting's pixels as CIELAB, P x 3. Both colour clouds are
+    projected onto ``directions`` random unit vectors drawn from ``generator`` and the sorted
+    projections compared at the same quantiles: the loss pulls the image towards the
+    painting's colours *in its proportions* (an orange wash is far from a painting that is
+    orange and blue-black), which the Gram matrices leave loose.
+    """
+    lab = rgb_to_lab(images).flatten(2).transpose(1, 2)  # N x HW x 3
+    d = torch.randn(3, directions, generator=generator).to(lab.device)
+    d = d / d.norm(dim=0, keepdim=True)
+    ours = (lab @ d).sort(dim=1).values  # N x HW x K
+    theirs = (painting_lab.to(lab.device).float() @ d).sort(dim=0).values  # P x K
+    index = torch.linspace(0, len(theirs) - 1, ours.shape[1], device=lab.device).round().long()
+    return (ours - theirs[index]).abs().mean()

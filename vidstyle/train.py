@@ -40,10 +40,11 @@ from .device import cpu_has_native_bf16, select_device
 from .errors import Terminated, VidstyleError, signals_as_interrupts
 from .fileio import check_output_path, same_file
 from .images import read_image, resize_max, to_images, to_tensor, write_image
-from .losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
+from .losses import content_loss, gram_matrix, palette_loss, parse_layer_weights, style_loss, tv_loss
 from .models import ARCHITECTURES, StyleNetwork, VGGFeatures
 from .models.transformer import MAX_BLOCKS, MAX_WIDTH
 from .models.vgg import layer_names
+from .quality import lab_pixels
 from .weights import DEFAULT_STYLE, Style, find_style, load_style, save_style
 
 DEFAULT_STYLE_LAYERS = "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
@@ -118,6 +119,9 @@ class TrainConfig:
     style_weight: float | None = None
     tv_weight: float | None = None
     stability_weight: float = 0.0
+    #: weight of the palette term (vidstyle.losses.palette_loss, CIELAB units): pulls the
+    #: output's colours to the painting's in their proportions; 0 = off
+    palette_weight: float = 0.0
     #: steer the style weight to keep this structure (vidstyle.balance); ``None``: the
     #: base network's fine-tuning keeps :data:`STRUCTURE_TARGET`, other runs do not steer (0)
     structure_target: float | None = None
@@ -235,6 +239,7 @@ class TrainConfig:
             "style-weight": self.style_weight,
             "tv-weight": self.tv_weight,
             "stability-weight": self.stability_weight,
+            "palette-weight": self.palette_weight,
             "distill-weight": self.distill_weight,
         }
         for option, value in weights.items():
@@ -284,6 +289,7 @@ class Losses:
     stability: float
     distill: float
     total: float
+    palette: float = 0.0
 
 
 def _world() -> tuple[int, int]:
@@ -482,6 +488,7 @@ def train(
         vgg, vgg_source = _load_vgg(config, layers, device)
         if config.style_weight:
             grams = _style_grams(config, style_full, vgg, style_weights, device)
+    painting_lab = torch.from_numpy(lab_pixels(style_full)).to(device) if config.palette_weight else None
     sampler = PhotoSampler(config.data, config.image_size, config.seed, warn)
     total = config.iterations
     if config.epochs is not None:
@@ -566,7 +573,7 @@ def train(
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 y = model(x)
-                c = s = d = stab = zero
+                c = s = d = stab = pal = zero
                 if vgg is not None:
                     with torch.no_grad():
                         target = vgg(x)[config.content_layer]
@@ -580,12 +587,14 @@ def train(
                         wanted = teacher.net(x).clamp(0, 1)
                     d = config.distill_weight * F.mse_loss(y.float(), wanted.float())
                 t = config.tv_weight * tv_loss(y.float())
+                if painting_lab is not None:
+                    pal = config.palette_weight * palette_loss(y, painting_lab, gen)
                 if config.stability_weight > 0:
                     x2, grid = perturb(x, gen)
                     y2 = model(x2)
                     y_warped = F.grid_sample(y, grid, padding_mode="border", align_corners=False)
                     stab = config.stability_weight * F.mse_loss(y2.float(), y_warped.float())
-                loss = c + s + t + stab + d
+                loss = c + s + t + stab + d + pal
             if not torch.isfinite(loss):
                 bad_steps += 1
                 optimizer.zero_grad(set_to_none=True)
@@ -605,7 +614,7 @@ def train(
             now = time.perf_counter()
             elapsed += now - last_time
             last_time = now
-            losses = Losses(c.item(), s.item(), t.item(), stab.item(), d.item(), loss.item())
+            losses = Losses(c.item(), s.item(), t.item(), stab.item(), d.item(), loss.item(), pal.item())
             done = completed
             if balance is not None and done % BALANCE_EVERY == 0:  # part of the step: before a stop
                 balance.update(net, probes, device)
