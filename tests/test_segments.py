@@ -257,19 +257,22 @@ def test_settings_are_checked_before_any_task() -> None:
 
 def test_work_dir_refuses_other_settings_unless_restart(tmp_path: Path) -> None:
     work = seg.WorkDir(tmp_path / "work", {"settings": {"crf": 23}}, ".mp4")
+    work.claim(work.file(0).name)
     work.file(0).write_bytes(b"done")
     work.finish_segment(0, {"frames": 5})
+    (tmp_path / "work" / "segment-00002.mp4").write_bytes(b"the user's")  # never recorded
     again = seg.WorkDir(tmp_path / "work", {"settings": {"crf": 23}}, ".mp4")
     assert again.record(0) == {"frames": 5} and again.record(1) is None
     with pytest.raises(VidstyleError, match=r"other settings \(changed: settings.crf\).*--restart"):
         seg.WorkDir(tmp_path / "work", {"settings": {"crf": 18}}, ".mp4")
     fresh = seg.WorkDir(tmp_path / "work", {"settings": {"crf": 18}}, ".mp4", restart=True)
     assert fresh.done == {} and not work.file(0).exists()
+    assert (tmp_path / "work" / "segment-00002.mp4").read_bytes() == b"the user's"
     manifest = json.loads((tmp_path / "work" / MANIFEST_NAME).read_text())
-    assert manifest == {"job": {"settings": {"crf": 18}}, "done": {}}
+    assert (manifest["job"], manifest["done"], manifest["files"]) == ({"settings": {"crf": 18}}, {}, [])
     (tmp_path / "hq" / MANIFEST_NAME).parent.mkdir()
-    (tmp_path / "hq" / MANIFEST_NAME).write_text('{"version": 1, "settings": {}}')  # HQ's
-    with pytest.raises(VidstyleError, match="other settings"):
+    (tmp_path / "hq" / MANIFEST_NAME).write_text('{"version": 1, "settings": {}}')  # not vidstyle's
+    with pytest.raises(VidstyleError, match="holds other files"):
         seg.WorkDir(tmp_path / "hq", {"settings": {"crf": 18}}, ".mp4")
 
 

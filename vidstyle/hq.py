@@ -456,27 +456,33 @@ class WorkDir(BaseWorkDir):
     """HQ's resumable state: finished frames as PNGs, numbered from 1.
 
     A frame file is complete or absent (written atomically), so a kill loses at most the
-    frame being optimised.
+    frame being optimised. Only frames the manifest records are read back or removed.
     """
 
-    pieces = "frame_*.png"
     noun = "frames"
 
+    def frame_name(self, index: int) -> str:
+        return f"frame_{index + 1:06d}.png"
+
     def frame_path(self, index: int) -> Path:
-        return self.path / f"frame_{index + 1:06d}.png"
+        return self.path / self.frame_name(index)
+
+    def has(self, index: int) -> bool:
+        """Whether frame ``index`` is finished: recorded as this job's and in place."""
+        return self.owns(self.frame_name(index)) and self.frame_path(index).is_file()
 
     def finished(self) -> int:
         """How many frames are done, counting from the first."""
         count = 0
-        while self.frame_path(count).is_file():
+        while self.has(count):
             count += 1
         return count
 
     def load(self, index: int) -> np.ndarray | None:
-        path = self.frame_path(index)
-        return read_image(path) if path.is_file() else None
+        return read_image(self.frame_path(index)) if self.has(index) else None
 
     def save(self, index: int, image: np.ndarray) -> None:
+        self.claim(self.frame_name(index))
         write_image(self.frame_path(index), image)
 
 
