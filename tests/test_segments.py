@@ -443,6 +443,24 @@ def test_cli_ray_takes_files_or_folders_into_a_folder(clip: Path, tmp_path: Path
     assert code == 1 and stderr == "error: --backend ray takes files, or folders into an output folder\n"
 
 
+@pytest.mark.parametrize("work_dir", ["mine", None])
+def test_cli_ray_refuses_a_work_folder_of_the_users_files(
+    clip: Path, style: Path, tmp_path: Path, capsys, work_dir: str | None
+) -> None:
+    """``--work-dir mine`` (or the default ``out.mp4.segments``) holding a user's files is
+    refused before Ray starts, and left as it was."""
+    from test_workdir import snapshot, users_folder
+
+    pytest.importorskip("ray")
+    folder = tmp_path / (work_dir or "out.mp4.segments")
+    before = users_folder(folder, "notes.txt", "segment-00001.mp4")
+    args = ["stylize", clip, "-s", style, "-o", tmp_path / "out.mp4", "--backend", "ray"]
+    code, _, stderr = run_cli([*args, *(["--work-dir", folder] if work_dir else [])], capsys)
+    assert code == 1
+    assert stderr == f"error: work folder {folder} holds other files; give an empty or new folder\n"
+    assert snapshot(folder) == before and not (tmp_path / "out.mp4").exists()
+
+
 def test_cli_ray_batch_keeps_work_beside_each_output(clip: Path, tmp_path: Path, capsys) -> None:
     args = ["stylize", clip, "-o", f"{tmp_path}/", "--backend", "ray", "--work-dir", tmp_path / "w"]
     code, _, stderr = run_cli(args, capsys)

@@ -42,6 +42,7 @@ from .stylizer import FastStylizer, finish
 from .video import DEFAULT_CRF, DEFAULT_PRESET
 from .weights import list_styles, load_style
 from .workdir import WorkDir as BaseWorkDir
+from .workdir import check_work_folder
 
 #: smallest feature map (pixels per side) the deepest VGG layer may see
 MIN_FEATURE_SIDE = 4
@@ -651,6 +652,8 @@ def stylize_hq(
         raise VidstyleError("--strength must be between 0 and 1")
     style_file = (Path(style),) if Path(style).is_file() else ()  # a painting, never to be replaced
     check_output_path(output, inputs=(input, *style_file), overwrite=overwrite)
+    work_dir = work_dir or default_work_dir(output)
+    check_work_folder(work_dir)
     style_image, style_name = load_style_image(style)
     torch_device = select_device(device)
     engine = Gatys(config, style_image, torch_device, vgg)
@@ -659,9 +662,7 @@ def stylize_hq(
     for limit in (max_size, config.size):
         width, height = scaled_size(width, height, limit)
     engine.check_size((height, width))
-    work = WorkDir(
-        work_dir or default_work_dir(output), manifest(config, input, style_image, max_size), restart
-    )
+    work = WorkDir(work_dir, manifest(config, input, style_image, max_size), restart)
     with FrameProgress(total, description="hq", enabled=progress) as bar:
         stylizer = HQStylizer(
             engine,

@@ -178,6 +178,12 @@ class WorkDir:
             tmp.write_text(json.dumps(manifest, indent=2))
 
 
+def check_work_folder(path: Path) -> None:
+    """Refuse, before any costly step, a folder that holds files but no manifest of vidstyle's."""
+    if Path(path).is_dir() and not _empty(Path(path)):
+        WorkDir.existing(path)
+
+
 #: how a manifest of vidstyle's begins, for one cut short
 _STARTS_AS_OURS = re.compile(r'\s*\{\s*"vidstyle"\s*:\s*"work folder"')
 
