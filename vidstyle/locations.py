@@ -12,8 +12,9 @@ from pathlib import Path
 
 from .errors import VidstyleError
 
-#: a printf-style frame number in a sequence pattern: ``%d``, ``%05d``; or a literal ``%%``
-NUMBER = re.compile(r"%%|%(0\d+)?d")
+#: a printf-style number in a file name (``%d``, ``%05d``, but also ones a sequence may not
+#: use, such as ``%5d``), or a literal ``%%``
+NUMBER = re.compile(r"%%|%[-+ #0-9.$]*d")
 
 
 def is_url(text: str) -> bool:
