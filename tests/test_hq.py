@@ -373,3 +373,34 @@ def test_cli_vgg19_unavailable_offline(
         capsys,
     )
     assert code == 1 and "no vgg19 weights" in err and "vgg16" in err
+
+
+def test_cli_work_dir_of_the_users_files_is_refused_untouched(
+    video: Path,
+    style_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    use_tiny_vgg: None,
+) -> None:
+    """``cd d && vidstyle stylize in.mp4 --mode hq ... --work-dir .``: refused, ``d`` as it was;
+    an empty folder of the user's is used and left, empty, after the output is written."""
+    from test_workdir import snapshot
+
+    (tmp_path / "frame_000001.png").write_bytes(b"the user's frame")
+    before = snapshot(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    layers = ["--content-layers", "relu2_1", "--style-layers", "relu1_1,relu2_1", "--iterations", "2"]
+    common = ["stylize", video.name, "--mode", "hq", "-s", style_path.name, *layers]
+    code, _, err = run_cli([*common, "-o", "out.mp4", "--work-dir", "."], capsys)
+    assert (code, err) == (1, "error: work folder . holds other files; give an empty or new folder\n")
+    code, _, err = run_cli([*common, "-o", "out.mp4", "--work-dir", ".", "--restart"], capsys)
+    assert code == 1 and "holds other files" in err
+    assert snapshot(tmp_path) == before
+
+    (tmp_path / "empty").mkdir()
+    args = [*common, "-o", "out.mp4", "--work-dir", "empty", "--iterations-next", "1"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert count_frames(tmp_path / "out.mp4") == 5 and list((tmp_path / "empty").iterdir()) == []
+    assert {k: v for k, v in snapshot(tmp_path).items() if k != "out.mp4"} == before

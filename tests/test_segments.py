@@ -257,19 +257,22 @@ def test_settings_are_checked_before_any_task() -> None:
 
 def test_work_dir_refuses_other_settings_unless_restart(tmp_path: Path) -> None:
     work = seg.WorkDir(tmp_path / "work", {"settings": {"crf": 23}}, ".mp4")
+    work.claim(work.file(0).name)
     work.file(0).write_bytes(b"done")
     work.finish_segment(0, {"frames": 5})
+    (tmp_path / "work" / "segment-00002.mp4").write_bytes(b"the user's")  # never recorded
     again = seg.WorkDir(tmp_path / "work", {"settings": {"crf": 23}}, ".mp4")
     assert again.record(0) == {"frames": 5} and again.record(1) is None
     with pytest.raises(VidstyleError, match=r"other settings \(changed: settings.crf\).*--restart"):
         seg.WorkDir(tmp_path / "work", {"settings": {"crf": 18}}, ".mp4")
     fresh = seg.WorkDir(tmp_path / "work", {"settings": {"crf": 18}}, ".mp4", restart=True)
     assert fresh.done == {} and not work.file(0).exists()
+    assert (tmp_path / "work" / "segment-00002.mp4").read_bytes() == b"the user's"
     manifest = json.loads((tmp_path / "work" / MANIFEST_NAME).read_text())
-    assert manifest == {"job": {"settings": {"crf": 18}}, "done": {}}
+    assert (manifest["job"], manifest["done"], manifest["files"]) == ({"settings": {"crf": 18}}, {}, [])
     (tmp_path / "hq" / MANIFEST_NAME).parent.mkdir()
-    (tmp_path / "hq" / MANIFEST_NAME).write_text('{"version": 1, "settings": {}}')  # HQ's
-    with pytest.raises(VidstyleError, match="other settings"):
+    (tmp_path / "hq" / MANIFEST_NAME).write_text('{"version": 1, "settings": {}}')  # not vidstyle's
+    with pytest.raises(VidstyleError, match="holds other files"):
         seg.WorkDir(tmp_path / "hq", {"settings": {"crf": 18}}, ".mp4")
 
 
@@ -438,6 +441,24 @@ def test_cli_ray_takes_files_or_folders_into_a_folder(clip: Path, tmp_path: Path
         ["stylize", clip.parent, "-o", tmp_path / "out.mp4", "--backend", "ray"], capsys
     )
     assert code == 1 and stderr == "error: --backend ray takes files, or folders into an output folder\n"
+
+
+@pytest.mark.parametrize("work_dir", ["mine", None])
+def test_cli_ray_refuses_a_work_folder_of_the_users_files(
+    clip: Path, style: Path, tmp_path: Path, capsys, work_dir: str | None
+) -> None:
+    """``--work-dir mine`` (or the default ``out.mp4.segments``) holding a user's files is
+    refused before Ray starts, and left as it was."""
+    from test_workdir import snapshot, users_folder
+
+    pytest.importorskip("ray")
+    folder = tmp_path / (work_dir or "out.mp4.segments")
+    before = users_folder(folder, "notes.txt", "segment-00001.mp4")
+    args = ["stylize", clip, "-s", style, "-o", tmp_path / "out.mp4", "--backend", "ray"]
+    code, _, stderr = run_cli([*args, *(["--work-dir", folder] if work_dir else [])], capsys)
+    assert code == 1
+    assert stderr == f"error: work folder {folder} holds other files; give an empty or new folder\n"
+    assert snapshot(folder) == before and not (tmp_path / "out.mp4").exists()
 
 
 def test_cli_ray_batch_keeps_work_beside_each_output(clip: Path, tmp_path: Path, capsys) -> None:

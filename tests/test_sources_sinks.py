@@ -309,3 +309,105 @@ def test_camera_source_stamps_capture_times(tmp_path: Path, tiny_style: Path) ->
         times = [f.time for f in reader]
     assert times[0] == 0 and all(b > a for a, b in zip(times, times[1:], strict=False))
     assert 0.15 < times[-1] < 1.0  # 5 gaps of about 50 ms, at the pace of capture
+
+
+# -- a user's files next to an image sequence --------------------------------------------
+
+
+def stylize_cli(capsys, source: Path, output: object, style: Path, *more: object) -> tuple[int, str, str]:
+    return run_cli(["stylize", source, "-s", style, "-o", output, *more], capsys)
+
+
+def test_overwrite_replaces_only_names_the_pattern_writes(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    """``-o out/%05d.png --overwrite`` replaces 00001.png..., removes an earlier, longer
+    sequence's 00009.png, and keeps every name the pattern does not write."""
+    make_video(tmp_path / "clip.mp4", frames=3)
+    users = ["2024.png", "0001.png", "000002.png", "x00001.png", "00001.png.bak", "00001.jpg", "1.png"]
+    (tmp_path / "out").mkdir()
+    for name in [*users, "00001.png", "00009.png"]:
+        (tmp_path / "out" / name).write_bytes(f"the user's {name}".encode())
+    before = {name: (tmp_path / "out" / name).read_bytes() for name in users}
+    out = tmp_path / "out/%05d.png"
+    code, _, err = stylize_cli(capsys, tmp_path / "clip.mp4", out, tiny_style, "--overwrite")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        [*users, "00001.png", "00002.png", "00003.png"]
+    )
+    assert {name: (tmp_path / "out" / name).read_bytes() for name in users} == before
+
+
+def test_percent_signs_in_sequence_names(tmp_path: Path, tiny_style: Path, capsys) -> None:
+    """``%%`` is a literal %; a pattern with anything else is one error line and makes no
+    folder; a file that exists is itself, whatever % its name holds."""
+    make_video(tmp_path / "clip.mp4", frames=2)
+    for bad in ["100%_%05d.png", "%05d_%d.png", "%5d.png", "%05d%.png", "%1$d.png"]:
+        code, _, err = stylize_cli(capsys, tmp_path / "clip.mp4", tmp_path / "out" / bad, tiny_style)
+        assert code == 1 and err.startswith("error: image sequence") and err.count("\n") == 1, (bad, err)
+        assert not (tmp_path / "out").exists()
+    code, _, err = stylize_cli(capsys, tmp_path / "clip.mp4", tmp_path / "out/100%%_%03d.png", tiny_style)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["100%_001.png", "100%_002.png"]
+    code, _, err = stylize_cli(capsys, tmp_path / "out/100%%_%03d.png", tmp_path / "back.mp4", tiny_style)
+    assert code == 0, err
+
+    odd = tmp_path / "50%done.mp4"  # reads as a %d pattern, but it is a file
+    make_video(odd, frames=2)
+    code, _, err = stylize_cli(capsys, odd, tmp_path / "from-odd.mp4", tiny_style)
+    assert code == 0, err
+    before = odd.read_bytes()
+    code, _, err = stylize_cli(capsys, tmp_path / "clip.mp4", odd, tiny_style)
+    assert (code, err) == (1, f"error: output {odd} already exists (use --overwrite to replace it)\n")
+    assert odd.read_bytes() == before
+    code, _, err = stylize_cli(capsys, tmp_path / "clip.mp4", odd, tiny_style, "--overwrite")
+    assert code == 0 and probe(odd).frame_count == 2
+
+
+def test_a_failed_sequence_removes_what_it_made_and_nothing_else(
+    tmp_path: Path, tiny_style: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disk full at the third frame: the frames and folders this run made are gone, the
+    user's files (in a folder it did not make) are not."""
+    import errno
+
+    from vidstyle import sinks
+
+    make_video(tmp_path / "clip.mp4", frames=5)
+    make_frames(tmp_path / "out", ["mine.png", "00009.png"])
+    real, written = sinks.write_image, []
+
+    def full_at_third(path: Path, image: np.ndarray, **kw: object) -> None:
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, image, **kw)
+        written.append(path)
+
+    monkeypatch.setattr(sinks, "write_image", full_at_third)
+    for pattern_out in ["out/new/deeper/%05d.png", "out/%05d.png"]:
+        written.clear()
+        out = tmp_path / pattern_out
+        code, _, err = stylize_cli(capsys, tmp_path / "clip.mp4", out, tiny_style, "--overwrite")
+        assert code == 1 and err.splitlines()[-1] == "error: No space left on device"
+        assert len(written) == 2
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["00009.png", "mine.png"]
+
+
+def test_one_run_at_a_time_writes_a_sequence(tmp_path: Path) -> None:
+    """A second writer of the same pattern is refused while the first writes (its lock file
+    is gone after); without --overwrite a frame that appeared meanwhile is kept, and the
+    run fails, removing its own frames."""
+    frame = Frame(pattern(0, 40, 30), 0.0, 0, 0)
+    first = ImageSequenceSink(str(tmp_path / "out" / "%03d.png"), overwrite=False)
+    with first:
+        with pytest.raises(VidstyleError, match="being written by another run"):
+            ImageSequenceSink(str(tmp_path / "out" / "%03d.png"))
+        first.write(frame.image, frame)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["001.png"]
+
+    second = ImageSequenceSink(str(tmp_path / "again" / "%03d.png"), overwrite=False)
+    with pytest.raises(VidstyleError, match="already exists"), second:
+        second.write(frame.image, frame)
+        make_frames(tmp_path / "again", ["002.png"])  # another program's, meanwhile
+        before = (tmp_path / "again" / "002.png").read_bytes()
+        second.write(frame.image, frame)
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["002.png"]
+    assert (tmp_path / "again" / "002.png").read_bytes() == before

@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -256,7 +257,9 @@ def _open(
         raise VidstyleError(f"--backend ray writes a video file ({', '.join(FORMATS)}), not {output}")
     check_output_path(output, inputs=(input, Path(job.style)), overwrite=overwrite)
     job = replace(job, input=str(input.resolve()), suffix=output.suffix.lower())
-    return _Image(input, output, job) if image else _Video(input, output, job, settings, work_dir)
+    if image:
+        return _Image(input, output, job, overwrite)
+    return _Video(input, output, job, settings, work_dir, overwrite)
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,9 +304,9 @@ class _File(ABC):
 class _Image(_File):
     """An image: one task stylizes it whole, as the local batch does."""
 
-    def __init__(self, input: Path, output: Path, job: seg.SegmentJob) -> None:
+    def __init__(self, input: Path, output: Path, job: seg.SegmentJob, overwrite: bool) -> None:
         self.input, self.output, self.job = input, output, job
-        self.task, self.frames, self.left = _stylize_image, 1, 1
+        self.task, self.frames, self.left = partial(_stylize_image, overwrite=overwrite), 1, 1
         self._result: StylizeResult | None = None
         self._error = ""
 
@@ -330,10 +333,16 @@ class _Video(_File):
     the output once every segment's task has ended, if none failed."""
 
     def __init__(
-        self, input: Path, output: Path, job: seg.SegmentJob, settings: RayOptions, work_dir: Path
+        self,
+        input: Path,
+        output: Path,
+        job: seg.SegmentJob,
+        settings: RayOptions,
+        work_dir: Path,
+        overwrite: bool,
     ) -> None:
         self.began = time.perf_counter()
-        self.input, self.output, self.job = input, output, job
+        self.input, self.output, self.job, self.overwrite = input, output, job, overwrite
         self.task, self.keep_work = settings.task, settings.keep_work
         warmup = job.warmup if settings.warmup is None else settings.warmup
         blend = job.blend if settings.blend is None else settings.blend
@@ -342,6 +351,7 @@ class _Video(_File):
         )
         manifest = seg.job_manifest(job, self.plan, settings.max_frames)
         self.work = seg.WorkDir(work_dir, manifest, job.suffix, settings.restart)
+        self.work.claim_plan(self.plan.segments)
         self.todo = [s for s in self.plan.segments if self.work.record(s.index) is None]
         self.frames, self.left, self.failures = self.plan.frames, len(self.todo), []
         self.stages = {"split": time.perf_counter() - self.began}
@@ -381,7 +391,7 @@ class _Video(_File):
             kept = f"finished segments are kept in {self.work.path}: run again to resume"
             raise VidstyleError(f"{self.failures[0]}{more}; {kept}")
         start = time.perf_counter()
-        frames, records = _join(self.input, self.output, self.plan, self.work, self.job)
+        frames, records = _join(self.input, self.output, self.plan, self.work, self.job, self.overwrite)
         self.stages["join"] = time.perf_counter() - start
         if not self.keep_work:
             self.work.remove()
@@ -428,16 +438,20 @@ def _run_files(files: list[_File], settings: RayOptions, settle: Callable[[_File
 
 
 def _join(
-    input: Path, output: Path, plan: seg.Plan, work: seg.WorkDir, job: seg.SegmentJob
+    input: Path, output: Path, plan: seg.Plan, work: seg.WorkDir, job: seg.SegmentJob, overwrite: bool
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Join the finished segments into ``output``; the frames, and each segment's record."""
+    """Join the finished segments into ``output`` (replacing a file there only with
+    ``overwrite``); the frames, and each segment's record."""
     records = [work.record(s.index) for s in plan.segments]
     files = work.parts(plan, job)
     if not files:
         raise VidstyleError(f"no frame of {input} could be decoded")
     audio = input if probe(input).has_audio else None
     expected = sum(record["frames"] for record in records)
-    return seg.join(files, output, audio=audio, end_time=plan.end_time, expected=expected), records
+    frames = seg.join(
+        files, output, audio=audio, end_time=plan.end_time, expected=expected, overwrite=overwrite
+    )
+    return frames, records
 
 
 def _call(task: Task, job: seg.SegmentJob, segment: Any, path: str) -> Any:
@@ -445,13 +459,15 @@ def _call(task: Task, job: seg.SegmentJob, segment: Any, path: str) -> Any:
     return task(job, segment, path)
 
 
-def _stylize_image(job: seg.SegmentJob, segment: None, path: str) -> StylizeResult:
+def _stylize_image(job: seg.SegmentJob, segment: None, path: str, overwrite: bool) -> StylizeResult:
     """What a task runs for an image: the whole file through
     :func:`~vidstyle.stylize.stylize_media` on the task's cores (written atomically; the
-    output was checked before the task started)."""
+    output was checked before the task started, and is replaced only with ``overwrite``)."""
     stylizer = job.stylizer()
     share_cores(stylizer, job.cpus, 1)
-    return stylize_media(job.input, path, stylizer, max_size=job.max_size, overwrite=True, progress=False)
+    return stylize_media(
+        job.input, path, stylizer, max_size=job.max_size, overwrite=overwrite, progress=False
+    )
 
 
 def _run(

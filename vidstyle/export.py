@@ -95,7 +95,7 @@ def export_onnx(
         "vidstyle.version": __version__,
     }
     onnx.helper.set_model_props(model, metadata)
-    with atomic_output(output) as tmp:
+    with atomic_output(output, replace=overwrite) as tmp:
         onnx.save(model, str(tmp))
     return ExportResult(output, loaded.name, loaded.info.network, opset, output.stat().st_size)
 

@@ -42,6 +42,7 @@ from .stylizer import FastStylizer, finish
 from .video import DEFAULT_CRF, DEFAULT_PRESET
 from .weights import list_styles, load_style
 from .workdir import WorkDir as BaseWorkDir
+from .workdir import check_work_folder
 
 #: smallest feature map (pixels per side) the deepest VGG layer may see
 MIN_FEATURE_SIDE = 4
@@ -456,27 +457,33 @@ class WorkDir(BaseWorkDir):
     """HQ's resumable state: finished frames as PNGs, numbered from 1.
 
     A frame file is complete or absent (written atomically), so a kill loses at most the
-    frame being optimised.
+    frame being optimised. Only frames the manifest records are read back or removed.
     """
 
-    pieces = "frame_*.png"
     noun = "frames"
 
+    def frame_name(self, index: int) -> str:
+        return f"frame_{index + 1:06d}.png"
+
     def frame_path(self, index: int) -> Path:
-        return self.path / f"frame_{index + 1:06d}.png"
+        return self.path / self.frame_name(index)
+
+    def has(self, index: int) -> bool:
+        """Whether frame ``index`` is finished: recorded as this job's and in place."""
+        return self.owns(self.frame_name(index)) and self.frame_path(index).is_file()
 
     def finished(self) -> int:
         """How many frames are done, counting from the first."""
         count = 0
-        while self.frame_path(count).is_file():
+        while self.has(count):
             count += 1
         return count
 
     def load(self, index: int) -> np.ndarray | None:
-        path = self.frame_path(index)
-        return read_image(path) if path.is_file() else None
+        return read_image(self.frame_path(index)) if self.has(index) else None
 
     def save(self, index: int, image: np.ndarray) -> None:
+        self.claim(self.frame_name(index))
         write_image(self.frame_path(index), image)
 
 
@@ -645,6 +652,8 @@ def stylize_hq(
         raise VidstyleError("--strength must be between 0 and 1")
     style_file = (Path(style),) if Path(style).is_file() else ()  # a painting, never to be replaced
     check_output_path(output, inputs=(input, *style_file), overwrite=overwrite)
+    work_dir = work_dir or default_work_dir(output)
+    check_work_folder(work_dir)
     style_image, style_name = load_style_image(style)
     torch_device = select_device(device)
     engine = Gatys(config, style_image, torch_device, vgg)
@@ -653,9 +662,7 @@ def stylize_hq(
     for limit in (max_size, config.size):
         width, height = scaled_size(width, height, limit)
     engine.check_size((height, width))
-    work = WorkDir(
-        work_dir or default_work_dir(output), manifest(config, input, style_image, max_size), restart
-    )
+    work = WorkDir(work_dir, manifest(config, input, style_image, max_size), restart)
     with FrameProgress(total, description="hq", enabled=progress) as bar:
         stylizer = HQStylizer(
             engine,

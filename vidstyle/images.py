@@ -94,13 +94,14 @@ def _has_alpha(im: Image.Image) -> bool:
     return im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
 
 
-def write_image(path: Path, image: np.ndarray, quality: int = 95) -> None:
-    """Save an RGB uint8 array atomically; the format follows the suffix."""
+def write_image(path: Path, image: np.ndarray, quality: int = 95, *, replace: bool = True) -> None:
+    """Save an RGB uint8 array atomically; the format follows the suffix. Without
+    ``replace``, an existing file is kept (see :func:`~vidstyle.fileio.atomic_output`)."""
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise VidstyleError(f"unsupported image type {path.suffix!r} for {path}")
-    with atomic_output(path) as tmp:
+    with atomic_output(path, replace=replace) as tmp:
         Image.fromarray(image).save(tmp, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
 
 

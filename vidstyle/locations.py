@@ -7,10 +7,14 @@ from __future__ import annotations
 import os
 import re
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
-#: a printf-style frame number in a sequence pattern: ``%d``, ``%05d``
-NUMBER = re.compile(r"%(0?\d*)d")
+from .errors import VidstyleError
+
+#: a printf-style number in a file name (``%d``, ``%05d``, but also ones a sequence may not
+#: use, such as ``%5d``), or a literal ``%%``
+NUMBER = re.compile(r"%%|%[-+ #0-9.$]*d")
 
 
 def is_url(text: str) -> bool:
@@ -29,8 +33,64 @@ def is_camera(text: str) -> bool:
 
 
 def is_pattern(text: str) -> bool:
-    """Whether ``text`` names an image sequence by a printf-style number (``out/%05d.png``)."""
-    return NUMBER.search(Path(text).name) is not None
+    """Whether ``text`` names an image sequence by a printf-style number (``out/%05d.png``).
+
+    A file that exists is itself, whatever its name (``50%done.mp4``); ``%%`` is a literal %.
+    """
+    if any(m.group() != "%%" for m in NUMBER.finditer(Path(text).name)):
+        return not os.path.lexists(text)
+    return False
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """An image sequence's names: ``head`` + the number (``width`` digits at least) + ``tail``,
+    in ``folder``, as ``printf`` writes them."""
+
+    folder: Path
+    head: str
+    width: int
+    tail: str
+
+    def path(self, number: int) -> Path:
+        return self.folder / f"{self.head}{number:0{self.width}d}{self.tail}"
+
+    def number(self, name: str) -> int | None:
+        """The number of a name this pattern writes, None for any other (``2024.png`` is not
+        ``%05d.png``'s: it would write ``02024.png``)."""
+        if not (name.startswith(self.head) and name.endswith(self.tail)):
+            return None
+        digits = name[len(self.head) : len(name) - len(self.tail)]
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+        return int(digits) if f"{int(digits):0{self.width}d}" == digits else None
+
+    def files(self) -> list[tuple[int, Path]]:
+        """The existing files this pattern writes, by number."""
+        if not self.folder.is_dir():
+            return []
+        found = ((self.number(p.name), p) for p in self.folder.iterdir())
+        return sorted((n, p) for n, p in found if n is not None and p.is_file())
+
+
+def parse_pattern(text: str) -> Pattern:
+    """The :class:`Pattern` of ``text``: its file name holds one ``%d`` or ``%0Nd`` and any
+    literal % as ``%%``; a one-line error for anything else."""
+    path = Path(text)
+    parts = re.split(r"(%%|%0\d+d|%d|%)", path.name)
+    numbers = [i for i, part in enumerate(parts) if part.startswith("%") and part not in ("%", "%%")]
+    if len(numbers) != 1 or "%" in parts:
+        raise VidstyleError(
+            f"image sequence {text} must hold one frame number such as %05d in its file name "
+            "(and write a literal % as %%)"
+        )
+    at = numbers[0]
+    width = int(parts[at][1:-1] or 0)
+    return Pattern(path.parent, _unescape(parts[:at]), width, _unescape(parts[at + 1 :]))
+
+
+def _unescape(parts: list[str]) -> str:
+    return "".join("%" if part == "%%" else part for part in parts)
 
 
 def names_folder(output: str | Path) -> bool:
@@ -48,11 +108,11 @@ def natural_key(name: str) -> list[int | str]:
 
 
 def numbered_files(pattern: str) -> list[tuple[int, Path]]:
-    """The files a ``%05d`` pattern matches (with a number of any width), by number."""
-    path = Path(pattern)
-    if not path.parent.is_dir():
+    """The files a ``%05d`` pattern matches (with a number of any width, as an input
+    sequence is read), by number."""
+    parsed = parse_pattern(pattern)
+    if not parsed.folder.is_dir():
         return []
-    head, _, tail = NUMBER.split(path.name, maxsplit=1)
-    match = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail)).fullmatch
-    found = ((m, p) for p in path.parent.iterdir() if (m := match(p.name)) and p.is_file())
+    match = re.compile(re.escape(parsed.head) + r"(\d+)" + re.escape(parsed.tail)).fullmatch
+    found = ((m, p) for p in parsed.folder.iterdir() if (m := match(p.name)) and p.is_file())
     return sorted((int(m.group(1)), p) for m, p in found)

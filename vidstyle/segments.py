@@ -20,7 +20,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -461,8 +460,8 @@ def stylize_segment(job: SegmentJob, segment: Segment, path: str) -> dict[str, A
         routed = _Routed(sink, segment, Path(path).parent)
         with sink:
             run_job(source, stylizer, [routed], workers=workers, progress=False)  # type: ignore[list-item]
-    if frames is not None:
-        shutil.rmtree(frames, ignore_errors=True)  # the segment's file holds them now
+    if isinstance(stylizer, hq.HQStylizer) and stylizer.work is not None:
+        stylizer.work.remove()  # the segment's file holds its frames now
     return {
         "frames": routed.count,
         "lost": segment.frames - routed.count,
@@ -480,15 +479,17 @@ def join(
     audio: Path | None = None,
     end_time: float | None = None,
     expected: int | None = None,
+    overwrite: bool = True,
 ) -> int:
     """Copy the video packets of ``paths`` (segments with the source's timestamps), in order,
     into ``output``, and the audio of ``audio`` once, up to ``end_time``; returns the frames.
 
     Nothing is re-encoded but audio the output's container refuses, as in a one-process run.
-    When the segments do not hold the ``expected`` frames, no output is written.
+    When the segments do not hold the ``expected`` frames, no output is written; nor,
+    without ``overwrite``, when a file appeared at ``output`` meanwhile.
     """
     fmt = FORMATS[output.suffix.lower()]
-    with atomic_output(output) as tmp, av.open(str(tmp), "w") as container:
+    with atomic_output(output, replace=overwrite) as tmp, av.open(str(tmp), "w") as container:
         with av.open(str(paths[0])) as first:
             template = first.streams.video[0]
             extradata = template.codec_context.extradata
@@ -564,18 +565,31 @@ class WorkDir(BaseWorkDir):
     """Finished segments (video files without audio), numbered from 1 as messages count
     them; the manifest's ``done`` has each one's record (frames, timestamps) by number.
     A segment counts as done once the manifest lists it and its file is there.
+
+    Every name a segment's task may write here (see :meth:`names`) is recorded before the
+    tasks start (:meth:`claim_plan`).
     """
 
-    pieces = "segment-*"
     noun = "segments"
+    #: what a join's folder holds: each side's frames, and their writers' temporary files
+    inner = ("head_*.png", "tail_*.png", ".head_*.partial.png", ".tail_*.partial.png")
 
     def __init__(self, path: Path, job: dict[str, Any], suffix: str, restart: bool = False) -> None:
         self.suffix = suffix
         super().__init__(path, job, restart)
         self.done = {k: v for k, v in self.done.items() if not v["frames"] or self.file(int(k) - 1).is_file()}
         if not self.done:  # the frames kept for joins, of a job started over
-            for folder in self.path.glob("join-*/"):
-                shutil.rmtree(folder)
+            self.discard(*(name for name in self.files if name.startswith("join-")))
+
+    def names(self, segment: Segment) -> tuple[str, ...]:
+        """What the task of ``segment`` and its join may write here: its file, its join's
+        folder of frames and file (:func:`blend_join`), its HQ frames (:func:`hq_frames_dir`)."""
+        number = segment.number
+        join = f"join-{number:05d}"
+        return (self.file(segment.index).name, f"{join}/", f"{join}{self.suffix}", f"hq-frames-{number:05d}/")
+
+    def claim_plan(self, segments: list[Segment]) -> None:
+        self.claim(*(name for segment in segments for name in self.names(segment)))
 
     def file(self, index: int) -> Path:
         return self.path / f"segment-{index + 1:05d}{self.suffix}"

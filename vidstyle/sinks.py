@@ -15,17 +15,25 @@ from types import TracebackType
 import numpy as np
 
 from .errors import VidstyleError
-from .fileio import atomic_output, check_output_path, same_file
+from .fileio import (
+    OutputLock,
+    atomic_output,
+    check_output_path,
+    make_folders,
+    remove_empty_folders,
+    same_file,
+)
 from .frames import Frame, FrameSink, SourceInfo
 from .images import is_image_path, write_image
-from .locations import NUMBER, is_pattern, numbered_files
+from .locations import Pattern, is_pattern, parse_pattern
 from .video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoWriter
 
 
 class VideoFileSink:
     """A video file written at the source's timestamps, its audio carried over.
 
-    The encoder starts with the first frame, whose size the video takes.
+    The encoder starts with the first frame, whose size the video takes. Without
+    ``overwrite`` a file that appeared at the path meanwhile is kept (the job fails).
     """
 
     def __init__(
@@ -36,8 +44,9 @@ class VideoFileSink:
         crf: int = DEFAULT_CRF,
         preset: str = DEFAULT_PRESET,
         encoder_threads: int = 0,
+        overwrite: bool = True,
     ) -> None:
-        self.path, self.info = Path(path), info
+        self.path, self.info, self.overwrite = Path(path), info, overwrite
         self._options = {"crf": crf, "preset": preset, "encoder_threads": encoder_threads}
         self._stack = contextlib.ExitStack()
         self._writer: VideoWriter | None = None
@@ -51,7 +60,7 @@ class VideoFileSink:
 
     def _open(self, width: int, height: int) -> VideoWriter:
         info = self.info
-        tmp = self._stack.enter_context(atomic_output(self.path))
+        tmp = self._stack.enter_context(atomic_output(self.path, replace=self.overwrite))
         writer = VideoWriter(
             tmp,
             width,
@@ -78,10 +87,11 @@ class VideoFileSink:
 
 
 class ImageFileSink:
-    """One image file: the source must have one frame, written when the job finishes."""
+    """One image file: the source must have one frame, written when the job finishes
+    (replacing a file only with ``overwrite``)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path, *, overwrite: bool = True) -> None:
+        self.path, self.overwrite = Path(path), overwrite
         self._image: np.ndarray | None = None
 
     def write(self, image: np.ndarray, frame: Frame) -> None:
@@ -99,29 +109,44 @@ class ImageFileSink:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if exc_type is None and self._image is not None:
-            write_image(self.path, self._image)
+            write_image(self.path, self._image, replace=self.overwrite)
 
 
 class ImageSequenceSink:
     """Numbered image files from a printf pattern (``out/%05d.png``), numbered from 1 as
     FFmpeg numbers them; zero-padded numbers sort right in every tool.
 
-    Each image is written whole; a stopped job leaves the frames it finished. After a
-    finished job no file of an earlier, longer sequence is left beyond the last number.
+    Each image is written whole, and replaces a file only with ``overwrite``; a lock file in
+    the folder keeps a second run off the same pattern until this one ends. A stopped job
+    (Ctrl-C, ``kill``) leaves the frames it finished; a failed one (disk full...) removes the
+    frames and folders it made, never a file that was there before. After a finished job no
+    file of an earlier, longer sequence (a name this pattern writes) is left beyond the
+    last number.
     """
 
-    def __init__(self, pattern: str) -> None:
-        self.pattern = pattern
-        self.folder = Path(pattern).parent
+    def __init__(self, pattern: str | Pattern, *, overwrite: bool = True) -> None:
+        self.pattern = parse_pattern(pattern) if isinstance(pattern, str) else pattern
+        self.folder, self.overwrite = self.pattern.folder, overwrite
         self.count = 0
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self._new: list[Path] = []  # frames this run made (not replaced)
+        self._made = make_folders(self.folder)
+        name = f"{self.pattern.head}%0{self.pattern.width}d{self.pattern.tail}"
+        try:
+            self._lock = OutputLock(self.folder / f".{name}.lock", f"image sequence {self.folder / name}")
+        except BaseException:
+            remove_empty_folders(self._made)
+            raise
 
     def path(self, number: int) -> Path:
-        return Path(self.pattern % number)
+        return self.pattern.path(number)
 
     def write(self, image: np.ndarray, frame: Frame) -> None:
         self.count += 1
-        write_image(self.path(self.count), image)
+        path = self.path(self.count)
+        new = not path.exists()
+        write_image(path, image, replace=self.overwrite)
+        if new:
+            self._new.append(path)
 
     def __enter__(self) -> ImageSequenceSink:
         return self
@@ -129,27 +154,37 @@ class ImageSequenceSink:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc_type is None:
-            for number, path in numbered_files(self.pattern):
-                if number > self.count:
-                    path.unlink()
+        try:
+            if exc_type is None and self.overwrite:
+                for number, path in self.pattern.files():
+                    if number > self.count:
+                        path.unlink()
+            elif exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
+                for path in self._new:
+                    path.unlink(missing_ok=True)
+        finally:
+            self._lock.release()
+            remove_empty_folders(self._made)
 
 
-def _check_sequence(pattern: str, inputs: tuple[Path, ...], overwrite: bool) -> None:
-    if len(NUMBER.findall(Path(pattern).name)) != 1 or "%" in str(Path(pattern).parent):
-        raise VidstyleError(
-            f"output pattern {pattern} must hold one frame number such as %05d, in its file name"
-        )
+def _check_sequence(pattern: str, inputs: tuple[Path, ...], overwrite: bool) -> Pattern:
+    """The parsed pattern, once it is known to name images and no input, and to replace
+    frames only with ``overwrite``."""
+    parsed = parse_pattern(pattern)
     if not is_image_path(Path(pattern)):
         raise VidstyleError(f"output pattern {pattern} must end in an image type (.png, .jpg...)")
-    existing = [path for _, path in numbered_files(pattern)]
+    existing = [path for _, path in parsed.files()]
     if any(same_file(path, source) for path in existing for source in inputs):
         raise VidstyleError(f"output pattern {pattern} names the input's own files")
     if existing and not overwrite:
         raise VidstyleError(
-            f"{Path(pattern).parent} already holds frames matching {Path(pattern).name} "
+            f"{parsed.folder} already holds frames matching {Path(pattern).name} "
             "(use --overwrite to replace them)"
         )
+    parent = next((p for p in (parsed.folder, *parsed.folder.parents) if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise VidstyleError(f"cannot write {pattern}: {parent} is not a folder")
+    return parsed
 
 
 def open_sink(
@@ -166,8 +201,7 @@ def open_sink(
     :class:`VidstyleError` for an output that exists, is an input, or has no known type)."""
     text = str(output)
     if is_pattern(text):
-        _check_sequence(text, inputs, overwrite)
-        return ImageSequenceSink(text)
+        return ImageSequenceSink(_check_sequence(text, inputs, overwrite), overwrite=overwrite)
     path = Path(text)
     check_output_path(path, inputs=inputs, overwrite=overwrite)
     if is_image_path(path):
@@ -176,9 +210,11 @@ def open_sink(
                 f"output {path} is one image but {info.label} has {info.frame_count} frames; "
                 "name a video file or an image sequence such as out/%05d.png"
             )
-        return ImageFileSink(path)
+        return ImageFileSink(path, overwrite=overwrite)
     if path.suffix.lower() in FORMATS:
-        return VideoFileSink(path, info, crf=crf, preset=preset, encoder_threads=encoder_threads)
+        return VideoFileSink(
+            path, info, crf=crf, preset=preset, encoder_threads=encoder_threads, overwrite=overwrite
+        )
     raise VidstyleError(
         f"unsupported output type {path.suffix or '(none)'!r}: use a video ({', '.join(FORMATS)}), "
         "an image (.png, .jpg...) or an image sequence such as out/%05d.png"
