@@ -411,17 +411,18 @@ class Gatys:
             sizes = self._scale_sizes(content.shape[:2])
             x = self.initial(full, sizes[0], self.config.seed if seed is None else seed)
         loss = math.nan
-        for k, size in enumerate(sizes):
+        schedule = scale_steps(iterations, len(sizes))
+        for k, (size, steps) in enumerate(zip(sizes, schedule, strict=True)):
             targets = self.targets(_resize(full, size))
             x = _resize(x, size)
             if previous is not None and k == len(sizes) - 1:
                 targets.warped = to_tensor(previous[0], self.device)
                 targets.mask = torch.from_numpy(previous[1]).to(self.device)[None, None]
 
-            def scaled_report(done: int, total: int, value: float, k: int = k) -> None:
-                report(k * iterations + done, len(sizes) * iterations, value)
+            def scaled_report(done: int, total: int, value: float, before: int = sum(schedule[:k])) -> None:
+                report(before + done, sum(schedule), value)
 
-            x, loss = self.optimise(x, targets, iterations, scaled_report)
+            x, loss = self.optimise(x, targets, steps, scaled_report)
         return to_images(x)[0], loss
 
     def _scale_sizes(self, shape: tuple[int, ...]) -> list[Size]:
@@ -433,6 +434,13 @@ class Gatys:
             if min(size) >= self.min_side:
                 sizes.append(size)
         return sizes
+
+
+def scale_steps(iterations: int, scales: int) -> list[int]:
+    """Optimiser steps per level of a coarse-to-fine pyramid, coarsest first: ``iterations``
+    at full size and twice as many at each level below. A step at half size costs a quarter,
+    so the coarse levels, where the painting's large motifs form, are cheap to run long."""
+    return [iterations * 2 ** (scales - 1 - k) for k in range(scales)]
 
 
 def _resize(image: torch.Tensor, size: Size) -> torch.Tensor:
@@ -599,7 +607,7 @@ class HQStylizer:
         """Optimiser steps of a frame after the first (warm-started: fewer, one scale)."""
         if self.config.warm_start:
             return self.config.iterations_next
-        return self.config.iterations * self.config.scales
+        return sum(scale_steps(self.config.iterations, self.config.scales))
 
 
 def default_work_dir(output: Path) -> Path:
