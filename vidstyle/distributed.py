@@ -196,6 +196,7 @@ def stylize_batch_on_ray(
     *,
     overwrite: bool = False,
     on_item: Callable[[int, int, BatchItem], None] | None = None,
+    tag: str | None = None,
     **options: Any,
 ) -> list[BatchItem]:
     """Stylize every image and video of ``inputs`` into ``output_dir`` as
@@ -205,7 +206,8 @@ def stylize_batch_on_ray(
     Each video is joined as soon as its last segment is done. Its finished segments wait in
     ``.NAME.segments`` beside its output (hidden, so that no later batch over the folder
     takes them for inputs), so a stopped batch goes on where it was. ``options`` are those
-    of :func:`stylize_on_ray`.
+    of :func:`stylize_on_ray`; ``tag`` marks the outputs' names (see
+    :func:`~vidstyle.batch.output_for`).
     """
     settings, job = _prepare(style, options)
 
@@ -220,7 +222,7 @@ def stylize_batch_on_ray(
                 report(BatchItem.failed(source, target, exc))
         _run_files(files, settings, settle=lambda file: report(attempt(file.input, file.output, file.result)))
 
-    return run_batch(inputs, output_dir, on_ray, overwrite=overwrite, on_item=on_item)
+    return run_batch(inputs, output_dir, on_ray, overwrite=overwrite, on_item=on_item, tag=tag)
 
 
 def _prepare(style: str | Path, options: dict[str, Any]) -> tuple[RayOptions, seg.SegmentJob]:

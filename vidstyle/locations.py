@@ -35,11 +35,26 @@ def is_pattern(text: str) -> bool:
 
 def names_folder(output: str | Path) -> bool:
     """Whether an output names a folder for a batch: an existing folder, or a name ending in
-    a slash or without a suffix (not an image sequence)."""
+    a slash (not an image sequence)."""
     text = str(output)
     if is_pattern(text):
         return False
-    return Path(text).is_dir() or text.endswith(("/", os.sep)) or not Path(text).suffix
+    return Path(text).is_dir() or text.endswith(("/", os.sep))
+
+
+def output_name_problem(output: str) -> str | None:
+    """Why ``output`` names neither a folder, a sequence nor a file of a known kind by its
+    form alone, or None: an empty name, or a new name without a type, which could be meant
+    as either a file or a folder (so nothing is guessed)."""
+    if not output.strip():
+        return "the output is an empty name"
+    if names_folder(output) or is_pattern(output) or Path(output).suffix:
+        return None
+    name = Path(output).name
+    return (
+        f"output {output} has no file type: end it with / for a folder ({output}/), or name a "
+        f"file such as {name}.mp4 or {name}.png"
+    )
 
 
 def natural_key(name: str) -> list[int | str]:

@@ -15,7 +15,7 @@ from types import TracebackType
 import numpy as np
 
 from .errors import VidstyleError
-from .fileio import atomic_output, check_output_path, same_file
+from .fileio import atomic_output, check_output_path, check_writable_folder, same_file
 from .frames import Frame, FrameSink, SourceInfo
 from .images import is_image_path, write_image
 from .locations import NUMBER, is_pattern, numbered_files
@@ -142,6 +142,7 @@ def _check_sequence(pattern: str, inputs: tuple[Path, ...], overwrite: bool) -> 
         )
     if not is_image_path(Path(pattern)):
         raise VidstyleError(f"output pattern {pattern} must end in an image type (.png, .jpg...)")
+    check_writable_folder(Path(pattern).parent, "the output pattern's folder")
     existing = [path for _, path in numbered_files(pattern)]
     if any(same_file(path, source) for path in existing for source in inputs):
         raise VidstyleError(f"output pattern {pattern} names the input's own files")
