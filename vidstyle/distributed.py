@@ -12,9 +12,12 @@ as one task, all through one queue. Ray is an optional dependency: ``pip install
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -42,10 +45,17 @@ CRASH_RETRIES = 2
 #: object store of a local Ray: tasks exchange only small records, so a little will do
 #: (Ray's default takes 30% of the memory)
 LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
+#: errors of the file system that another try would meet again (a full disk, a quota,
+#: a read-only or forbidden folder): a task failing with one is not run again
+LASTING_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 #: seconds between checks for finished tasks (and for Ctrl-C)
 POLL_SECONDS = 0.5
 #: seconds that cancelled tasks have to end before Ray stops
 CANCEL_SECONDS = 3.0
+#: seconds a cluster's address has to answer before the job is refused, and the tries,
+#: a second apart, that Ray then makes to reach its GCS (Ray's default of 20 takes 20 s)
+CONNECT_SECONDS = 5.0
+CONNECT_RETRIES = 10
 
 #: what a task runs: the job, the segment (None: the whole file) and the file to write
 Task = Callable[[seg.SegmentJob, Any, str], Any]
@@ -54,6 +64,7 @@ Log = Callable[[str], None]
 
 def import_ray() -> ModuleType:
     """The ray module; a one-line error saying how to install it when it is missing."""
+    os.environ.setdefault("RAY_NUM_REDIS_GET_RETRIES", str(CONNECT_RETRIES))  # read on import
     try:
         import ray
     except ImportError:
@@ -83,17 +94,48 @@ def ray_session(address: str | None = None) -> Iterator[ModuleType]:
     if not address:
         options.update(address="local", num_cpus=cpu_cores(), object_store_memory=LOCAL_OBJECT_STORE_BYTES)
     else:
+        check_reachable(address)
         options["address"] = address
-    with _signal_handlers_kept():
+    with _signal_handlers_kept(), _stderr_silenced():
         try:
             ray.init(**options)
         except (ConnectionError, ValueError, RuntimeError) as exc:
+            if address and isinstance(exc, ConnectionError):
+                raise VidstyleError(f"cannot reach the Ray cluster at {address} (no Ray there)") from None
             where = f"the Ray cluster at {address}" if address else "a local Ray"
             raise VidstyleError(f"cannot start {where}: {str(exc).strip().splitlines()[0]}") from None
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str) -> None:
+    """Refuse, within :data:`CONNECT_SECONDS`, a cluster address that nothing answers at:
+    Ray itself retries such an address for minutes, printing each try."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():  # "auto", or an address for Ray to read
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as exc:
+        reason = exc.strerror or ("timed out" if isinstance(exc, TimeoutError) else str(exc))
+        raise VidstyleError(f"cannot reach the Ray cluster at {address} ({reason})") from None
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Keep Ray's C++ core, which writes each failed try to connect straight to file
+    descriptor 2, off the terminal while Ray starts (its errors are raised, and said once)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextlib.contextmanager
@@ -508,9 +550,13 @@ def _run(
 
 def _failure(exc: Exception) -> tuple[str, bool]:
     """What made a task fail, in one line, and whether running it again is pointless (a
-    :class:`VidstyleError`: the input or the settings, the same next time)."""
+    :class:`VidstyleError`: the input or the settings; a full disk or a folder it may not
+    write: the same next time)."""
     cause = getattr(exc, "cause", None) or exc
     if isinstance(cause, VidstyleError):
         return str(cause), True
+    if isinstance(cause, OSError) and cause.errno in LASTING_ERRNOS:
+        where = f": {cause.filename}" if cause.filename else ""
+        return f"{cause.strerror or cause}{where}", True
     text = next(iter(str(cause).strip().splitlines()), "")
     return (f"{type(cause).__name__}: {text}" if text else type(cause).__name__), False
