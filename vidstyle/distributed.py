@@ -391,6 +391,9 @@ class _Video(_File):
         self.stages = {"split": time.perf_counter() - self.began}
         self._ray_up = self.began
         done, total = len(self.plan.segments) - len(self.todo), len(self.plan.segments)
+        if self.work.damaged:
+            numbers = ", ".join(map(str, self.work.damaged))
+            settings.say(f"warning: finished segment(s) {numbers} of {input} were damaged: made again")
         if done:
             settings.say(f"resuming {input}: {done} of {total} segments already done")
 

@@ -35,6 +35,11 @@ class WorkDir:
         self.path = Path(path)
         self._prepare()
         old = self._read()
+        if old is not None and "job" not in old and not restart:
+            raise VidstyleError(
+                f"work directory {self.path} has a damaged {MANIFEST_NAME} (cut short, or not "
+                "vidstyle's): use --restart to start over"
+            )
         same = old is not None and old.get("job") == job
         if old is not None and not same and not restart:
             changed = sorted(changed_keys(old.get("job") or {}, job))
@@ -74,8 +79,8 @@ class WorkDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
     def _read(self) -> dict[str, Any] | None:
-        """The manifest; None where there is none, ``{}`` where it cannot be read (as another
-        job's: refused, unless restarting)."""
+        """The manifest; None where there is none, ``{}`` where it cannot be read (damaged:
+        refused, unless restarting)."""
         path = self.path / MANIFEST_NAME
         if not path.is_file():
             return None
