@@ -28,6 +28,28 @@ def is_camera(text: str) -> bool:
         return False
 
 
+#: files that are neither regular files, folders nor character devices (cameras), by what
+#: a message calls them: reading one would wait for a writer that may never come (a FIFO),
+#: or read a whole disk (a block device)
+_SPECIAL = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def special_file_problem(text: str) -> str | None:
+    """Why the path ``text`` cannot be read as an input, if it is such a special file."""
+    try:
+        mode = os.stat(text).st_mode
+    except (OSError, ValueError):
+        return None
+    kind = next((name for test, name in _SPECIAL if test(mode)), None)
+    if kind is None:
+        return None
+    return f"input {text} is {kind}, not a file: save the video to a file, or give a stream URL or camera"
+
+
 def is_pattern(text: str) -> bool:
     """Whether ``text`` names an image sequence by a printf-style number (``out/%05d.png``)."""
     return NUMBER.search(Path(text).name) is not None
