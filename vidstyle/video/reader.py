@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -247,12 +250,7 @@ class VideoReader(Closing):
 def _open(location: Path | str, timeout: float) -> av.container.InputContainer:
     """Open a file, or a stream URL (rtsp, http...) that must answer within ``timeout`` s."""
     if "://" in str(location):
-        try:
-            return av.open(str(location), timeout=timeout)
-        except (av.FFmpegError, OSError) as exc:
-            raise VidstyleError(
-                f"cannot read {location}: unreachable or not a video stream ({_reason(exc)})"
-            ) from None
+        return _open_url(str(location), timeout)
     path = Path(location)
     if not path.exists():
         raise VidstyleError(f"input {path} does not exist")
@@ -262,6 +260,42 @@ def _open(location: Path | str, timeout: float) -> av.container.InputContainer:
         return av.open(str(path))
     except (av.FFmpegError, OSError) as exc:
         raise VidstyleError(f"cannot read {path}: not a video file, or damaged ({_reason(exc)})") from None
+
+
+def _open_url(url: str, timeout: float) -> av.container.InputContainer:
+    """Open a stream URL in a thread of its own: FFmpeg holds the thread that opens until
+    it answers or ``timeout`` passes, and the main thread stays free for Ctrl-C (an
+    abandoned opening closes what it opens). A stream that has not sent enough to be
+    recognised by then is said to have timed out, whatever FFmpeg made of the part it had."""
+    outcome: dict[str, Any] = {}
+    abandoned = threading.Event()
+
+    def attempt() -> None:
+        try:
+            outcome["container"] = av.open(url, timeout=timeout)
+        except (av.FFmpegError, OSError) as exc:
+            outcome["error"] = exc
+        if abandoned.is_set() and "container" in outcome:
+            outcome["container"].close()
+
+    began = time.monotonic()
+    opener = threading.Thread(target=attempt, name="vidstyle-open-url", daemon=True)
+    opener.start()
+    try:
+        while opener.is_alive():
+            opener.join(0.05)
+    except BaseException:  # Ctrl-C, SIGTERM: leave the opening to end by itself
+        abandoned.set()
+        raise
+    if "container" in outcome:
+        return outcome["container"]
+    seconds = time.monotonic() - began
+    if seconds >= timeout * 0.95:
+        raise VidstyleError(
+            f"cannot read {url}: timed out after {seconds:.0f} s (the stream did not send enough "
+            "to be recognised as a video in time)"
+        )
+    raise VidstyleError(f"cannot read {url}: unreachable or not a video stream ({_reason(outcome['error'])})")
 
 
 def _declared_end(
