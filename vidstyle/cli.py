@@ -581,8 +581,7 @@ def _report(input: str, result: StylizeResult, as_json: bool) -> None:
         return
     if result.lost_frames:
         typer.echo(
-            f"warning: {result.lost_frames} frame(s) of {input} are damaged or missing "
-            "and could not be decoded",
+            f"warning: {result.lost_frames} frame(s) of {input} are damaged or missing",
             err=True,
         )
     typer.echo(_wrote(result))
