@@ -317,15 +317,19 @@ def _open_url(url: str, timeout: float) -> av.container.InputContainer:
     except BaseException:  # Ctrl-C, SIGTERM: leave the opening to end by itself
         abandoned.set()
         raise
-    if "container" in outcome:
-        return outcome["container"]
+    container = outcome.get("container")
     seconds = time.monotonic() - began
-    if seconds >= timeout * 0.95:
+    if seconds >= timeout * 0.95 and (container is None or not container.streams.video):
+        if container is not None:  # what FFmpeg made of the start it had: no video yet
+            container.close()
         raise VidstyleError(
             f"cannot read {url}: timed out after {seconds:.0f} s (the stream did not send enough "
             "to be recognised as a video in time)"
         )
-    raise VidstyleError(f"cannot read {url}: unreachable or not a video stream ({_reason(outcome['error'])})")
+    if container is None:
+        reason = _reason(outcome["error"])
+        raise VidstyleError(f"cannot read {url}: unreachable or not a video stream ({reason})")
+    return container
 
 
 def _declared_end(
