@@ -291,3 +291,61 @@ def test_an_unreachable_ray_cluster_is_one_line_within_30_s(
     one_error(code, err, f"cannot reach the Ray cluster at 127.0.0.1:{port}")
     assert time.monotonic() - start < 30
     assert not (tmp_path / "o.mp4").exists()
+
+
+# --- resumable work -----------------------------------------------------------------------
+
+
+def segment_work(folder: Path, frames: int = 6) -> tuple[dict, Path]:
+    """A work folder with segments 1 and 2 finished (``frames`` frames each), as a stopped
+    Ray job leaves it; the job's manifest entry and the second segment's file."""
+    from vidstyle import segments as seg
+
+    job = {"version": seg.MANIFEST_VERSION, "input": "clip.mp4"}
+    work = seg.WorkDir(folder, job, ".mp4")
+    for index in range(2):
+        make_video(work.file(index), frames=frames)
+        work.finish_segment(index, {"frames": frames, "lost": 0, "device": "cpu", "head": [], "tail": []})
+    return job, work.file(1)
+
+
+def test_a_damaged_finished_segment_is_made_again(tmp_path: Path) -> None:
+    from vidstyle import segments as seg
+
+    job, second = segment_work(tmp_path / "out.mp4.segments")
+    second.write_bytes(second.read_bytes()[: second.stat().st_size // 2])
+    work = seg.WorkDir(tmp_path / "out.mp4.segments", job, ".mp4")
+    assert work.damaged == [2]
+    assert work.record(0) is not None and work.record(1) is None and not second.exists()
+    assert seg.WorkDir(tmp_path / "out.mp4.segments", job, ".mp4").damaged == []  # recorded
+
+
+def test_a_segment_with_fewer_frames_than_recorded_is_made_again(tmp_path: Path) -> None:
+    from vidstyle import segments as seg
+
+    job, second = segment_work(tmp_path / "w")
+    make_video(second, frames=3)  # replaced by a shorter file since it was recorded
+    assert seg.WorkDir(tmp_path / "w", job, ".mp4").damaged == [2]
+
+
+@pytest.mark.parametrize("manifest", ['{"job": {"vers', "", "[1, 2]", '{"done": {}}'])
+def test_a_damaged_manifest_says_so_and_offers_restart(tmp_path: Path, manifest: str) -> None:
+    from vidstyle import segments as seg
+    from vidstyle.workdir import MANIFEST_NAME
+
+    job, second = segment_work(tmp_path / "w")
+    (tmp_path / "w" / MANIFEST_NAME).write_text(manifest)
+    with pytest.raises(VidstyleError, match=r"damaged manifest.json .*--restart") as caught:
+        seg.WorkDir(tmp_path / "w", job, ".mp4")
+    assert "other settings" not in str(caught.value) and second.exists()
+    assert seg.WorkDir(tmp_path / "w", job, ".mp4", restart=True).done == {}
+
+
+def test_lasting_file_system_errors_are_not_run_again() -> None:
+    import errno
+
+    from vidstyle.distributed import _failure
+
+    reason, final = _failure(OSError(errno.ENOSPC, "No space left on device", "/w/segment-00002.mp4"))
+    assert (reason, final) == ("No space left on device: /w/segment-00002.mp4", True)
+    assert _failure(RuntimeError("flaky"))[1] is False
