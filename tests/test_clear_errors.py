@@ -315,7 +315,7 @@ def test_a_damaged_finished_segment_is_made_again(tmp_path: Path) -> None:
     job, second = segment_work(tmp_path / "out.mp4.segments")
     second.write_bytes(second.read_bytes()[: second.stat().st_size // 2])
     work = seg.WorkDir(tmp_path / "out.mp4.segments", job, ".mp4")
-    assert work.damaged == [2]
+    assert work.damaged == ["2"]
     assert work.record(0) is not None and work.record(1) is None and not second.exists()
     assert seg.WorkDir(tmp_path / "out.mp4.segments", job, ".mp4").damaged == []  # recorded
 
@@ -325,16 +325,16 @@ def test_a_segment_with_fewer_frames_than_recorded_is_made_again(tmp_path: Path)
 
     job, second = segment_work(tmp_path / "w")
     make_video(second, frames=3)  # replaced by a shorter file since it was recorded
-    assert seg.WorkDir(tmp_path / "w", job, ".mp4").damaged == [2]
+    assert seg.WorkDir(tmp_path / "w", job, ".mp4").damaged == ["2"]
 
 
-@pytest.mark.parametrize("manifest", ['{"job": {"vers', "", "[1, 2]", '{"done": {}}'])
-def test_a_damaged_manifest_says_so_and_offers_restart(tmp_path: Path, manifest: str) -> None:
+@pytest.mark.parametrize("manifest", [b'{"job": {"vers', b"", b"[1, 2]", b"\xff\xfe"])
+def test_a_damaged_manifest_says_so_and_offers_restart(tmp_path: Path, manifest: bytes) -> None:
     from vidstyle import segments as seg
     from vidstyle.workdir import MANIFEST_NAME
 
     job, second = segment_work(tmp_path / "w")
-    (tmp_path / "w" / MANIFEST_NAME).write_text(manifest)
+    (tmp_path / "w" / MANIFEST_NAME).write_bytes(manifest)
     with pytest.raises(VidstyleError, match=r"damaged manifest.json .*--restart") as caught:
         seg.WorkDir(tmp_path / "w", job, ".mp4")
     assert "other settings" not in str(caught.value) and second.exists()

@@ -587,10 +587,11 @@ class WorkDir(BaseWorkDir):
         self.suffix = suffix
         super().__init__(path, job, restart)
         #: the numbers of finished segments whose files were damaged, to be made again
-        self.damaged = sorted(int(key) for key, record in self.done.items() if not self._intact(key, record))
-        for number in self.damaged:
-            del self.done[str(number)]
-            self.file(number - 1).unlink(missing_ok=True)
+        self.damaged = sorted(key for key, record in self.done.items() if not self._intact(key, record))
+        for key in self.damaged:
+            del self.done[key]
+            if key.isdigit():
+                self.file(int(key) - 1).unlink(missing_ok=True)
         if self.damaged:
             self._write()
         if not self.done:  # the frames kept for joins, of a job started over
@@ -604,8 +605,11 @@ class WorkDir(BaseWorkDir):
         """Whether the finished segment ``key``'s file decodes to the frames its record
         counts (those before its blended head are in the join instead): a file cut short or
         overwritten since is made again rather than joined."""
-        expected = record["frames"] - len(record["head"]) if record["frames"] else 0
-        path = self.file(int(key) - 1)
+        try:
+            expected = record["frames"] - len(record.get("head") or [])
+            path = self.file(int(key) - 1)
+        except (AttributeError, KeyError, TypeError, ValueError):  # a record not as written
+            return False
         return decodable_frames(path) == expected if expected else True
 
     def record(self, index: int) -> dict[str, Any] | None:

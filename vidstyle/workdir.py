@@ -18,6 +18,8 @@ from .errors import VidstyleError
 from .fileio import atomic_output
 
 MANIFEST_NAME = "manifest.json"
+#: what :meth:`WorkDir._read` returns for a manifest cut short or not JSON: no job's settings
+_DAMAGED: dict[str, Any] = {}
 
 
 class WorkDir:
@@ -35,10 +37,10 @@ class WorkDir:
         self.path = Path(path)
         self._prepare()
         old = self._read()
-        if old is not None and "job" not in old and not restart:
+        if old is _DAMAGED and not restart:
             raise VidstyleError(
                 f"work directory {self.path} has a damaged {MANIFEST_NAME} (cut short, or not "
-                "vidstyle's): use --restart to start over"
+                "JSON): use --restart to start over"
             )
         same = old is not None and old.get("job") == job
         if old is not None and not same and not restart:
@@ -79,16 +81,16 @@ class WorkDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
     def _read(self) -> dict[str, Any] | None:
-        """The manifest; None where there is none, ``{}`` where it cannot be read (damaged:
-        refused, unless restarting)."""
+        """The manifest; None where there is none, :data:`_DAMAGED` where it cannot be read
+        (refused, unless restarting)."""
         path = self.path / MANIFEST_NAME
         if not path.is_file():
             return None
         try:
             manifest = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return {}
-        return manifest if isinstance(manifest, dict) else {}
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return _DAMAGED
+        return manifest if isinstance(manifest, dict) else _DAMAGED
 
     def _write(self) -> None:
         manifest = {"job": self.job, "done": dict(sorted(self.done.items()))}
