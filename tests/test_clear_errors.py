@@ -119,6 +119,7 @@ def test_an_empty_style_name_is_refused(photo: Path, tmp_path: Path, capsys) -> 
     one_error(code, err, "no style given")
 
 
+@pytest.mark.slow  # loads every shipped style
 def test_webcam_skips_styles_that_cannot_load(styles_dir: Path, tmp_path: Path, capsys) -> None:
     clip = tmp_path / "cam.mp4"
     make_video(clip, frames=3)
