@@ -251,10 +251,11 @@ def test_weights_with_wrong_tensors_rejected(tmp_path: Path) -> None:
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    tensors.pop(next(k for k in tensors if k.startswith("net.")))
+    key = next(k for k in tensors if k.startswith("net."))
+    tensors.pop(key)
     broken = tmp_path / "broken.safetensors"
     save_file(tensors, str(broken), metadata=meta)
-    with pytest.raises(VidstyleError, match="not a valid vidstyle weights file"):
+    with pytest.raises(VidstyleError, match=f"broken.safetensors is damaged: it lacks the tensor {key}$"):
         load_style(broken)
 
 

@@ -258,7 +258,7 @@ def test_settings_are_checked_before_any_task() -> None:
 def test_work_dir_refuses_other_settings_unless_restart(tmp_path: Path) -> None:
     work = seg.WorkDir(tmp_path / "work", {"settings": {"crf": 23}}, ".mp4")
     work.claim(work.file(0).name)
-    work.file(0).write_bytes(b"done")
+    make_video(work.file(0), frames=5)
     work.finish_segment(0, {"frames": 5})
     (tmp_path / "work" / "segment-00002.mp4").write_bytes(b"the user's")  # never recorded
     again = seg.WorkDir(tmp_path / "work", {"settings": {"crf": 23}}, ".mp4")

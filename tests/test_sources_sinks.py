@@ -151,7 +151,7 @@ def test_one_image_output_for_several_frames_is_refused(tmp_path: Path, tiny_sty
 
 
 def test_names_folder() -> None:
-    assert names_folder("out/") and names_folder("out") and not names_folder("out.mp4")
+    assert names_folder("out/") and not names_folder("out") and not names_folder("out.mp4")
     assert not names_folder("out/%05d.png") and not names_folder("a.png")
 
 
@@ -197,7 +197,8 @@ def test_batch_of_files_loads_the_model_once(
     real = stylizer_module.load_style
     monkeypatch.setattr(stylizer_module, "load_style", lambda *a, **k: loads.append(a) or real(*a, **k))
     files = [media_tree / "a.png", media_tree / "trip" / "clip.mp4", media_tree / "old.mkv"]
-    code, stdout, err = run_cli(["stylize", *files, "-s", tiny_style, "-o", tmp_path / "o", "--json"], capsys)
+    args = ["stylize", *files, "-s", tiny_style, "-o", f"{tmp_path}/o/", "--json"]
+    code, stdout, err = run_cli(args, capsys)
     assert code == 0, err
     assert [i["status"] for i in json.loads(stdout)] == ["done"] * 3
     assert len(loads) == 1
@@ -264,7 +265,7 @@ def test_silent_stream_times_out() -> None:
         server.bind(("127.0.0.1", 0))
         server.listen()
         start = time.monotonic()
-        with pytest.raises(VidstyleError, match="unreachable"):
+        with pytest.raises(VidstyleError, match="timed out after 1 s"):
             open_source(f"http://127.0.0.1:{server.getsockname()[1]}/live", timeout=1.0)
         assert time.monotonic() - start < 10
 

@@ -161,19 +161,22 @@ def test_truncated_file_reports_its_missing_end(tmp_path: Path, suffix: str) -> 
     assert len(frames) + lost == 30  # the container's declared duration says what is missing
 
 
-@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".ts", ".avi", ".mov"])
 @pytest.mark.parametrize("intra", [True, False], ids=["intra", "inter"])
 def test_garbage_in_the_middle_is_skipped_and_counted(tmp_path: Path, suffix: str, intra: bool) -> None:
+    """Each of the 4 damaged packets is a lost frame, whether the decoder dropped it, showed
+    it with its errors concealed, or the demuxer lost it whole (a gap in MPEG-TS)."""
     path = tmp_path / f"garbage{suffix}"
     make_corrupt_video(path, mode="garbage", frames=30, intra=intra)
     with VideoReader(path) as reader:
         frames = list(reader)
         lost = reader.lost_frames
-    # Frames that depend on a damaged one may be dropped too: all of them count.
-    assert len(frames) + lost == 30
     assert len(frames) >= 12
     if intra:
-        assert frames[-1].time == pytest.approx(2.9)  # decoding went on past the damage
+        assert lost == 4
+        assert frames[-1].time >= 2.85  # decoding went on past the damage
+    else:  # frames that depend on a damaged one may be dropped too: all of them count
+        assert 30 - len(frames) <= lost <= 30 - len(frames) + 4
 
 
 def test_frames_cut_by_max_frames_are_not_lost(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from .errors import VidstyleError
+from .fileio import check_writable_folder
 from .images import is_image_path
 from .stylize import StylizeResult, stylize_media
 from .stylizer import Stylizer
@@ -46,27 +47,36 @@ def is_media(path: Path) -> bool:
     return is_image_path(path) or is_video_file(path)
 
 
-def output_for(relative: Path, output_dir: Path) -> Path:
-    """Where a file of the batch goes: the same relative name, in a container vidstyle writes."""
+def output_for(relative: Path, output_dir: Path, tag: str | None = None) -> Path:
+    """Where a file of the batch goes: the same relative name, in a container vidstyle writes;
+    with ``tag`` (a style's name, when one batch runs for several) before the suffix, so that
+    each style's files sit side by side (``clip.candy.mp4``)."""
     if is_video_file(relative) and relative.suffix.lower() not in FORMATS:
         relative = relative.with_suffix(FALLBACK_VIDEO_SUFFIX)
+    if tag is not None:
+        relative = relative.with_name(f"{relative.stem}.{tag}{relative.suffix}")
     return output_dir / relative
 
 
-def plan(inputs: list[Path], output_dir: Path) -> list[tuple[Path, Path]]:
-    """Every (input, output) pair of a batch, in a stable order.
+def plan(inputs: list[Path], output_dir: Path, tag: str | None = None) -> list[tuple[Path, Path]]:
+    """Every (input, output) pair of a batch, in a stable order (``tag``: see :func:`output_for`).
 
     A folder contributes its images and videos, sub-folders included (not hidden files,
     nor anything inside ``output_dir`` when that lies within it); a file is taken as given.
+    An input folder that is ``output_dir`` or lies within it is refused: its files would be
+    written among themselves.
     """
+    check_writable_folder(output_dir)
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
+            _check_apart(item, output_dir)
             pairs += [
-                (path, output_for(path.relative_to(item), output_dir)) for path in _media_in(item, output_dir)
+                (path, output_for(path.relative_to(item), output_dir, tag))
+                for path in _media_in(item, output_dir)
             ]
         elif item.exists():
-            pairs.append((item, output_for(Path(item.name), output_dir)))
+            pairs.append((item, output_for(Path(item.name), output_dir, tag)))
         else:
             raise VidstyleError(f"input not found: {item}")
     outputs = [out for _, out in pairs]
@@ -74,6 +84,16 @@ def plan(inputs: list[Path], output_dir: Path) -> list[tuple[Path, Path]]:
     if twice:
         raise VidstyleError(f"two inputs would both be written to {sorted(twice)[0]}; give them apart")
     return pairs
+
+
+def _check_apart(folder: Path, output_dir: Path) -> None:
+    """Refuse an output folder that is the input ``folder`` or holds it."""
+    inside, out = folder.resolve(), output_dir.resolve()
+    if inside == out or out in inside.parents:
+        what = "is the input folder" if inside == out else f"holds the input folder {folder}"
+        raise VidstyleError(
+            f"output folder {output_dir} {what}: choose a folder outside it, such as {folder.name}-styled/"
+        )
 
 
 def _media_in(folder: Path, output_dir: Path) -> Iterator[Path]:
@@ -97,14 +117,15 @@ def run_batch(
     *,
     overwrite: bool = False,
     on_item: Callable[[int, int, BatchItem], None] | None = None,
+    tag: str | None = None,
 ) -> list[BatchItem]:
     """Plan the batch, skip the outputs that exist (unless ``overwrite``) and let ``runner``
-    stylize the others; the items in the plan's order.
+    stylize the others; the items in the plan's order (``tag``: see :func:`output_for`).
 
     ``on_item`` hears about each file as it is skipped or finishes (how many files have,
     this one included, the total, what happened), whichever engine runs them.
     """
-    pairs = plan([Path(p) for p in inputs], Path(output_dir))
+    pairs = plan([Path(p) for p in inputs], Path(output_dir), tag)
     if not pairs:
         raise VidstyleError(f"no images or videos in {', '.join(map(str, inputs))}")
     items: dict[str, BatchItem] = {}
@@ -131,6 +152,7 @@ def stylize_batch(
     *,
     overwrite: bool = False,
     on_item: Callable[[int, int, BatchItem], None] | None = None,
+    tag: str | None = None,
     **options: object,
 ) -> list[BatchItem]:
     """Stylize every image and video of ``inputs`` into ``output_dir``, one file after
@@ -145,7 +167,7 @@ def stylize_batch(
             work = partial(_stylize_file, source, target, stylizer, overwrite, options)
             report(attempt(source, target, work))
 
-    return run_batch(inputs, output_dir, one_by_one, overwrite=overwrite, on_item=on_item)
+    return run_batch(inputs, output_dir, one_by_one, overwrite=overwrite, on_item=on_item, tag=tag)
 
 
 def attempt(source: Path, target: Path, work: Callable[[], StylizeResult]) -> BatchItem:

@@ -16,7 +16,7 @@ import cv2
 from .errors import VidstyleError
 from .fileio import Closing
 from .frames import Frame
-from .locations import is_camera, is_url
+from .locations import is_camera, is_url, special_file_problem
 
 #: seconds to wait for a frame before the camera counts as silent (first frame) or lost
 DEFAULT_TIMEOUT = 5.0
@@ -49,6 +49,9 @@ def parse_source(source: str) -> SourceSpec:
         raise VidstyleError(f"no camera at {text}: {what}")
     if path.is_dir():
         raise VidstyleError(f"no camera at {text}: it is a directory")
+    problem = special_file_problem(text)
+    if problem:
+        raise VidstyleError(problem)
     if is_camera(text):
         return SourceSpec(text, "camera", f"camera {text}")
     return SourceSpec(text, "file", text)

@@ -194,14 +194,15 @@ def stylize(
         ),
     ],
     style: Annotated[
-        str,
+        list[str] | None,
         typer.Option(
             "-s",
             "--style",
             metavar="NAME_OR_PATH",
-            help="Style name or weights file (see `vidstyle styles`); with --mode hq also a painting.",
+            help="Style name or weights file (see `vidstyle styles`); with --mode hq also a painting. "
+            "Repeat for several: each input once per style, into an output folder as NAME.STYLE.EXT.",
         ),
-    ] = DEFAULT_STYLE,
+    ] = None,
     max_size: Annotated[
         int | None,
         typer.Option(
@@ -407,58 +408,93 @@ def stylize(
     Fast mode runs a trained style network; --mode hq optimises each frame towards a painting
     (minutes per frame, any painting). Several inputs, or an output folder, make a batch.
     """
-    from .locations import names_folder
+    from .locations import names_folder, output_name_problem
     from .sources import check_input
-    from .stylizer import FastStylizer
 
     _check_mode_options(ctx, mode, size, max_size)
     _check_backend_options(ctx, mode, backend)
     for spec in inputs:
         check_input(spec)
-    batch = len(inputs) > 1 or names_folder(output)
+    problem = output_name_problem(output)
+    if problem:
+        raise VidstyleError(problem)
+    styles = _styles_given(style, output, mode)
+    batch = len(inputs) > 1 or len(styles) > 1 or names_folder(output)
     if batch and not names_folder(output):
         raise VidstyleError(f"{len(inputs)} inputs need an output folder, not {output} (end it with /)")
     if mode == "hq" and (batch or not Path(inputs[0]).is_file()):
         raise VidstyleError("--mode hq takes one video or image file")
+    if batch:
+        items = []
+        for one in styles:
+            tag = Path(one).stem if len(styles) > 1 else None
+            run = _batch_on_ray(ctx.params | {"style": one}) if backend == "ray" else _batch_here(ctx, one)
+            items += _stylize_batch(inputs, Path(output), as_json, partial(run, tag=tag))
+        _summarize(items, Path(output), as_json)
+        return
     if backend == "ray":
-        if batch:
-            _stylize_batch(inputs, Path(output), as_json, _batch_on_ray(ctx.params))
-            return
         if not Path(inputs[0]).is_file():
             raise VidstyleError("--backend ray takes files, or folders into an output folder")
-        result = _stylize_ray(inputs[0], output, ctx.params)
-        _report(inputs[0], result, as_json)
-        return
-    if mode == "hq":
+        result = _stylize_ray(inputs[0], output, ctx.params | {"style": styles[0]})
+    elif mode == "hq":
         if threads:
             import torch
 
             torch.set_num_threads(threads)
-        result = _stylize_hq(Path(inputs[0]), Path(output), style, ctx.params)
-        _report(inputs[0], result, as_json)
-        return
-    stylizer = FastStylizer(
-        style,
-        device=device,
-        precision=precision,
-        strength=strength,
-        preserve_color=preserve_color,
-        style_scale=style_scale,
-    )
-    options = _fast_options(stylizer, threads, workers, temporal)
-    options.update(
-        max_size=max_size, max_frames=max_frames, fps=fps, batch_size=batch_size, crf=crf, preset=preset
-    )
-    if batch:
-        from .batch import stylize_batch
-
-        run = partial(stylize_batch, overwrite=overwrite, progress=not as_json, **options)
-        _stylize_batch(inputs, Path(output), as_json, run)
+        result = _stylize_hq(Path(inputs[0]), Path(output), styles[0], ctx.params)
     else:
         from .stylize import stylize_media
 
-        result = stylize_media(inputs[0], output, overwrite=overwrite, progress=not as_json, **options)
-        _report(inputs[0], result, as_json)
+        result = stylize_media(inputs[0], output, **_here_options(ctx, styles[0]))
+    _report(inputs[0], result, as_json)
+
+
+def _styles_given(styles: list[str] | None, output: str, mode: str) -> list[str]:
+    """The -s values (default: the default style); several need an output folder and names
+    apart, as each style's files are told apart by its name (``clip.candy.mp4``)."""
+    from .locations import names_folder
+
+    styles = list(styles or [DEFAULT_STYLE])
+    if len(styles) == 1:
+        return styles
+    if mode == "hq":
+        raise VidstyleError("--mode hq takes one style (-s) per run")
+    if not names_folder(output):
+        raise VidstyleError(
+            f"{len(styles)} styles make one file each: give an output folder, not {output} "
+            f"(such as {Path(output).stem or 'out'}/)"
+        )
+    names = [Path(one).stem for one in styles]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise VidstyleError(f"two styles given are both named {twice[0]}: each style's files take its name")
+    return styles
+
+
+def _here_options(ctx: typer.Context, style: str) -> dict[str, Any]:
+    """The options of a fast job in this process (:func:`~vidstyle.stylize.stylize_media`'s)
+    with ``style``, as the command line gave them."""
+    from .stylizer import FastStylizer
+
+    given = ctx.params
+    stylizer = FastStylizer(
+        style,
+        device=given["device"],
+        precision=given["precision"],
+        strength=given["strength"],
+        preserve_color=given["preserve_color"],
+        style_scale=given["style_scale"],
+    )
+    options = _fast_options(stylizer, given["threads"], given["workers"], given["temporal"])
+    names = ("max_size", "max_frames", "fps", "batch_size", "crf", "preset", "overwrite")
+    return options | {name: given[name] for name in names} | {"progress": not given["as_json"]}
+
+
+def _batch_here(ctx: typer.Context, style: str) -> Callable[..., list[Any]]:
+    """A batch's engine in this process (see :func:`_stylize_batch`), with ``style``."""
+    from .batch import stylize_batch
+
+    return partial(stylize_batch, **_here_options(ctx, style))
 
 
 def _fast_options(stylizer: Any, threads: int | None, workers: int | None, temporal: float) -> dict[str, Any]:
@@ -545,17 +581,18 @@ def _report(input: str, result: StylizeResult, as_json: bool) -> None:
         return
     if result.lost_frames:
         typer.echo(
-            f"warning: {result.lost_frames} frame(s) of {input} are damaged or missing "
-            "and could not be decoded",
+            f"warning: {result.lost_frames} frame(s) of {input} are damaged or missing",
             err=True,
         )
     typer.echo(_wrote(result))
 
 
-def _stylize_batch(inputs: list[str], output: Path, as_json: bool, run: Callable[..., list[Any]]) -> None:
+def _stylize_batch(
+    inputs: list[str], output: Path, as_json: bool, run: Callable[..., list[Any]]
+) -> list[Any]:
     """Every file of the batch through ``run`` (:func:`~vidstyle.batch.stylize_batch` or
     :func:`~vidstyle.distributed.stylize_batch_on_ray`, its options bound), one line each;
-    exit status 1 if any failed."""
+    the batch's items."""
     from .batch import BatchItem
 
     def tell(number: int, total: int, item: BatchItem) -> None:
@@ -568,7 +605,11 @@ def _stylize_batch(inputs: list[str], output: Path, as_json: bool, run: Callable
         else:
             typer.echo(f"[{number}/{total}] {_wrote(item.result)}")
 
-    items = run([Path(p) for p in inputs], output, on_item=tell)
+    return run([Path(p) for p in inputs], output, on_item=tell)
+
+
+def _summarize(items: list[Any], output: Path, as_json: bool) -> None:
+    """The batch's JSON list, or the line that counts its files; exit status 1 if any failed."""
     counts = {status: sum(i.status == status for i in items) for status in ("done", "skipped", "failed")}
     if as_json:
         typer.echo(json.dumps([item.to_json() for item in items]))

@@ -15,14 +15,14 @@ import numpy as np
 import torch
 
 from .errors import VidstyleError
+from .fileio import require_folder
 from .images import IMAGE_SUFFIXES, read_image, to_tensor
 
 
 def find_images(directory: Path) -> list[Path]:
     """All image files below ``directory`` (recursive, sorted for reproducibility)."""
     directory = Path(directory)
-    if not directory.is_dir():
-        raise VidstyleError(f"training data directory not found: {directory}")
+    require_folder(directory, "training data directory")
     files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise VidstyleError(

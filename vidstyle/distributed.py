@@ -12,9 +12,12 @@ as one task, all through one queue. Ray is an optional dependency: ``pip install
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -43,10 +46,17 @@ CRASH_RETRIES = 2
 #: object store of a local Ray: tasks exchange only small records, so a little will do
 #: (Ray's default takes 30% of the memory)
 LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
+#: errors of the file system that another try would meet again (a full disk, a quota,
+#: a read-only or forbidden folder): a task failing with one is not run again
+LASTING_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 #: seconds between checks for finished tasks (and for Ctrl-C)
 POLL_SECONDS = 0.5
 #: seconds that cancelled tasks have to end before Ray stops
 CANCEL_SECONDS = 3.0
+#: seconds a cluster's address has to answer before the job is refused, and the tries,
+#: a second apart, that Ray then makes to reach its GCS (Ray's default of 20 takes 20 s)
+CONNECT_SECONDS = 5.0
+CONNECT_RETRIES = 10
 
 #: what a task runs: the job, the segment (None: the whole file) and the file to write
 Task = Callable[[seg.SegmentJob, Any, str], Any]
@@ -55,6 +65,7 @@ Log = Callable[[str], None]
 
 def import_ray() -> ModuleType:
     """The ray module; a one-line error saying how to install it when it is missing."""
+    os.environ.setdefault("RAY_NUM_REDIS_GET_RETRIES", str(CONNECT_RETRIES))  # read on import
     try:
         import ray
     except ImportError:
@@ -84,17 +95,48 @@ def ray_session(address: str | None = None) -> Iterator[ModuleType]:
     if not address:
         options.update(address="local", num_cpus=cpu_cores(), object_store_memory=LOCAL_OBJECT_STORE_BYTES)
     else:
+        check_reachable(address)
         options["address"] = address
-    with _signal_handlers_kept():
+    with _signal_handlers_kept(), _stderr_silenced():
         try:
             ray.init(**options)
         except (ConnectionError, ValueError, RuntimeError) as exc:
+            if address and isinstance(exc, ConnectionError):
+                raise VidstyleError(f"cannot reach the Ray cluster at {address} (no Ray there)") from None
             where = f"the Ray cluster at {address}" if address else "a local Ray"
             raise VidstyleError(f"cannot start {where}: {str(exc).strip().splitlines()[0]}") from None
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str) -> None:
+    """Refuse, within :data:`CONNECT_SECONDS`, a cluster address that nothing answers at:
+    Ray itself retries such an address for minutes, printing each try."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():  # "auto", or an address for Ray to read
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as exc:
+        reason = exc.strerror or ("timed out" if isinstance(exc, TimeoutError) else str(exc))
+        raise VidstyleError(f"cannot reach the Ray cluster at {address} ({reason})") from None
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Keep Ray's C++ core, which writes each failed try to connect straight to file
+    descriptor 2, off the terminal while Ray starts (its errors are raised, and said once)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextlib.contextmanager
@@ -197,6 +239,7 @@ def stylize_batch_on_ray(
     *,
     overwrite: bool = False,
     on_item: Callable[[int, int, BatchItem], None] | None = None,
+    tag: str | None = None,
     **options: Any,
 ) -> list[BatchItem]:
     """Stylize every image and video of ``inputs`` into ``output_dir`` as
@@ -206,7 +249,8 @@ def stylize_batch_on_ray(
     Each video is joined as soon as its last segment is done. Its finished segments wait in
     ``.NAME.segments`` beside its output (hidden, so that no later batch over the folder
     takes them for inputs), so a stopped batch goes on where it was. ``options`` are those
-    of :func:`stylize_on_ray`.
+    of :func:`stylize_on_ray`; ``tag`` marks the outputs' names (see
+    :func:`~vidstyle.batch.output_for`).
     """
     settings, job = _prepare(style, options)
 
@@ -221,7 +265,7 @@ def stylize_batch_on_ray(
                 report(BatchItem.failed(source, target, exc))
         _run_files(files, settings, settle=lambda file: report(attempt(file.input, file.output, file.result)))
 
-    return run_batch(inputs, output_dir, on_ray, overwrite=overwrite, on_item=on_item)
+    return run_batch(inputs, output_dir, on_ray, overwrite=overwrite, on_item=on_item, tag=tag)
 
 
 def _prepare(style: str | Path, options: dict[str, Any]) -> tuple[RayOptions, seg.SegmentJob]:
@@ -357,6 +401,9 @@ class _Video(_File):
         self.stages = {"split": time.perf_counter() - self.began}
         self._ray_up = self.began
         done, total = len(self.plan.segments) - len(self.todo), len(self.plan.segments)
+        if self.work.damaged:
+            numbers = ", ".join(map(str, self.work.damaged))
+            settings.say(f"warning: finished segment(s) {numbers} of {input} were damaged: made again")
         if done:
             settings.say(f"resuming {input}: {done} of {total} segments already done")
 
@@ -522,9 +569,13 @@ def _run(
 
 def _failure(exc: Exception) -> tuple[str, bool]:
     """What made a task fail, in one line, and whether running it again is pointless (a
-    :class:`VidstyleError`: the input or the settings, the same next time)."""
+    :class:`VidstyleError`: the input or the settings; a full disk or a folder it may not
+    write: the same next time)."""
     cause = getattr(exc, "cause", None) or exc
     if isinstance(cause, VidstyleError):
         return str(cause), True
+    if isinstance(cause, OSError) and cause.errno in LASTING_ERRNOS:
+        where = f": {cause.filename}" if cause.filename else ""
+        return f"{cause.strerror or cause}{where}", True
     text = next(iter(str(cause).strip().splitlines()), "")
     return (f"{type(cause).__name__}: {text}" if text else type(cause).__name__), False

@@ -42,6 +42,27 @@ def check_output_path(output: Path, *, inputs: tuple[Path, ...] = (), overwrite:
         raise VidstyleError(f"cannot write {output}: directory {parent} is not writable")
 
 
+def require_folder(path: Path, what: str) -> None:
+    """Refuse, naming ``what`` it is for, a folder that is missing or is a file."""
+    if not Path(path).is_dir():
+        state = "is a file, not a directory" if Path(path).exists() else "not found"
+        raise VidstyleError(f"{what} {state}: {path}")
+
+
+def check_writable_folder(folder: Path, what: str = "output folder") -> None:
+    """Refuse a folder that cannot be written into, or made where it is missing: a file in
+    its place (or in its parents' places), or a folder without write permission. Checked
+    before any work, so that the error names the folder rather than a file inside it."""
+    folder = Path(folder) if str(folder) else Path(".")
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p == Path(p.anchor or "."))
+    if not existing.is_dir():
+        where = "" if existing == folder else f" ({existing} is a file)"
+        raise VidstyleError(f"cannot write to {what} {folder}: it is not a directory{where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == folder else f" (in {existing})"
+        raise VidstyleError(f"cannot write to {what} {folder}: permission denied{where}")
+
+
 def respect_umask(path: Path) -> None:
     """Give ``path`` the mode ``open()`` gives new files (0666 less the umask, typically 0644):
     temporary files start as 0600 (mkstemp, safetensors), which would make every output private."""
@@ -65,9 +86,12 @@ def atomic_output(output: Path, *, replace: bool = True) -> Iterator[Path]:
     output = Path(output)
     folder = output.parent if str(output.parent) else Path(".")
     remove_orphans(folder, output)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{output.stem}.{os.getpid()}.", suffix=f".partial{output.suffix}", dir=folder
-    )
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{output.stem}.{os.getpid()}.", suffix=f".partial{output.suffix}", dir=folder
+        )
+    except OSError as exc:  # named by the output: the temporary name means nothing to a user
+        raise OSError(exc.errno, exc.strerror, str(output)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     respect_umask(tmp)

@@ -32,6 +32,28 @@ def is_camera(text: str) -> bool:
         return False
 
 
+#: files that are neither regular files, folders nor character devices (cameras), by what
+#: a message calls them: reading one would wait for a writer that may never come (a FIFO),
+#: or read a whole disk (a block device)
+_SPECIAL = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def special_file_problem(text: str) -> str | None:
+    """Why the path ``text`` cannot be read as an input, if it is such a special file."""
+    try:
+        mode = os.stat(text).st_mode
+    except (OSError, ValueError):
+        return None
+    kind = next((name for test, name in _SPECIAL if test(mode)), None)
+    if kind is None:
+        return None
+    return f"input {text} is {kind}, not a file: save the video to a file, or give a stream URL or camera"
+
+
 def is_pattern(text: str) -> bool:
     """Whether ``text`` names an image sequence by a printf-style number (``out/%05d.png``).
 
@@ -95,11 +117,26 @@ def _unescape(parts: list[str]) -> str:
 
 def names_folder(output: str | Path) -> bool:
     """Whether an output names a folder for a batch: an existing folder, or a name ending in
-    a slash or without a suffix (not an image sequence)."""
+    a slash (not an image sequence)."""
     text = str(output)
     if is_pattern(text):
         return False
-    return Path(text).is_dir() or text.endswith(("/", os.sep)) or not Path(text).suffix
+    return Path(text).is_dir() or text.endswith(("/", os.sep))
+
+
+def output_name_problem(output: str) -> str | None:
+    """Why ``output`` names neither a folder, a sequence nor a file of a known kind by its
+    form alone, or None: an empty name, or a new name without a type, which could be meant
+    as either a file or a folder (so nothing is guessed)."""
+    if not output.strip():
+        return "the output is an empty name"
+    if names_folder(output) or is_pattern(output) or Path(output).suffix:
+        return None
+    name = Path(output).name
+    return (
+        f"output {output} has no file type: end it with / for a folder ({output}/), or name a "
+        f"file such as {name}.mp4 or {name}.png"
+    )
 
 
 def natural_key(name: str) -> list[int | str]:

@@ -519,11 +519,14 @@ def join(
 def _video_packets(paths: list[Path], extradata: bytes | None) -> Iterator[av.Packet]:
     """The video packets of the segments, in order, each encoded as the first was."""
     for path in paths:
-        with av.open(str(path)) as segment:
-            source = segment.streams.video[0]
-            if source.codec_context.extradata != extradata:
-                raise VidstyleError(f"segment {path.name} was encoded with other settings; use --restart")
-            yield from (packet for packet in segment.demux(source) if packet.size)
+        try:
+            with av.open(str(path)) as segment:
+                source = segment.streams.video[0]
+                if source.codec_context.extradata != extradata:
+                    raise VidstyleError(f"segment {path.name} was encoded with other settings; use --restart")
+                yield from (packet for packet in segment.demux(source) if packet.size)
+        except av.FFmpegError:
+            raise VidstyleError(f"{path} is damaged: run the job again to make it again") from None
 
 
 def _increasing_dts(packet: av.Packet, last: int | None) -> int | None:
@@ -533,6 +536,17 @@ def _increasing_dts(packet: av.Packet, last: int | None) -> int | None:
     if packet.dts is None or (last is not None and packet.dts <= last):
         packet.dts = packet.pts if last is None else last + 1
     return packet.dts
+
+
+def decodable_frames(path: Path) -> int:
+    """How many frames of the video file ``path`` decode; -1 where it cannot be opened."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            return sum(1 for _ in container.decode(stream))
+    except (av.FFmpegError, OSError, IndexError):
+        return -1
 
 
 def hq_frames_dir(folder: Path, segment: Segment) -> Path:
@@ -577,7 +591,14 @@ class WorkDir(BaseWorkDir):
     def __init__(self, path: Path, job: dict[str, Any], suffix: str, restart: bool = False) -> None:
         self.suffix = suffix
         super().__init__(path, job, restart)
-        self.done = {k: v for k, v in self.done.items() if not v["frames"] or self.file(int(k) - 1).is_file()}
+        #: the numbers of finished segments whose files were damaged, to be made again
+        self.damaged = sorted(key for key, record in self.done.items() if not self._intact(key, record))
+        for key in self.damaged:
+            del self.done[key]
+            if key.isdigit():
+                self.file(int(key) - 1).unlink(missing_ok=True)
+        if self.damaged:
+            self._write()
         if not self.done:  # the frames kept for joins, of a job started over
             self.discard(*(name for name in self.files if name.startswith("join-")))
 
@@ -593,6 +614,17 @@ class WorkDir(BaseWorkDir):
 
     def file(self, index: int) -> Path:
         return self.path / f"segment-{index + 1:05d}{self.suffix}"
+
+    def _intact(self, key: str, record: dict[str, Any]) -> bool:
+        """Whether the finished segment ``key``'s file decodes to the frames its record
+        counts (those before its blended head are in the join instead): a file cut short or
+        overwritten since is made again rather than joined."""
+        try:
+            expected = record["frames"] - len(record.get("head") or [])
+            path = self.file(int(key) - 1)
+        except (AttributeError, KeyError, TypeError, ValueError):  # a record not as written
+            return False
+        return decodable_frames(path) == expected if expected else True
 
     def record(self, index: int) -> dict[str, Any] | None:
         """The finished segment ``index``'s record, None if it is still to do."""

@@ -19,6 +19,7 @@ from .fileio import (
     OutputLock,
     atomic_output,
     check_output_path,
+    check_writable_folder,
     make_folders,
     remove_empty_folders,
     same_file,
@@ -173,6 +174,7 @@ def _check_sequence(pattern: str, inputs: tuple[Path, ...], overwrite: bool) -> 
     parsed = parse_pattern(pattern)
     if not is_image_path(Path(pattern)):
         raise VidstyleError(f"output pattern {pattern} must end in an image type (.png, .jpg...)")
+    check_writable_folder(Path(pattern).parent, "the output pattern's folder")
     existing = [path for _, path in parsed.files()]
     if any(same_file(path, source) for path in existing for source in inputs):
         raise VidstyleError(f"output pattern {pattern} names the input's own files")

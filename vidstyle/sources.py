@@ -16,7 +16,7 @@ from .errors import VidstyleError
 from .fileio import Closing
 from .frames import Frame, FrameSource, SourceInfo
 from .images import is_image_path, read_image, resize_max
-from .locations import is_camera, is_pattern, is_url, natural_key, numbered_files
+from .locations import is_camera, is_pattern, is_url, natural_key, numbered_files, special_file_problem
 from .video import VideoReader
 from .video.reader import STREAM_TIMEOUT
 
@@ -198,6 +198,11 @@ def check_input(spec: str | Path) -> None:
     """Refuse an input file, folder or sequence folder that does not exist (URLs and cameras
     are checked when opened)."""
     text = str(spec)
+    if not text.strip():
+        raise VidstyleError("an input is an empty name")
+    problem = special_file_problem(text)
+    if problem:
+        raise VidstyleError(problem)
     if is_url(text) or is_camera(text):
         return
     path = Path(text).parent if is_pattern(text) else Path(text)
@@ -218,11 +223,11 @@ def open_source(
     ``fps`` is the rate of an image sequence (other sources have their own).
     """
     text = str(spec)
+    check_input(text)
     if is_url(text):
         return VideoSource(text, max_frames=max_frames, max_size=max_size, timeout=timeout)
     if is_camera(text):
         return CameraSource(text, max_frames=max_frames, max_size=max_size, timeout=timeout)
-    check_input(text)
     if is_pattern(text) or Path(text).is_dir():
         return ImageSequence(
             sequence_paths(text),

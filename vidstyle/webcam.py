@@ -27,7 +27,7 @@ import numpy as np
 from .camera import Camera, CameraLost
 from .device import select_device
 from .errors import Terminated, VidstyleError
-from .fileio import check_output_path
+from .fileio import check_output_path, require_folder
 from .frames import Frame, FrameSink, SourceInfo
 from .images import resize_max, write_image
 from .sinks import VideoFileSink
@@ -617,8 +617,7 @@ def run_webcam(
     if record is not None:
         check_record_path(Path(record), overwrite)
     output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        raise VidstyleError(f"output directory {output_dir} does not exist")
+    require_folder(output_dir, "output directory")
     stylizers = load_stylizers(styles, device, style_scale)
     state = ViewState([s.name for s in stylizers], strength=strength, preserve_color=preserve_color)
     preview = PreviewWindow() if window else None

@@ -197,10 +197,37 @@ def read_info(path: Path) -> StyleInfo:
         meta["arch"] = check_config(meta["arch"])
     except ArchitectureError as exc:
         raise VidstyleError(f"{path} has an invalid network architecture: {exc}") from None
+    check_tensors(path, meta["arch"])
     name = meta.get("name")
     return StyleInfo(
         name=name if isinstance(name, str) and name.strip() else path.stem, path=path, metadata=meta
     )
+
+
+def check_tensors(path: Path, arch: dict[str, int | str]) -> None:
+    """Refuse, in one line naming the tensor, a file whose tensors do not fit its network:
+    one missing, of another shape, or unknown to it. Only the header is read (the network
+    is built on the meta device), so listing styles checks every file at little cost and
+    never offers one that would fail to load."""
+    with torch.device("meta"):
+        state = build_transformer(arch).state_dict()
+    expected = {f"net.{key}": tuple(value.shape) for key, value in state.items()}
+    try:
+        with safe_open(str(path), "pt") as f:
+            shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise VidstyleError(f"{path} is not a vidstyle weights file ({exc})") from None
+    for key, shape in expected.items():
+        if key not in shapes:
+            raise VidstyleError(f"{path} is damaged: it lacks the tensor {key}")
+        if shapes[key] != shape:
+            raise VidstyleError(
+                f"{path} is damaged: tensor {key} has shape {list(shapes[key])}, "
+                f"its network needs {list(shape)}"
+            )
+    extra = sorted(key for key in shapes if key.startswith("net.") and key not in expected)
+    if extra:
+        raise VidstyleError(f"{path} is damaged: tensor {extra[0]} has no place in its network")
 
 
 def _is_image(path: Path) -> bool:
@@ -235,11 +262,22 @@ def list_styles(extra_dirs: list[Path] | None = None, warn: Callable[[str], None
     skipped. A damaged or invalid file is skipped with a one-line ``warn``, so one bad file
     does not hide the others; other programs' safetensors files are skipped silently.
     """
+    styles, broken = scan_styles(extra_dirs)
+    for message in broken.values():
+        warn(f"{message} (skipped)")
+    return styles
+
+
+def scan_styles(extra_dirs: list[Path] | None = None) -> tuple[list[StyleInfo], dict[str, str]]:
+    """The valid styles (as :func:`list_styles` has them) and, by file stem, why each
+    damaged or invalid file cannot be used (the first of a stem; none whose stem a valid
+    file has): the caller decides whether these are warnings or the error."""
     for directory in extra_dirs or []:
         if not Path(directory).is_dir():
             state = "is not a directory" if Path(directory).exists() else "not found"
             raise VidstyleError(f"styles directory {state}: {directory}")
     found: dict[str, StyleInfo] = {}
+    broken: dict[str, str] = {}
     for directory in style_dirs(extra_dirs):
         for path in sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else []:
             try:
@@ -247,10 +285,10 @@ def list_styles(extra_dirs: list[Path] | None = None, warn: Callable[[str], None
             except ForeignFileError:
                 continue
             except VidstyleError as exc:
-                warn(f"{exc} (skipped)")
+                broken.setdefault(path.stem, str(exc))
                 continue
             found.setdefault(info.stem, info)
-    return list(found.values())
+    return list(found.values()), {stem: why for stem, why in broken.items() if stem not in found}
 
 
 def match_style(name: str, styles: list[StyleInfo]) -> StyleInfo | None:
@@ -271,19 +309,26 @@ def style_summaries(extra_dirs: list[Path] | None = None, warn: Callable[[str], 
 
 def find_style(name_or_path: str | Path, extra_dirs: list[Path] | None = None) -> Path:
     """A path for a style name (see :func:`match_style`) or an existing path."""
+    if not str(name_or_path).strip():
+        raise VidstyleError("no style given: -s takes a style name or a weights file (see `vidstyle styles`)")
     candidate = Path(name_or_path)
     if candidate.suffix == SUFFIX or candidate.is_file() or os.sep in str(name_or_path):
         if not candidate.exists():
             raise VidstyleError(f"style weights file not found: {candidate}")
         return candidate
-    available = list_styles(extra_dirs)
+    available, broken = scan_styles(extra_dirs)
     found = match_style(str(name_or_path), available)
     if found is not None:
+        for message in broken.values():
+            _warn(f"{message} (skipped)")
         return found.path
+    if str(name_or_path) in broken:  # the style asked for is there, but cannot be used
+        raise VidstyleError(broken[str(name_or_path)])
     if candidate.exists():  # a folder of that name in the working directory, and no such style
         return candidate
     names = ", ".join(_label(info) for info in available) or "none installed"
-    raise VidstyleError(f"unknown style {str(name_or_path)!r} (available: {names})")
+    unusable = f"; {len(broken)} invalid file(s) skipped, see `vidstyle styles`" if broken else ""
+    raise VidstyleError(f"unknown style {str(name_or_path)!r} (available: {names}{unusable})")
 
 
 def _label(info: StyleInfo) -> str:
@@ -304,6 +349,7 @@ def load_style(
         state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
         net.load_state_dict(state)
     except (SafetensorError, KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise VidstyleError(f"{path} is not a valid vidstyle weights file: {exc}") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VidstyleError(f"{path} is not a valid vidstyle weights file: {reason}") from None
     style_image = tensors.get("style_image", torch.zeros(1, 1, 3, dtype=torch.uint8)).numpy()
     return Style(info=info, net=net.eval().to(device), style_image=style_image)

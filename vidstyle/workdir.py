@@ -49,7 +49,8 @@ class WorkDir:
         old = old if old is not None else {"made_folder": made}
         if "damaged" in old and not restart:
             raise VidstyleError(
-                f"work directory {self.path} has a damaged {MANIFEST_NAME}; use --restart to start over"
+                f"work directory {self.path} has a damaged {MANIFEST_NAME} (cut short): "
+                "use --restart to start over"
             )
         same = "job" in old and old["job"] == job
         if "job" in old and not same and not restart:

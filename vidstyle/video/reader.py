@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -26,6 +29,11 @@ VIDEO_SUFFIXES = frozenset(
 MAX_FRAME_PIXELS = 8192 * 8192
 #: seconds a stream URL has to connect, and to deliver data once connected
 STREAM_TIMEOUT = 10.0
+#: how far (in frame spacings) a packet may sit off the regular grid of a constant-rate
+#: video (timestamps rounded to a coarse time base: 33, 34, 33 ms), and the largest share of
+#: spacings that may be gaps before the spacing counts as variable (no loss read from gaps)
+GAP_TOLERANCE = 0.25
+GAP_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class _Tally:
     packet_pts: array = field(default_factory=lambda: array("q"))  # theirs, where known
     end: int | None = None  # the latest end (pts + duration) of those packets
     decoded: int = 0  # frames out of the decoder and handed on
+    corrupt: int = 0  # of those, the ones the decoder flagged as damaged (errors concealed)
     last_pts: int | None = None  # of the latest of those
     finished: bool = False  # the decoder was drained: reading was not cut short
 
@@ -61,6 +70,25 @@ class _Tally:
             self.packet_pts.append(packet.pts)
             end = packet.pts + (packet.duration or 0)
             self.end = end if self.end is None else max(self.end, end)
+
+    def gaps(self, until: int | None = None) -> int:
+        """Frames missing between the packets (up to pts ``until``): a demuxer that loses
+        sync (MPEG-TS) drops damaged packets whole, leaving a gap of several frame spacings.
+        Counted only where the spacing is regular (all but a few gaps whole multiples of the
+        commonest spacing): in a variable-rate video a long gap is no evidence of a loss."""
+        pts = np.unique(np.frombuffer(self.packet_pts, np.int64))
+        if until is not None:
+            pts = pts[pts <= until]
+        if len(pts) < 3:
+            return 0
+        diffs = np.diff(pts)
+        values, counts = np.unique(diffs, return_counts=True)
+        steps = diffs / values[counts.argmax()]
+        whole = np.rint(steps)
+        irregular = np.abs(steps - whole) > GAP_TOLERANCE
+        if irregular.any() or np.count_nonzero(whole > 1) > GAP_SHARE * len(diffs):
+            return 0
+        return int((whole - 1).sum())
 
     def missing_end(self, declared_end: float | None) -> int:
         """Frames between the last packet and ``declared_end`` (pts), at the average spacing
@@ -159,20 +187,24 @@ class VideoReader(Closing):
         """Frames of the file, up to where reading stopped, that are missing from the output.
 
         A video packet holds one frame, so every packet the decoder made nothing of is
-        lost: damaged, or depending on a damaged one. After the last packet, the duration
-        the container declares for the stream tells how much of the end is missing (a
-        truncated download). A stop at ``max_frames`` counts only what fell before it.
+        lost: damaged, or depending on a damaged one; so is a frame the decoder made from
+        damaged data (flagged corrupt: shown, with its errors concealed), and each frame a
+        gap in the packets' regular spacing leaves out (:meth:`_Tally.gaps`). After the last
+        packet, the duration the container declares for the stream tells how much of the
+        end is missing (a truncated download). A stop at ``max_frames`` counts only what
+        fell before it.
         """
         tally = self._tally
         if tally.finished:
-            missing = tally.missing_end(self._declared_end)
-            lost = max(0, tally.packets - tally.decoded) + missing
-            # frames past max_frames were not wanted, present or not
-            return lost if self.max_frames is None else min(lost, self.max_frames - tally.decoded)
+            missing = max(0, tally.packets - tally.decoded) + tally.gaps()
+            missing += tally.missing_end(self._declared_end)
+            if self.max_frames is not None:  # frames past max_frames were not wanted, present or not
+                missing = min(missing, max(0, self.max_frames - tally.decoded))
+            return missing + tally.corrupt
         if tally.last_pts is None:
             return 0
         due = np.count_nonzero(np.frombuffer(tally.packet_pts, np.int64) <= tally.last_pts)
-        return max(0, int(due) - tally.decoded)
+        return max(0, int(due) - tally.decoded) + tally.gaps(tally.last_pts) + tally.corrupt
 
     def __iter__(self) -> Iterator[Frame]:
         if self._started:
@@ -212,6 +244,7 @@ class VideoReader(Closing):
                 frames = []
             for frame in frames:
                 tally.decoded += 1
+                tally.corrupt += frame.is_corrupt
                 tally.last_pts = frame.pts
                 yield frame
             if packet is None:
@@ -247,12 +280,7 @@ class VideoReader(Closing):
 def _open(location: Path | str, timeout: float) -> av.container.InputContainer:
     """Open a file, or a stream URL (rtsp, http...) that must answer within ``timeout`` s."""
     if "://" in str(location):
-        try:
-            return av.open(str(location), timeout=timeout)
-        except (av.FFmpegError, OSError) as exc:
-            raise VidstyleError(
-                f"cannot read {location}: unreachable or not a video stream ({_reason(exc)})"
-            ) from None
+        return _open_url(str(location), timeout)
     path = Path(location)
     if not path.exists():
         raise VidstyleError(f"input {path} does not exist")
@@ -262,6 +290,46 @@ def _open(location: Path | str, timeout: float) -> av.container.InputContainer:
         return av.open(str(path))
     except (av.FFmpegError, OSError) as exc:
         raise VidstyleError(f"cannot read {path}: not a video file, or damaged ({_reason(exc)})") from None
+
+
+def _open_url(url: str, timeout: float) -> av.container.InputContainer:
+    """Open a stream URL in a thread of its own: FFmpeg holds the thread that opens until
+    it answers or ``timeout`` passes, and the main thread stays free for Ctrl-C (an
+    abandoned opening closes what it opens). A stream that has not sent enough to be
+    recognised by then is said to have timed out, whatever FFmpeg made of the part it had."""
+    outcome: dict[str, Any] = {}
+    abandoned = threading.Event()
+
+    def attempt() -> None:
+        try:
+            outcome["container"] = av.open(url, timeout=timeout)
+        except (av.FFmpegError, OSError) as exc:
+            outcome["error"] = exc
+        if abandoned.is_set() and "container" in outcome:
+            outcome["container"].close()
+
+    began = time.monotonic()
+    opener = threading.Thread(target=attempt, name="vidstyle-open-url", daemon=True)
+    opener.start()
+    try:
+        while opener.is_alive():
+            opener.join(0.05)
+    except BaseException:  # Ctrl-C, SIGTERM: leave the opening to end by itself
+        abandoned.set()
+        raise
+    container = outcome.get("container")
+    seconds = time.monotonic() - began
+    if seconds >= timeout * 0.95 and (container is None or not container.streams.video):
+        if container is not None:  # what FFmpeg made of the start it had: no video yet
+            container.close()
+        raise VidstyleError(
+            f"cannot read {url}: timed out after {seconds:.0f} s (the stream did not send enough "
+            "to be recognised as a video in time)"
+        )
+    if container is None:
+        reason = _reason(outcome["error"])
+        raise VidstyleError(f"cannot read {url}: unreachable or not a video stream ({reason})")
+    return container
 
 
 def _declared_end(
