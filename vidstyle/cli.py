@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from . import commands
 from .errors import Terminated, VidstyleError, signals_as_interrupts, stopped_by
 from .export import MAX_OPSET, MIN_OPSET, OPSET, export_onnx
 from .hq import HQConfig
@@ -409,6 +410,7 @@ def stylize(
     """
     from .locations import names_folder
     from .sources import check_input
+    from .stylize import plan_fast_job
     from .stylizer import FastStylizer
 
     _check_mode_options(ctx, mode, size, max_size)
@@ -445,7 +447,7 @@ def stylize(
         preserve_color=preserve_color,
         style_scale=style_scale,
     )
-    options = _fast_options(stylizer, threads, workers, temporal)
+    options = plan_fast_job(stylizer, threads, workers, temporal)
     options.update(
         max_size=max_size, max_frames=max_frames, fps=fps, batch_size=batch_size, crf=crf, preset=preset
     )
@@ -459,19 +461,6 @@ def stylize(
 
         result = stylize_media(inputs[0], output, overwrite=overwrite, progress=not as_json, **options)
         _report(inputs[0], result, as_json)
-
-
-def _fast_options(stylizer: Any, threads: int | None, workers: int | None, temporal: float) -> dict[str, Any]:
-    """The stylizer (blending frames when ``temporal``) and the cores' plan for it."""
-    from .stylize import share_cores
-    from .temporal import TemporalBlender
-
-    plan = share_cores(stylizer, threads, workers)
-    return {
-        "stylizer": TemporalBlender(stylizer, temporal) if temporal > 0 else stylizer,
-        "workers": plan.workers,
-        "encoder_threads": plan.encoder_threads,
-    }
 
 
 def _stylize_hq(input: Path, output: Path, style: str, given: dict[str, Any]) -> StylizeResult:
@@ -597,11 +586,11 @@ def demo(
 
     The clip: 4 s of cars in a car park, with sound.
     """
-    from .stylize import DEMO_CLIP, stylize_media
+    from .stylize import DEMO_CLIP, plan_fast_job, stylize_media
     from .stylizer import FastStylizer
 
     output = output or Path(f"vidstyle-demo-{Path(style).stem}.mp4")
-    options = _fast_options(FastStylizer(style, device=device), None, None, DEFAULT_WEIGHT)
+    options = plan_fast_job(FastStylizer(style, device=device), None, None, DEFAULT_WEIGHT)
     result = stylize_media(DEMO_CLIP, output, overwrite=overwrite, **options)
     typer.echo(_wrote(result))
     typer.echo(f"  open it with any video player, or try: vidstyle stylize YOUR_VIDEO -s {style} -o out.mp4")
@@ -1081,6 +1070,10 @@ def vgg_status(as_json: Annotated[bool, typer.Option("--json", help="Print a JSO
             typer.echo(f"{row['arch']}: {where}")
     if not any(row["default"] and row["available"] for row in rows):
         raise typer.Exit(1)
+
+
+app.command(cls=_Command)(commands.sheet)
+app.command(cls=_Command)(commands.ui)
 
 
 def main(argv: list[str] | None = None) -> None:
