@@ -37,7 +37,7 @@ SCALES = ["auto", "0.5", "0.75", "1", "1.5", "2"]
 POLL = 0.25
 CSS = """
 .gradio-container {max-width: 1280px !important; margin: auto;}
-#styles .thumbnail-item {border-radius: 10px;}
+#styles .grid-wrap {min-height: 0 !important; height: auto !important; max-height: none !important;}
 #status {min-height: 1.6em; font-weight: 500;}
 #status.error, #status p:has(> .error) {color: #b91c1c;}
 footer {display: none !important;}
@@ -78,9 +78,13 @@ class Studio:
     def choices(self) -> list[tuple[str, str]]:
         return [(info.name, str(info.path)) for info in self.styles]
 
-    def default_style(self) -> str | None:
+    def default_index(self) -> int | None:
         found = match_style(DEFAULT_STYLE, self.styles) or (self.styles[0] if self.styles else None)
-        return str(found.path) if found else None
+        return None if found is None else self.styles.index(found)
+
+    def default_style(self) -> str | None:
+        index = self.default_index()
+        return None if index is None else str(self.styles[index].path)
 
     def start(self, session: str, work: Any) -> Job:
         """Start ``work`` as this session's job (one at a time: a running one is stopped)."""
@@ -138,38 +142,39 @@ def _stylize_tab(gr: Any, studio: Studio) -> None:
         with gr.Column(scale=5):
             styles = gr.Gallery(
                 studio.gallery(),
-                label="Styles",
-                columns=4,
+                label="Styles: click one",
+                columns=3,
                 height="auto",
                 object_fit="cover",
                 allow_preview=False,
+                selected_index=studio.default_index(),
                 elem_id="styles",
             )
             style = gr.Dropdown(
                 studio.choices(), value=studio.default_style(), label="Style", elem_id="style"
             )
-            upload = gr.File(label="Photo or video", elem_id="upload")
-            strength = gr.Slider(0, 1, 1, step=0.05, label="Strength", info="0: the original, 1: all style")
-            keep = gr.Checkbox(
-                False, label="Keep colours", info="the style's strokes in the source's colours"
-            )
-            temporal = gr.Slider(
-                0,
-                0.95,
-                DEFAULT_WEIGHT,
-                step=0.05,
-                label="Temporal smoothing",
-                info="videos: each frame blended with the previous one where the motion allows",
-            )
-            scale = gr.Dropdown(
-                SCALES,
-                value="auto",
-                label="Painted size",
-                info="the picture's size for the network: below 1 coarser strokes (faster), above 1 finer",
-            )
-            hq = gr.Checkbox(False, label="HQ mode (photos)", info="optimised towards the painting: minutes")
-        with gr.Column(scale=6):
-            shown = gr.ImageSlider(label="Preview: original | stylized", elem_id="preview", max_height=520)
+            with gr.Row():
+                strength = gr.Slider(0, 1, 1, step=0.05, label="Strength", info="0: the original")
+                temporal = gr.Slider(
+                    0,
+                    0.95,
+                    DEFAULT_WEIGHT,
+                    step=0.05,
+                    label="Temporal smoothing",
+                    info="videos: less flicker",
+                )
+            with gr.Row():
+                scale = gr.Dropdown(
+                    SCALES, value="auto", label="Painted size", info="below 1: coarser strokes, faster"
+                )
+                with gr.Column(min_width=120):
+                    keep = gr.Checkbox(False, label="Keep colours")
+                    hq = gr.Checkbox(False, label="HQ mode (photos: minutes)")
+        with gr.Column(scale=7):
+            upload = gr.File(label="Photo or video", elem_id="upload", height=120)
+            with gr.Row(equal_height=True):
+                before = gr.Image(label="Original (first frame)", interactive=False, elem_id="before")
+                after = gr.Image(label="Preview", interactive=False, elem_id="preview")
             with gr.Row():
                 run = gr.Button("Stylize", variant="primary", elem_id="run")
                 stop = gr.Button("Stop", variant="stop", elem_id="stop")
@@ -185,11 +190,11 @@ def _stylize_tab(gr: Any, studio: Studio) -> None:
     def show(upload, style, strength, keep, temporal, scale):
         """Before and after for one frame of the upload, or the upload's one-line error."""
         if not upload:
-            return None, ""
+            return None, None, ""
         try:
-            return preview(upload, Look(style, strength, keep, temporal, scale)), ""
+            return *preview(upload, Look(style, strength, keep, temporal, scale)), ""
         except Exception as exc:  # any failure is a line on the page
-            return None, _error(one_line(exc))
+            return None, None, _error(one_line(exc))
 
     tracker = gr.Progress()  # Gradio passes each call its own bar through this default
 
@@ -214,7 +219,7 @@ def _stylize_tab(gr: Any, studio: Studio) -> None:
         [upload.change, style.change, strength.release, keep.change, scale.change],
         show,
         [upload, *look],
-        [shown, status],
+        [before, after, status],
         show_progress="minimal",
     )
     run.click(stylize, [upload, *look, hq], [status, photo, video, download])
