@@ -185,15 +185,16 @@ def stylize(
         ),
     ],
     output: Annotated[
-        str,
+        str | None,
         typer.Option(
             "-o",
             "--output",
             metavar="OUTPUT",
             help="A video, an image, an image sequence (out/%05d.png), or a folder (ending in / or "
-            "existing): every input's images and videos go there under their own names.",
+            "existing): every input's images and videos go there under their own names. Default "
+            "for one file: NAME.STYLE.EXT beside it, numbered rather than replacing a file.",
         ),
-    ],
+    ] = None,
     style: Annotated[
         str,
         typer.Option(
@@ -417,6 +418,7 @@ def stylize(
     _check_backend_options(ctx, mode, backend)
     for spec in inputs:
         check_input(spec)
+    output = output or _default_output(inputs, style)
     batch = len(inputs) > 1 or names_folder(output)
     if batch and not names_folder(output):
         raise VidstyleError(f"{len(inputs)} inputs need an output folder, not {output} (end it with /)")
@@ -461,6 +463,15 @@ def stylize(
 
         result = stylize_media(inputs[0], output, overwrite=overwrite, progress=not as_json, **options)
         _report(inputs[0], result, as_json)
+
+
+def _default_output(inputs: list[str], style: str) -> str:
+    """``NAME.STYLE.EXT`` beside a lone input file, where no -o was given."""
+    from .stylize import default_output
+
+    if len(inputs) > 1:
+        raise VidstyleError(f"{len(inputs)} inputs need an output folder: -o FOLDER/")
+    return str(default_output(inputs[0], style))
 
 
 def _stylize_hq(input: Path, output: Path, style: str, given: dict[str, Any]) -> StylizeResult:
