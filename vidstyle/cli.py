@@ -11,25 +11,40 @@ from collections.abc import Callable
 from functools import partial
 from itertools import groupby
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+# the defaults shown in help come from a module of their own; PyTorch, PyAV and OpenCV are
+# imported inside the commands, so that --help and --version answer at once
 from . import commands
+from .defaults import (
+    DATA_ENV_VAR,
+    DEFAULT_CRF,
+    DEFAULT_PRESET,
+    DEFAULT_SEGMENT_SECONDS,
+    DEFAULT_SEQUENCE_FPS,
+    DEFAULT_STYLE,
+    DEFAULT_STYLE_SCALE,
+    DEFAULT_WEIGHT,
+    DEFAULT_WIDTHS,
+    HQ_SIZE,
+    MAX_OPSET,
+    MIN_OPSET,
+    NETWORK_SIDE,
+    OPSET,
+    PAINT_SIDE,
+    QUALITY_ITERATIONS,
+    WEBCAM_SIZE,
+    WEBCAM_STYLE_SCALE,
+    TrainDefaults,
+)
 from .errors import Terminated, VidstyleError, signals_as_interrupts, stopped_by
-from .export import MAX_OPSET, MIN_OPSET, OPSET, export_onnx
-from .hq import HQConfig
-from .segments import DEFAULT_SEGMENT_SECONDS
-from .sources import DEFAULT_SEQUENCE_FPS
-from .stylize import StylizeResult
-from .stylizer import DEFAULT_STYLE_SCALE, NETWORK_SIDE, PAINT_SIDE
-from .temporal import DEFAULT_WEIGHT
-from .train import DATA_ENV_VAR, DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainConfig
-from .video import DEFAULT_CRF, DEFAULT_PRESET
-from .webcam import DEFAULT_SIZE
-from .webcam import STYLE_SCALE as WEBCAM_STYLE_SCALE
-from .weights import DEFAULT_STYLE
+
+if TYPE_CHECKING:
+    from .hq import HQConfig
+    from .stylize import StylizeResult
 
 
 class _Argument(TyperArgument):
@@ -100,7 +115,7 @@ def _options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show FFmpeg's own log lines.")] = False,
 ) -> None:
     """Neural style transfer for videos, images and webcams."""
-    from .video import ffmpeg_logging
+    from .ffmpeglog import ffmpeg_logging
 
     ffmpeg_logging(verbose)  # every command: OpenCV reads its FFmpeg log level once, at first use
 
@@ -339,7 +354,7 @@ def stylize(
             min=1,
             metavar="N",
             help="The longest side HQ optimises at, in pixels (default "
-            f"{HQConfig.size}; at most the output size); the result is then resized to the output "
+            f"{HQ_SIZE}; at most the output size); the result is then resized to the output "
             "size (--max-size).",
             rich_help_panel=HQ_PANEL,
         ),
@@ -500,6 +515,8 @@ def _stylize_hq(input: Path, output: Path, style: str, given: dict[str, Any]) ->
 
 def _hq_config(given: dict[str, Any]) -> HQConfig:
     """HQ mode's settings as the command line gave them (None: HQConfig's default)."""
+    from .hq import HQConfig
+
     fields = [name for name in HQConfig.__dataclass_fields__ if given.get(name) is not None]
     settings = {name: given[name] for name in fields}
     if "vgg_weights" in settings:
@@ -730,6 +747,8 @@ def export(
     clamped), any batch and size with H and W multiples of 4, at least 8: pad other
     frames and crop the result.
     """
+    from .export import export_onnx
+
     result = export_onnx(style, output, opset=opset, overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(result.to_json()))
@@ -780,7 +799,7 @@ def train(
     ] = None,
     distill_weight: Annotated[
         float, typer.Option(metavar="W", help="Weight of the teacher term.")
-    ] = TrainConfig.distill_weight,
+    ] = TrainDefaults.distill_weight,
     init: Annotated[
         Path | None,
         typer.Option(metavar="FILE", help="Fine-tune this style network instead of starting from scratch."),
@@ -792,14 +811,14 @@ def train(
             help="Side of the square crops of the photos trained on, in pixels: the network learns "
             "its stroke size at this scale.",
         ),
-    ] = TrainConfig.image_size,
+    ] = TrainDefaults.image_size,
     style_size: Annotated[
         int,
         typer.Option(
             metavar="N", help="Longest side of the painting for the style loss, in pixels (0: as it is)."
         ),
-    ] = TrainConfig.style_size,
-    batch_size: Annotated[int, typer.Option(metavar="N", help="Crops per step.")] = TrainConfig.batch_size,
+    ] = TrainDefaults.style_size,
+    batch_size: Annotated[int, typer.Option(metavar="N", help="Crops per step.")] = TrainDefaults.batch_size,
     quality: Annotated[
         str,
         typer.Option(
@@ -808,14 +827,14 @@ def train(
             + ", ".join(f"{level} ({steps} steps)" for level, steps in QUALITY_ITERATIONS.items())
             + ".",
         ),
-    ] = TrainConfig.quality,
+    ] = TrainDefaults.quality,
     iterations: Annotated[
         int | None, typer.Option(metavar="N", help="Training steps (default: --quality's).")
     ] = None,
     epochs: Annotated[
         float | None, typer.Option(metavar="E", help="Train for E passes over the photos instead.")
     ] = None,
-    lr: Annotated[float, typer.Option(metavar="RATE", help="Learning rate.")] = TrainConfig.lr,
+    lr: Annotated[float, typer.Option(metavar="RATE", help="Learning rate.")] = TrainDefaults.lr,
     width: Annotated[
         int | None,
         typer.Option(
@@ -829,16 +848,16 @@ def train(
         int | None,
         typer.Option(metavar="N", help="Residual blocks (default 5; with --init: its own, or fewer)."),
     ] = None,
-    vgg: Annotated[str, typer.Option(metavar="NAME", help="vgg16 or vgg19.")] = TrainConfig.vgg,
+    vgg: Annotated[str, typer.Option(metavar="NAME", help="vgg16 or vgg19.")] = TrainDefaults.vgg,
     vgg_weights: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Explicit VGG weights file.")
     ] = None,
     content_layer: Annotated[
         str, typer.Option(metavar="LAYER", help="VGG layer of the content loss.")
-    ] = TrainConfig.content_layer,
+    ] = TrainDefaults.content_layer,
     style_layers: Annotated[
         str, typer.Option(metavar="LAYERS", help="NAME:WEIGHT,...")
-    ] = TrainConfig.style_layers,
+    ] = TrainDefaults.style_layers,
     content_weight: Annotated[
         float | None, typer.Option(metavar="W", help="Default 1; 0 with --teacher.")
     ] = None,
@@ -849,7 +868,7 @@ def train(
     tv_weight: Annotated[float | None, typer.Option(metavar="W", help="Default 1; 0 with --teacher.")] = None,
     stability_weight: Annotated[
         float, typer.Option(metavar="W", help="Temporal stability term; 0 = off.")
-    ] = TrainConfig.stability_weight,
+    ] = TrainDefaults.stability_weight,
     structure_target: Annotated[
         float | None,
         typer.Option(
@@ -860,19 +879,19 @@ def train(
     ] = None,
     seed: Annotated[
         int, typer.Option(metavar="N", help="Random seed (photo order, crops).")
-    ] = TrainConfig.seed,
+    ] = TrainDefaults.seed,
     checkpoint_every: Annotated[
         int, typer.Option(metavar="N", help="Checkpoint every N steps.")
-    ] = TrainConfig.checkpoint_every,
+    ] = TrainDefaults.checkpoint_every,
     sample_every: Annotated[
         int, typer.Option(metavar="N", help="Progress sample every N steps.")
-    ] = TrainConfig.sample_every,
+    ] = TrainDefaults.sample_every,
     sample_image: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Photo for progress samples.")
     ] = None,
     device: Annotated[
         str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.")
-    ] = TrainConfig.device,
+    ] = TrainDefaults.device,
     amp: Annotated[bool, typer.Option(help="Mixed precision (CUDA fp16; CPU bf16 where supported).")] = True,
     threads: Annotated[int | None, typer.Option(metavar="N", help="CPU threads for PyTorch.")] = None,
     resume: Annotated[
@@ -887,6 +906,7 @@ def train(
     --resume.
     """
     from .progress import TrainProgress
+    from .train import TrainConfig
     from .train import train as run_training
 
     if data is None:
@@ -962,7 +982,7 @@ def webcam(
             help="Processing resolution, the size of the frames stylized, shown and recorded: "
             "WIDTHxHEIGHT (cropped to that aspect) or the longest side.",
         ),
-    ] = str(DEFAULT_SIZE),
+    ] = str(WEBCAM_SIZE),
     style_scale: Annotated[
         str,
         typer.Option(

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .defaults import DATA_ENV_VAR
 from .errors import VidstyleError
 from .images import is_image_path, resize_max
 from .progress import clock, listening, notify
@@ -187,7 +188,7 @@ def train_style(
 ) -> Path:
     """``vidstyle train PAINTING --quality Q -o FOLDER/NAME.safetensors``: fine-tunes the
     default style; progress samples go to the output's samples folder as they are made."""
-    from .train import DATA_ENV_VAR, TrainConfig, train
+    from .train import TrainConfig, train
 
     data = data or (Path(os.environ[DATA_ENV_VAR]) if os.environ.get(DATA_ENV_VAR) else None)
     if data is None or not data.is_dir():
