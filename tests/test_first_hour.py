@@ -40,3 +40,26 @@ def test_stylize_without_output_writes_beside_the_input(
         assert out.startswith(f"wrote {tmp_path / expected} ")
     code, _, err = run_cli(["stylize", photo, photo, "-s", tiny_style], capsys)
     assert code == 1 and "-o FOLDER/" in err
+
+
+def test_styles_fit_80_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names whole, lines within 80 columns, and a stopped training said to be one."""
+    from vidstyle.models import ARCHITECTURES
+    from vidstyle.weights import save_style
+
+    training = {"iterations": 300, "planned_iterations": 1200, "seconds": 120.0}
+    save_style(
+        tmp_path / "half_done.safetensors",
+        ARCHITECTURES["lite"](8, 1),
+        name="half_done",
+        style_image=np.zeros((8, 8, 3), np.uint8),
+        metadata={"training": training},
+    )
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run_cli(["styles", tmp_path], capsys)
+    assert code == 0 and max(map(len, out.splitlines()[1:])) <= 80
+    names = {line.split()[0] for line in out.splitlines()[1:] if line.strip() and line[1] != " "}
+    assert {"half_done", "shipwreck_minotaur", "starry_night_lite"} <= names
+    assert "stopped at 300/1200" in out and "steps" in out

@@ -92,6 +92,8 @@ app = typer.Typer(
 vgg_app = typer.Typer(cls=_Group, help="VGG loss-network weights (needed by `train` and `--mode hq`).")
 app.add_typer(vgg_app, name="vgg")
 
+#: the help panels of `stylize`'s options for every mode
+IO_PANEL, LOOK_PANEL, SPEED_PANEL = "Input and output", "Look", "Speed"
 #: the help panels of `stylize`'s options that only one mode uses
 FAST_PANEL, HQ_PANEL = "Fast mode", "HQ mode"
 #: the panels of `stylize`'s options for resumable jobs, and for long videos on Ray
@@ -208,6 +210,7 @@ def stylize(
             help="A video, an image, an image sequence (out/%05d.png), or a folder (ending in / or "
             "existing): every input's images and videos go there under their own names. Default "
             "for one file: NAME.STYLE.EXT beside it, numbered rather than replacing a file.",
+            rich_help_panel=IO_PANEL,
         ),
     ] = None,
     style: Annotated[
@@ -217,6 +220,7 @@ def stylize(
             "--style",
             metavar="NAME_OR_PATH",
             help="Style name or weights file (see `vidstyle styles`); with --mode hq also a painting.",
+            rich_help_panel=LOOK_PANEL,
         ),
     ] = DEFAULT_STYLE,
     max_size: Annotated[
@@ -226,6 +230,7 @@ def stylize(
             metavar="N",
             help="Output size: the longest side of the output in pixels, aspect kept (default: "
             "the input's; never enlarges). Both modes.",
+            rich_help_panel=IO_PANEL,
         ),
     ] = None,
     mode: Annotated[
@@ -233,23 +238,33 @@ def stylize(
         typer.Option(
             metavar="MODE",
             help="fast: a trained style network; hq: optimisation towards any painting (slow).",
+            rich_help_panel=LOOK_PANEL,
         ),
     ] = "fast",
-    device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.")] = "auto",
+    device: Annotated[
+        str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.", rich_help_panel=SPEED_PANEL)
+    ] = "auto",
     threads: Annotated[
         int | None,
         typer.Option(
             min=1,
             metavar="N",
             help="CPU threads for PyTorch (default: one per core; fast videos: see --workers).",
+            rich_help_panel=SPEED_PANEL,
         ),
     ] = None,
     strength: Annotated[
-        float, typer.Option(min=0.0, max=1.0, metavar="X", help="Blend with the original.")
+        float,
+        typer.Option(
+            min=0.0, max=1.0, metavar="X", help="Blend with the original.", rich_help_panel=LOOK_PANEL
+        ),
     ] = 1.0,
-    preserve_color: Annotated[bool, typer.Option(help="Keep the source colours.")] = False,
+    preserve_color: Annotated[
+        bool, typer.Option(help="Keep the source colours.", rich_help_panel=LOOK_PANEL)
+    ] = False,
     max_frames: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Only the first N frames.")
+        int | None,
+        typer.Option(min=1, metavar="N", help="Only the first N frames.", rich_help_panel=IO_PANEL),
     ] = None,
     fps: Annotated[
         float | None,
@@ -257,16 +272,27 @@ def stylize(
             min=0.001,
             metavar="FPS",
             help=f"Frame rate of an image-sequence input (default {DEFAULT_SEQUENCE_FPS:g}).",
+            rich_help_panel=IO_PANEL,
         ),
     ] = None,
     crf: Annotated[
-        int, typer.Option(min=0, max=51, metavar="N", help="H.264 quality (lower is better).")
+        int,
+        typer.Option(
+            min=0, max=51, metavar="N", help="H.264 quality (lower is better).", rich_help_panel=IO_PANEL
+        ),
     ] = DEFAULT_CRF,
     preset: Annotated[
-        str, typer.Option(metavar="PRESET", help="x264 speed preset (slower: smaller files).")
+        str,
+        typer.Option(
+            metavar="PRESET", help="x264 speed preset (slower: smaller files).", rich_help_panel=IO_PANEL
+        ),
     ] = DEFAULT_PRESET,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output.", rich_help_panel=IO_PANEL)
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary.", rich_help_panel=IO_PANEL)
+    ] = False,
     style_scale: Annotated[
         str,
         typer.Option(
@@ -297,6 +323,7 @@ def stylize(
             metavar="PRECISION",
             help="auto (fp16 on CUDA, bf16 on CPUs with it), fp32, bf16 or fp16. --mode hq: of the VGG "
             "passes; auto is bf16 on CPUs with it, else fp32 (no fp16).",
+            rich_help_panel=SPEED_PANEL,
         ),
     ] = "auto",
     temporal: Annotated[
@@ -665,8 +692,20 @@ def _minutes(seconds: Any) -> str:
     return f"{seconds / 60:.0f} min" if isinstance(seconds, int | float) else ""
 
 
+def _trained(row: dict[str, Any]) -> str:
+    """Training in one cell: ``2597 steps, 4 min``, or ``stopped at 300/1200 steps`` for a
+    run stopped before its planned steps."""
+    done, planned = row["iterations"], row["training"].get("planned_iterations")
+    steps = f"{done} steps" if done else ""
+    if done and isinstance(planned, int) and done < planned:
+        steps = f"stopped at {done}/{planned} steps"
+    return ", ".join(filter(None, (steps, _minutes(row["training_seconds"]))))
+
+
 def _print_style_tables(rows: list[dict[str, Any]]) -> None:
-    """One table per folder, under the folder's whole path: paths are never cut to fit."""
+    """One table per folder, under the folder's whole path: paths are never cut to fit,
+    names never broken (an 80-column terminal fits the shipped styles' table)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -675,23 +714,18 @@ def _print_style_tables(rows: list[dict[str, Any]]) -> None:
         group = list(group)
         console.print(f"in {folder}:", soft_wrap=True)
         described = any(row["description"] for row in group)
-        table = Table()
-        for column in ("name", "network", "MB", "painting", "iterations", "wall time"):
-            table.add_column(column, overflow="fold")  # wrapped, never cut
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in ("name", "network", "MB", "painting", "trained"):
+            # names whole where they fit; wrapped (folded where a word is too long), never cut
+            table.add_column(column, overflow="fold", no_wrap=column in ("name", "painting"))
         if described:
             table.add_column("description", overflow="fold")
         for row in group:
-            name = row["name"] + (" (default)" if row["default"] else "")
+            name = row["name"] + ("\n(default)" if row["default"] else "")
             if row["file_stem"] != row["name"]:
                 name += f"\n(file {row['file_stem']})"
-            cells = [
-                name,
-                row["network"],
-                f"{row['size_mb']:.1f}",
-                str(row["style_image"] or ""),
-                str(row["iterations"] or ""),
-                _minutes(row["training_seconds"]),
-            ]
+            painting = str(row["style_image"] or "")
+            cells = [name, row["network"], f"{row['size_mb']:.1f}", painting, _trained(row)]
             table.add_row(*cells, *([row["description"]] if described else []))
         console.print(table)
 
@@ -1145,7 +1179,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _one_line_warning(
-    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None,
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
     line: str | None = None,
 ) -> None:
     """Python warnings, from vidstyle or a library, as one ``warning: ...`` line without source."""
