@@ -22,7 +22,7 @@ import vidstyle
     "args",
     [
         [],
-        ["stylize", "in.mp4"],
+        ["stylize"],  # -o is optional (NAME.STYLE.EXT beside the input), INPUT is not
         ["stylize", "in.mp4", "-o", "out.mp4", "--strength", "2"],
         ["stylize", "in.mp4", "-o", "out.mp4", "--batch-size", "0"],
         ["stylize", "in.mp4", "-o", "out.mp4", "--max-size", "abc"],

@@ -7,21 +7,43 @@ The Python API behind the ``vidstyle`` command line::
     vidstyle.stylize_media("in.mp4", "out.mp4", stylizer)
 """
 
-import cv2  # noqa: F401  (before PyAV: loading FFmpeg's libraries first makes HighGUI windows hang)
+from __future__ import annotations
 
-from .errors import VidstyleError
-from .stylize import StylizeResult, stylize_media
-from .stylizer import FastStylizer
-from .weights import Style, list_styles, load_style, save_style
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = [
-    "FastStylizer",
-    "Style",
-    "StylizeResult",
-    "VidstyleError",
-    "list_styles",
-    "load_style",
-    "save_style",
-    "stylize_media",
-]
+
+#: the API's names and their modules, imported on first use: the command line's --help and
+#: --version then answer without loading PyTorch
+_API = {
+    "FastStylizer": "stylizer",
+    "Style": "weights",
+    "StylizeResult": "stylize",
+    "VidstyleError": "errors",
+    "list_styles": "weights",
+    "load_style": "weights",
+    "save_style": "weights",
+    "stylize_media": "stylize",
+}
+__all__ = sorted(_API)
+
+if TYPE_CHECKING:
+    from .errors import VidstyleError as VidstyleError
+    from .stylize import StylizeResult as StylizeResult
+    from .stylize import stylize_media as stylize_media
+    from .stylizer import FastStylizer as FastStylizer
+    from .weights import Style as Style
+    from .weights import list_styles as list_styles
+    from .weights import load_style as load_style
+    from .weights import save_style as save_style
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import cv2  # noqa: F401  (before PyAV: loading FFmpeg's libraries first makes HighGUI windows hang)
+
+    value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    globals()[name] = value
+    return value

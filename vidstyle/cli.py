@@ -11,24 +11,40 @@ from collections.abc import Callable
 from functools import partial
 from itertools import groupby
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+# the defaults shown in help come from a module of their own; PyTorch, PyAV and OpenCV are
+# imported inside the commands, so that --help and --version answer at once
+from . import commands
+from .defaults import (
+    DATA_ENV_VAR,
+    DEFAULT_CRF,
+    DEFAULT_PRESET,
+    DEFAULT_SEGMENT_SECONDS,
+    DEFAULT_SEQUENCE_FPS,
+    DEFAULT_STYLE,
+    DEFAULT_STYLE_SCALE,
+    DEFAULT_WEIGHT,
+    DEFAULT_WIDTHS,
+    HQ_SIZE,
+    MAX_OPSET,
+    MIN_OPSET,
+    NETWORK_SIDE,
+    OPSET,
+    PAINT_SIDE,
+    QUALITY_ITERATIONS,
+    WEBCAM_SIZE,
+    WEBCAM_STYLE_SCALE,
+    TrainDefaults,
+)
 from .errors import Terminated, VidstyleError, signals_as_interrupts, stopped_by
-from .export import MAX_OPSET, MIN_OPSET, OPSET, export_onnx
-from .hq import HQConfig
-from .segments import DEFAULT_SEGMENT_SECONDS
-from .sources import DEFAULT_SEQUENCE_FPS
-from .stylize import StylizeResult
-from .stylizer import DEFAULT_STYLE_SCALE, NETWORK_SIDE, PAINT_SIDE
-from .temporal import DEFAULT_WEIGHT
-from .train import DATA_ENV_VAR, DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainConfig
-from .video import DEFAULT_CRF, DEFAULT_PRESET
-from .webcam import DEFAULT_SIZE
-from .webcam import STYLE_SCALE as WEBCAM_STYLE_SCALE
-from .weights import DEFAULT_STYLE
+
+if TYPE_CHECKING:
+    from .hq import HQConfig
+    from .stylize import StylizeResult
 
 
 class _Argument(TyperArgument):
@@ -76,6 +92,8 @@ app = typer.Typer(
 vgg_app = typer.Typer(cls=_Group, help="VGG loss-network weights (needed by `train` and `--mode hq`).")
 app.add_typer(vgg_app, name="vgg")
 
+#: the help panels of `stylize`'s options for every mode
+IO_PANEL, LOOK_PANEL, SPEED_PANEL = "Input and output", "Look", "Speed"
 #: the help panels of `stylize`'s options that only one mode uses
 FAST_PANEL, HQ_PANEL = "Fast mode", "HQ mode"
 #: the panels of `stylize`'s options for resumable jobs, and for long videos on Ray
@@ -99,7 +117,7 @@ def _options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show FFmpeg's own log lines.")] = False,
 ) -> None:
     """Neural style transfer for videos, images and webcams."""
-    from .video import ffmpeg_logging
+    from .ffmpeglog import ffmpeg_logging
 
     ffmpeg_logging(verbose)  # every command: OpenCV reads its FFmpeg log level once, at first use
 
@@ -184,15 +202,17 @@ def stylize(
         ),
     ],
     output: Annotated[
-        str,
+        str | None,
         typer.Option(
             "-o",
             "--output",
             metavar="OUTPUT",
             help="A video, an image, an image sequence (out/%05d.png), or a folder (ending in / or "
-            "existing): every input's images and videos go there under their own names.",
+            "existing): every input's images and videos go there under their own names. Default "
+            "for one file: NAME.STYLE.EXT beside it, numbered rather than replacing a file.",
+            rich_help_panel=IO_PANEL,
         ),
-    ],
+    ] = None,
     style: Annotated[
         list[str] | None,
         typer.Option(
@@ -201,6 +221,7 @@ def stylize(
             metavar="NAME_OR_PATH",
             help="Style name or weights file (see `vidstyle styles`); with --mode hq also a painting. "
             "Repeat for several: each input once per style, into an output folder as NAME.STYLE.EXT.",
+            rich_help_panel=LOOK_PANEL,
         ),
     ] = None,
     max_size: Annotated[
@@ -210,6 +231,7 @@ def stylize(
             metavar="N",
             help="Output size: the longest side of the output in pixels, aspect kept (default: "
             "the input's; never enlarges). Both modes.",
+            rich_help_panel=IO_PANEL,
         ),
     ] = None,
     mode: Annotated[
@@ -217,23 +239,33 @@ def stylize(
         typer.Option(
             metavar="MODE",
             help="fast: a trained style network; hq: optimisation towards any painting (slow).",
+            rich_help_panel=LOOK_PANEL,
         ),
     ] = "fast",
-    device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.")] = "auto",
+    device: Annotated[
+        str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.", rich_help_panel=SPEED_PANEL)
+    ] = "auto",
     threads: Annotated[
         int | None,
         typer.Option(
             min=1,
             metavar="N",
             help="CPU threads for PyTorch (default: one per core; fast videos: see --workers).",
+            rich_help_panel=SPEED_PANEL,
         ),
     ] = None,
     strength: Annotated[
-        float, typer.Option(min=0.0, max=1.0, metavar="X", help="Blend with the original.")
+        float,
+        typer.Option(
+            min=0.0, max=1.0, metavar="X", help="Blend with the original.", rich_help_panel=LOOK_PANEL
+        ),
     ] = 1.0,
-    preserve_color: Annotated[bool, typer.Option(help="Keep the source colours.")] = False,
+    preserve_color: Annotated[
+        bool, typer.Option(help="Keep the source colours.", rich_help_panel=LOOK_PANEL)
+    ] = False,
     max_frames: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Only the first N frames.")
+        int | None,
+        typer.Option(min=1, metavar="N", help="Only the first N frames.", rich_help_panel=IO_PANEL),
     ] = None,
     fps: Annotated[
         float | None,
@@ -241,16 +273,27 @@ def stylize(
             min=0.001,
             metavar="FPS",
             help=f"Frame rate of an image-sequence input (default {DEFAULT_SEQUENCE_FPS:g}).",
+            rich_help_panel=IO_PANEL,
         ),
     ] = None,
     crf: Annotated[
-        int, typer.Option(min=0, max=51, metavar="N", help="H.264 quality (lower is better).")
+        int,
+        typer.Option(
+            min=0, max=51, metavar="N", help="H.264 quality (lower is better).", rich_help_panel=IO_PANEL
+        ),
     ] = DEFAULT_CRF,
     preset: Annotated[
-        str, typer.Option(metavar="PRESET", help="x264 speed preset (slower: smaller files).")
+        str,
+        typer.Option(
+            metavar="PRESET", help="x264 speed preset (slower: smaller files).", rich_help_panel=IO_PANEL
+        ),
     ] = DEFAULT_PRESET,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output.", rich_help_panel=IO_PANEL)
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary.", rich_help_panel=IO_PANEL)
+    ] = False,
     style_scale: Annotated[
         str,
         typer.Option(
@@ -281,6 +324,7 @@ def stylize(
             metavar="PRECISION",
             help="auto (fp16 on CUDA, bf16 on CPUs with it), fp32, bf16 or fp16. --mode hq: of the VGG "
             "passes; auto is bf16 on CPUs with it, else fp32 (no fp16).",
+            rich_help_panel=SPEED_PANEL,
         ),
     ] = "auto",
     temporal: Annotated[
@@ -338,7 +382,7 @@ def stylize(
             min=1,
             metavar="N",
             help="The longest side HQ optimises at, in pixels (default "
-            f"{HQConfig.size}; at most the output size); the result is then resized to the output "
+            f"{HQ_SIZE}; at most the output size); the result is then resized to the output "
             "size (--max-size).",
             rich_help_panel=HQ_PANEL,
         ),
@@ -415,6 +459,7 @@ def stylize(
     _check_backend_options(ctx, mode, backend)
     for spec in inputs:
         check_input(spec)
+    output = _default_output(inputs, style) if output is None else output
     problem = output_name_problem(output)
     if problem:
         raise VidstyleError(problem)
@@ -474,6 +519,7 @@ def _styles_given(styles: list[str] | None, output: str, mode: str) -> list[str]
 def _here_options(ctx: typer.Context, style: str) -> dict[str, Any]:
     """The options of a fast job in this process (:func:`~vidstyle.stylize.stylize_media`'s)
     with ``style``, as the command line gave them."""
+    from .stylize import plan_fast_job
     from .stylizer import FastStylizer
 
     given = ctx.params
@@ -485,7 +531,7 @@ def _here_options(ctx: typer.Context, style: str) -> dict[str, Any]:
         preserve_color=given["preserve_color"],
         style_scale=given["style_scale"],
     )
-    options = _fast_options(stylizer, given["threads"], given["workers"], given["temporal"])
+    options = plan_fast_job(stylizer, given["threads"], given["workers"], given["temporal"])
     names = ("max_size", "max_frames", "fps", "batch_size", "crf", "preset", "overwrite")
     return options | {name: given[name] for name in names} | {"progress": not given["as_json"]}
 
@@ -497,17 +543,15 @@ def _batch_here(ctx: typer.Context, style: str) -> Callable[..., list[Any]]:
     return partial(stylize_batch, **_here_options(ctx, style))
 
 
-def _fast_options(stylizer: Any, threads: int | None, workers: int | None, temporal: float) -> dict[str, Any]:
-    """The stylizer (blending frames when ``temporal``) and the cores' plan for it."""
-    from .stylize import share_cores
-    from .temporal import TemporalBlender
+def _default_output(inputs: list[str], styles: list[str] | None) -> str:
+    """``NAME.STYLE.EXT`` beside a lone input file, where no -o was given."""
+    from .stylize import default_output
 
-    plan = share_cores(stylizer, threads, workers)
-    return {
-        "stylizer": TemporalBlender(stylizer, temporal) if temporal > 0 else stylizer,
-        "workers": plan.workers,
-        "encoder_threads": plan.encoder_threads,
-    }
+    if len(inputs) > 1:
+        raise VidstyleError(f"{len(inputs)} inputs need an output folder: -o FOLDER/")
+    if styles and len(styles) > 1:
+        raise VidstyleError(f"{len(styles)} styles make one file each: give an output folder, -o FOLDER/")
+    return str(default_output(inputs[0], styles[0] if styles else DEFAULT_STYLE))
 
 
 def _stylize_hq(input: Path, output: Path, style: str, given: dict[str, Any]) -> StylizeResult:
@@ -536,6 +580,8 @@ def _stylize_hq(input: Path, output: Path, style: str, given: dict[str, Any]) ->
 
 def _hq_config(given: dict[str, Any]) -> HQConfig:
     """HQ mode's settings as the command line gave them (None: HQConfig's default)."""
+    from .hq import HQConfig
+
     fields = [name for name in HQConfig.__dataclass_fields__ if given.get(name) is not None]
     settings = {name: given[name] for name in fields}
     if "vgg_weights" in settings:
@@ -638,11 +684,11 @@ def demo(
 
     The clip: 4 s of cars in a car park, with sound.
     """
-    from .stylize import DEMO_CLIP, stylize_media
+    from .stylize import DEMO_CLIP, plan_fast_job, stylize_media
     from .stylizer import FastStylizer
 
     output = output or Path(f"vidstyle-demo-{Path(style).stem}.mp4")
-    options = _fast_options(FastStylizer(style, device=device), None, None, DEFAULT_WEIGHT)
+    options = plan_fast_job(FastStylizer(style, device=device), None, None, DEFAULT_WEIGHT)
     result = stylize_media(DEMO_CLIP, output, overwrite=overwrite, **options)
     typer.echo(_wrote(result))
     typer.echo(f"  open it with any video player, or try: vidstyle stylize YOUR_VIDEO -s {style} -o out.mp4")
@@ -689,8 +735,20 @@ def _minutes(seconds: Any) -> str:
     return f"{seconds / 60:.0f} min" if isinstance(seconds, int | float) else ""
 
 
+def _trained(row: dict[str, Any]) -> str:
+    """Training in one cell: ``2597 steps, 4 min``, or ``stopped at 300/1200 steps`` for a
+    run stopped before its planned steps."""
+    done, planned = row["iterations"], row["training"].get("planned_iterations")
+    steps = f"{done} steps" if done else ""
+    if done and isinstance(planned, int) and done < planned:
+        steps = f"stopped at {done}/{planned} steps"
+    return ", ".join(filter(None, (steps, _minutes(row["training_seconds"]))))
+
+
 def _print_style_tables(rows: list[dict[str, Any]]) -> None:
-    """One table per folder, under the folder's whole path: paths are never cut to fit."""
+    """One table per folder, under the folder's whole path: paths are never cut to fit,
+    names never broken (an 80-column terminal fits the shipped styles' table)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -699,23 +757,18 @@ def _print_style_tables(rows: list[dict[str, Any]]) -> None:
         group = list(group)
         console.print(f"in {folder}:", soft_wrap=True)
         described = any(row["description"] for row in group)
-        table = Table()
-        for column in ("name", "network", "MB", "painting", "iterations", "wall time"):
-            table.add_column(column, overflow="fold")  # wrapped, never cut
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in ("name", "network", "MB", "painting", "trained"):
+            # names whole where they fit; wrapped (folded where a word is too long), never cut
+            table.add_column(column, overflow="fold", no_wrap=column in ("name", "painting"))
         if described:
             table.add_column("description", overflow="fold")
         for row in group:
-            name = row["name"] + (" (default)" if row["default"] else "")
+            name = row["name"] + ("\n(default)" if row["default"] else "")
             if row["file_stem"] != row["name"]:
                 name += f"\n(file {row['file_stem']})"
-            cells = [
-                name,
-                row["network"],
-                f"{row['size_mb']:.1f}",
-                str(row["style_image"] or ""),
-                str(row["iterations"] or ""),
-                _minutes(row["training_seconds"]),
-            ]
+            painting = str(row["style_image"] or "")
+            cells = [name, row["network"], f"{row['size_mb']:.1f}", painting, _trained(row)]
             table.add_row(*cells, *([row["description"]] if described else []))
         console.print(table)
 
@@ -771,6 +824,8 @@ def export(
     clamped), any batch and size with H and W multiples of 4, at least 8: pad other
     frames and crop the result.
     """
+    from .export import export_onnx
+
     result = export_onnx(style, output, opset=opset, overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(result.to_json()))
@@ -821,7 +876,7 @@ def train(
     ] = None,
     distill_weight: Annotated[
         float, typer.Option(metavar="W", help="Weight of the teacher term.")
-    ] = TrainConfig.distill_weight,
+    ] = TrainDefaults.distill_weight,
     init: Annotated[
         Path | None,
         typer.Option(metavar="FILE", help="Fine-tune this style network instead of starting from scratch."),
@@ -833,14 +888,14 @@ def train(
             help="Side of the square crops of the photos trained on, in pixels: the network learns "
             "its stroke size at this scale.",
         ),
-    ] = TrainConfig.image_size,
+    ] = TrainDefaults.image_size,
     style_size: Annotated[
         int,
         typer.Option(
             metavar="N", help="Longest side of the painting for the style loss, in pixels (0: as it is)."
         ),
-    ] = TrainConfig.style_size,
-    batch_size: Annotated[int, typer.Option(metavar="N", help="Crops per step.")] = TrainConfig.batch_size,
+    ] = TrainDefaults.style_size,
+    batch_size: Annotated[int, typer.Option(metavar="N", help="Crops per step.")] = TrainDefaults.batch_size,
     quality: Annotated[
         str,
         typer.Option(
@@ -849,14 +904,14 @@ def train(
             + ", ".join(f"{level} ({steps} steps)" for level, steps in QUALITY_ITERATIONS.items())
             + ".",
         ),
-    ] = TrainConfig.quality,
+    ] = TrainDefaults.quality,
     iterations: Annotated[
         int | None, typer.Option(metavar="N", help="Training steps (default: --quality's).")
     ] = None,
     epochs: Annotated[
         float | None, typer.Option(metavar="E", help="Train for E passes over the photos instead.")
     ] = None,
-    lr: Annotated[float, typer.Option(metavar="RATE", help="Learning rate.")] = TrainConfig.lr,
+    lr: Annotated[float, typer.Option(metavar="RATE", help="Learning rate.")] = TrainDefaults.lr,
     width: Annotated[
         int | None,
         typer.Option(
@@ -870,16 +925,16 @@ def train(
         int | None,
         typer.Option(metavar="N", help="Residual blocks (default 5; with --init: its own, or fewer)."),
     ] = None,
-    vgg: Annotated[str, typer.Option(metavar="NAME", help="vgg16 or vgg19.")] = TrainConfig.vgg,
+    vgg: Annotated[str, typer.Option(metavar="NAME", help="vgg16 or vgg19.")] = TrainDefaults.vgg,
     vgg_weights: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Explicit VGG weights file.")
     ] = None,
     content_layer: Annotated[
         str, typer.Option(metavar="LAYER", help="VGG layer of the content loss.")
-    ] = TrainConfig.content_layer,
+    ] = TrainDefaults.content_layer,
     style_layers: Annotated[
         str, typer.Option(metavar="LAYERS", help="NAME:WEIGHT,...")
-    ] = TrainConfig.style_layers,
+    ] = TrainDefaults.style_layers,
     content_weight: Annotated[
         float | None, typer.Option(metavar="W", help="Default 1; 0 with --teacher.")
     ] = None,
@@ -890,11 +945,11 @@ def train(
     tv_weight: Annotated[float | None, typer.Option(metavar="W", help="Default 1; 0 with --teacher.")] = None,
     stability_weight: Annotated[
         float, typer.Option(metavar="W", help="Temporal stability term; 0 = off.")
-    ] = TrainConfig.stability_weight,
+    ] = TrainDefaults.stability_weight,
     palette_weight: Annotated[
         float,
         typer.Option(metavar="W", help="Pull the colours to the painting's, in its proportions; 0 = off."),
-    ] = TrainConfig.palette_weight,
+    ] = TrainDefaults.palette_weight,
     structure_target: Annotated[
         float | None,
         typer.Option(
@@ -905,19 +960,19 @@ def train(
     ] = None,
     seed: Annotated[
         int, typer.Option(metavar="N", help="Random seed (photo order, crops).")
-    ] = TrainConfig.seed,
+    ] = TrainDefaults.seed,
     checkpoint_every: Annotated[
         int, typer.Option(metavar="N", help="Checkpoint every N steps.")
-    ] = TrainConfig.checkpoint_every,
+    ] = TrainDefaults.checkpoint_every,
     sample_every: Annotated[
         int, typer.Option(metavar="N", help="Progress sample every N steps.")
-    ] = TrainConfig.sample_every,
+    ] = TrainDefaults.sample_every,
     sample_image: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Photo for progress samples.")
     ] = None,
     device: Annotated[
         str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.")
-    ] = TrainConfig.device,
+    ] = TrainDefaults.device,
     amp: Annotated[bool, typer.Option(help="Mixed precision (CUDA fp16; CPU bf16 where supported).")] = True,
     threads: Annotated[int | None, typer.Option(metavar="N", help="CPU threads for PyTorch.")] = None,
     resume: Annotated[
@@ -932,6 +987,7 @@ def train(
     --resume.
     """
     from .progress import TrainProgress
+    from .train import TrainConfig
     from .train import train as run_training
 
     if data is None:
@@ -1008,7 +1064,7 @@ def webcam(
             help="Processing resolution, the size of the frames stylized, shown and recorded: "
             "WIDTHxHEIGHT (cropped to that aspect) or the longest side.",
         ),
-    ] = str(DEFAULT_SIZE),
+    ] = str(WEBCAM_SIZE),
     style_scale: Annotated[
         str,
         typer.Option(
@@ -1129,6 +1185,10 @@ def vgg_status(as_json: Annotated[bool, typer.Option("--json", help="Print a JSO
         raise typer.Exit(1)
 
 
+app.command(cls=_Command)(commands.sheet)
+app.command(cls=_Command)(commands.ui)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure becomes one line on stderr and a non-zero exit code.
 
@@ -1167,7 +1227,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _one_line_warning(
-    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None,
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
     line: str | None = None,
 ) -> None:
     """Python warnings, from vidstyle or a library, as one ``warning: ...`` line without source."""

@@ -38,16 +38,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import __version__
+from .defaults import MAX_OPSET, MIN_OPSET, OPSET
 from .errors import VidstyleError
 from .fileio import atomic_output, check_output_path
 from .models.transformer import DepthToSpace, SpaceToDepth, StyleNetwork
 from .stylizer import NETWORK_MIN_SIDE
 from .weights import load_style
 
-#: the default opset: the lowest with every operator of the graph in its current form (ONNX
-#: Runtime 1.6+ loads it; tested in OpenCV 4.10, 4.14 and 5.0); 11 to 20 export the same graph
-OPSET = 13
-MIN_OPSET, MAX_OPSET = 11, 20
 #: the graph's height and width must be multiples of this (the network halves them twice)
 MULTIPLE = StyleNetwork.multiple
 #: and at least this (the 9x9 reflection padding of the classic network)

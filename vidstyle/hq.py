@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from . import vgg_weights
+from .defaults import HQ_SIZE
 from .device import cpu_has_native_bf16, select_device
 from .errors import VidstyleError
 from .fileio import check_output_path
@@ -96,7 +97,7 @@ class HQConfig:
     optimizer: str = "adam"
     iterations: int = 30
     iterations_next: int = 15
-    size: int | None = 512
+    size: int | None = HQ_SIZE
     scales: int = 1
     precision: str = "auto"
     seed: int = 0

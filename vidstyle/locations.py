@@ -153,3 +153,21 @@ def numbered_files(pattern: str) -> list[tuple[int, Path]]:
     match = re.compile(re.escape(parsed.head) + r"(\d+)" + re.escape(parsed.tail)).fullmatch
     found = ((m, p) for p in parsed.folder.iterdir() if (m := match(p.name)) and p.is_file())
     return sorted((int(m.group(1)), p) for m, p in found)
+
+
+def beside(input: str | Path, tag: str, suffix: str | None = None, folder: Path | None = None) -> Path:
+    """The default output for a file: ``NAME.TAG.EXT`` beside it (or in ``folder``; ``EXT``:
+    ``suffix`` or the input's), numbered ``NAME.TAG.2.EXT``, ``.3``... where that is taken,
+    so that nothing is ever replaced. Refused for what is not a file: there an output must
+    be named."""
+    path = Path(input)
+    if not path.is_file():
+        raise VidstyleError(f"{input} is not a file: name the output with -o")
+    ext = path.suffix if suffix is None else suffix
+    tag = Path(tag).stem  # a style given as a weights file or a painting: its file's stem
+    folder = path.parent if folder is None else Path(folder)
+    candidate, number = folder / f"{path.stem}.{tag}{ext}", 1
+    while candidate.exists():
+        number += 1
+        candidate = folder / f"{path.stem}.{tag}.{number}{ext}"
+    return candidate

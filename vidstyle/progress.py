@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from rich.console import Console
@@ -23,6 +26,34 @@ def clock(seconds: float | None) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+#: called with (done, total, info, eta seconds) by every display made while it is set
+Listener = Callable[[int, "int | None", str, "float | None"], None]
+_LISTENER: ContextVar[Listener | None] = ContextVar("vidstyle_progress_listener", default=None)
+
+
+@contextmanager
+def listening(listener: Listener) -> Iterator[None]:
+    """Send the progress of the jobs started in this context to ``listener`` too.
+
+    For a front end other than the terminal (the web app): a display keeps the listener
+    it was made with, so reports from a job's worker threads reach it, and an exception
+    the listener raises stops the job as an error in that stage would.
+    """
+    token = _LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _LISTENER.reset(token)
+
+
+def notify(done: int, total: int | None, info: str = "", eta: float | None = None) -> None:
+    """Report progress to this context's listener, if any: for work with a progress
+    callback of its own rather than a display (training)."""
+    listener = _LISTENER.get()
+    if listener is not None:
+        listener(done, total, info, eta)
 
 
 class _Display:
@@ -40,6 +71,7 @@ class _Display:
         self._last_log = 0.0
         self._start = time.monotonic()
         self._first: tuple[int, float] | None = None  # (done, time) when this run first reported
+        self._listener = _LISTENER.get()
 
     def __enter__(self) -> _Display:
         self._start = time.monotonic()
@@ -72,9 +104,13 @@ class _Display:
 
     def show(self, done: int, total: int | None, info: str, eta: float | None = None) -> None:
         """Report progress; ``eta`` in seconds if the caller knows it, else from the rate."""
-        if not self.enabled:
+        if self._listener is None and not self.enabled:
             return
         eta = eta if eta is not None else self._rate_eta(done, total)
+        if self._listener is not None:
+            self._listener(done, total, info, eta)
+        if not self.enabled:
+            return
         times = f"{clock(time.monotonic() - self._start)} elapsed, eta {clock(eta)}"
         if self._bar is not None:
             self._bar.update(self._task, completed=done, total=total, info=info, times=times)

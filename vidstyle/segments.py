@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from . import hq
+from .defaults import DEFAULT_SEGMENT_SECONDS
 from .device import DEVICES, PRECISIONS, select_device
 from .errors import VidstyleError
 from .fileio import Closing, atomic_output
@@ -46,10 +47,6 @@ from .video.writer import _AudioCarrier
 from .weights import read_info
 from .workdir import WorkDir as BaseWorkDir
 
-#: seconds of video a segment covers unless told (``--segment-seconds``): long enough that
-#: the warm-up and the start of a task cost a few percent, short enough that the segments
-#: of an hour of video keep many workers busy and a stopped job loses little
-DEFAULT_SEGMENT_SECONDS = 20.0
 #: the share of a warm-up's first frame (which has no history) left in a segment's first
 #: frame: under one grey level in 255, so the cut cannot be seen
 WARMUP_TOLERANCE = 1 / 255

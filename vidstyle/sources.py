@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .camera import Camera, CameraLost
+from .defaults import DEFAULT_SEQUENCE_FPS
 from .errors import VidstyleError
 from .fileio import Closing
 from .frames import Frame, FrameSource, SourceInfo
@@ -19,9 +20,6 @@ from .images import is_image_path, read_image, resize_max
 from .locations import is_camera, is_pattern, is_url, natural_key, numbered_files, special_file_problem
 from .video import VideoReader
 from .video.reader import STREAM_TIMEOUT
-
-#: frames per second of an image sequence unless told (``--fps``)
-DEFAULT_SEQUENCE_FPS = 25.0
 
 
 class VideoSource(Closing):

@@ -8,20 +8,22 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import pipeline
 from .errors import VidstyleError
 from .frames import Frame, FrameSink, FrameSource
-from .images import scaled_size
+from .images import is_image_path, scaled_size
+from .locations import beside
 from .pipeline import PipelineStats
 from .progress import FrameProgress
 from .sinks import VideoFileSink, open_sink
 from .sources import open_source
 from .stylizer import Stylizer
 from .temporal import TemporalBlender
-from .video import DEFAULT_CRF, DEFAULT_PRESET
+from .video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS
 
 #: 4 s of cars in a car park, with sound, bundled with the package (see vidstyle/data/README.md)
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.mp4"
@@ -120,6 +122,28 @@ def limit_malloc_arenas() -> None:
     except (OSError, AttributeError):  # a C library without mallopt
         return
     mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+
+
+def default_output(input: str | Path, style: str, folder: Path | None = None, playable: bool = False) -> Path:
+    """Where a file is stylized to when no output is named: ``NAME.STYLE.EXT`` beside it
+    (see :func:`~vidstyle.locations.beside`). A video keeps its container where it can be
+    written (``playable``: always MP4, which every browser plays), else becomes MP4."""
+    suffix = Path(input).suffix.lower()
+    keep = is_image_path(Path(input)) or (suffix in FORMATS and not playable)
+    return beside(input, style, None if keep else ".mp4", folder)
+
+
+def plan_fast_job(
+    stylizer: Stylizer, threads: int | None = None, workers: int | None = None, temporal: float = 0.0
+) -> dict[str, Any]:
+    """The options of :func:`stylize_media` for a fast job, as the command line makes them:
+    the stylizer (blending frames when ``temporal``) and the cores' plan for it."""
+    plan = share_cores(stylizer, threads, workers)
+    return {
+        "stylizer": TemporalBlender(stylizer, temporal) if temporal > 0 else stylizer,
+        "workers": plan.workers,
+        "encoder_threads": plan.encoder_threads,
+    }
 
 
 #: the most memory the frames waiting between two stages may take (a 4K video's peak was

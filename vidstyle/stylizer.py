@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import torch
 
+from .defaults import DEFAULT_STYLE_SCALE, NETWORK_SIDE, PAINT_SIDE
 from .device import select_device, select_dtype
 from .errors import VidstyleError
 from .images import pad_min, to_images, to_tensor
@@ -21,19 +22,6 @@ from .weights import Style, load_style
 
 Stylizer = Callable[[list[np.ndarray]], list[np.ndarray]]
 
-#: the longest side, in pixels, at which the style networks paint strokes of the size they
-#: were trained for (the shipped styles are judged at 512 px)
-NETWORK_SIDE = 512
-#: the longest side at most at which ``auto`` paints a larger frame, unless that is under
-#: half its size: strokes of a network drawn on a whole HD frame are too small for the
-#: painting to show (at 1280 px, half size gives style ratio 0.35 instead of 0.47, structure
-#: 0.77 instead of 0.70 and less flicker, README *Cost against resolution*), and cost 4
-#: times the work
-PAINT_SIDE = 640
-#: ``style_scale``'s default: frames whose longest side is under :data:`NETWORK_SIDE` are
-#: enlarged to it for the network, larger ones painted at :data:`PAINT_SIDE` or half their
-#: size, whichever is larger
-DEFAULT_STYLE_SCALE = "auto"
 #: frames smaller than this each way are padded for the networks (and cropped back): their
 #: 9x9 reflection padding needs 5 pixels once they have padded to a multiple of 4
 NETWORK_MIN_SIDE = 8

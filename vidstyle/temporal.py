@@ -17,13 +17,11 @@ import functools
 import cv2
 import numpy as np
 
+from .defaults import DEFAULT_WEIGHT
 from .flow import consistency_mask, dis_flow, to_gray
 from .images import resize_max
 from .stylizer import Stylizer
 
-#: the blending weight used unless told otherwise (``vidstyle stylize --temporal``, ``demo``):
-#: the steadiest that keeps the style distance within 1.2x of per-frame output (README, Flicker)
-DEFAULT_WEIGHT = 0.4
 #: mean absolute grey difference (0-255) between consecutive frames taken as a scene cut
 SCENE_CUT = 40.0
 #: pixels in a band of rows that :func:`carry` warps and blends at once: its float maps

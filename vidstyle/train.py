@@ -36,6 +36,8 @@ from . import vgg_weights
 from .balance import EVERY as BALANCE_EVERY
 from .balance import PROBES, StyleBalance, probe_photos
 from .data import PhotoSampler
+from .defaults import DATA_ENV_VAR as DATA_ENV_VAR  # re-exported: the training photos' variable
+from .defaults import DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainDefaults
 from .device import cpu_has_native_bf16, select_device
 from .errors import Terminated, VidstyleError, signals_as_interrupts
 from .fileio import check_output_path, same_file
@@ -47,7 +49,6 @@ from .models.vgg import layer_names
 from .quality import lab_pixels
 from .weights import DEFAULT_STYLE, Style, find_style, load_style, save_style
 
-DEFAULT_STYLE_LAYERS = "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
 #: settings a resumed run must share with its checkpoint (the rest may change, e.g. weights)
 _RESUME_KEYS = (
     "arch", "width", "blocks", "batch_size", "image_size", "seed", "style_layers", "teacher", "init"
@@ -62,19 +63,12 @@ MIN_IMAGE_SIZE = 5
 #: the network a new style starts from when no architecture is asked for: the default
 #: real-time style, whose encoder and decoder already keep the scene, so only the style moves
 BASE_STYLE = DEFAULT_STYLE
-#: the environment variable naming the training photos when ``--data`` is not given
-DATA_ENV_VAR = "VIDSTYLE_DATA"
 #: style weight of that fine-tuning: the base network holds on to its own painting, and at
 #: the from-scratch weight (10) a new style took over too slowly to finish in the standard run
 BASE_STYLE_WEIGHT = 30.0
 #: structure (vidstyle.quality) that fine-tuning the base network keeps, steering its style
 #: weight (vidstyle.balance): above the 0.72 the styles are held to on average
 STRUCTURE_TARGET = 0.75
-#: iterations of each ``quality``; the standard one fine-tunes the base network in about
-#: 20 minutes on a 2-core CPU with native bf16
-QUALITY_ITERATIONS = {"draft": 400, "standard": 1200, "high": 3000}
-#: base channels of a network trained from scratch, by architecture
-DEFAULT_WIDTHS = {"johnson": 16, "lite": 8}
 
 
 @dataclass
@@ -96,40 +90,40 @@ class TrainConfig:
     #: a weights file to start from (fine-tuning); its architecture replaces arch and width,
     #: and blocks unless fewer are asked for (its first ``blocks`` residual blocks are kept)
     init: Path | None = None
-    distill_weight: float = 1.0
-    image_size: int = 256
+    distill_weight: float = TrainDefaults.distill_weight
+    image_size: int = TrainDefaults.image_size
     #: longest side of the style image for the style loss; ``None`` or 0: as it is
-    style_size: int | None = 512
-    batch_size: int = 4
+    style_size: int | None = TrainDefaults.style_size
+    batch_size: int = TrainDefaults.batch_size
     #: ``None``: the iterations of ``quality``
     iterations: int | None = None
-    quality: str = "standard"
+    quality: str = TrainDefaults.quality
     epochs: float | None = None
-    lr: float = 1e-3
+    lr: float = TrainDefaults.lr
     #: base channels; ``None``: the architecture's default (:data:`DEFAULT_WIDTHS`)
     width: int | None = None
     #: residual blocks; ``None`` = 5, or with ``init`` as many as that network has
     blocks: int | None = None
-    vgg: str = "vgg16"
+    vgg: str = TrainDefaults.vgg
     vgg_weights: Path | None = None
-    content_layer: str = "relu2_2"
-    style_layers: str = DEFAULT_STYLE_LAYERS
+    content_layer: str = TrainDefaults.content_layer
+    style_layers: str = TrainDefaults.style_layers
     #: perceptual weights; ``None`` = 1, 10, 1 without a teacher and 0 with one.
     content_weight: float | None = None
     style_weight: float | None = None
     tv_weight: float | None = None
-    stability_weight: float = 0.0
+    stability_weight: float = TrainDefaults.stability_weight
     #: weight of the palette term (vidstyle.losses.palette_loss, CIELAB units): pulls the
     #: output's colours to the painting's in their proportions; 0 = off
-    palette_weight: float = 0.0
+    palette_weight: float = TrainDefaults.palette_weight
     #: steer the style weight to keep this structure (vidstyle.balance); ``None``: the
     #: base network's fine-tuning keeps :data:`STRUCTURE_TARGET`, other runs do not steer (0)
     structure_target: float | None = None
-    seed: int = 0
-    checkpoint_every: int = 100
-    sample_every: int = 100
+    seed: int = TrainDefaults.seed
+    checkpoint_every: int = TrainDefaults.checkpoint_every
+    sample_every: int = TrainDefaults.sample_every
     sample_image: Path | None = None
-    device: str = "auto"
+    device: str = TrainDefaults.device
     amp: bool = False
     threads: int | None = None
 

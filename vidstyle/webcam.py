@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 
 from .camera import Camera, CameraLost
+from .defaults import WEBCAM_SIZE as DEFAULT_SIZE
+from .defaults import WEBCAM_STYLE_SCALE as STYLE_SCALE
 from .device import select_device
 from .errors import Terminated, VidstyleError
 from .fileio import check_output_path, require_folder
@@ -43,11 +45,6 @@ FPS_WINDOW = 30  # frames the fps meter averages over
 TOAST_SECONDS = 2.5
 MIN_TEXT_SCALE = 0.25  # smaller Hershey text is unreadable
 NO_WINDOW_HINT = "use --no-window to run without a preview window"
-#: the processing resolution: the longest side of the frames stylized, shown and recorded
-DEFAULT_SIZE = 640
-#: the network runs at the processing resolution itself (not ``auto``): that size is the
-#: speed setting, and a smaller one must stay faster
-STYLE_SCALE = 1.0
 
 
 class Command(Enum):

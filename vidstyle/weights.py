@@ -22,6 +22,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .defaults import DEFAULT_STYLE
 from .errors import VidstyleError
 from .fileio import atomic_output, respect_umask
 from .images import is_image_path
@@ -48,9 +49,6 @@ def _shipped_dir() -> Path:
 SHIPPED_DIR = _shipped_dir()
 ENV_VAR = "VIDSTYLE_STYLES"
 THUMBNAIL_SIZE = 256
-#: the style used when none is named (``vidstyle demo``, the webcam's first style): the
-#: real-time network
-DEFAULT_STYLE = "starry_night_lite"
 
 
 @dataclass

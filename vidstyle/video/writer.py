@@ -12,6 +12,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
+from ..defaults import DEFAULT_CRF, DEFAULT_PRESET
 from ..errors import VidstyleError
 
 
@@ -40,12 +41,6 @@ X264_PRESETS = (
     "slower",
     "veryslow",
 )
-#: the encoder shares the CPU with the network: on stylized frames at crf 18, superfast
-#: encodes in about half the time of veryfast for 3% larger files and 0.2 dB less PSNR
-DEFAULT_PRESET = "superfast"
-#: x264 quality, FFmpeg's own default: stylized texture is all fine detail, so crf 18 made files
-#: about 8x their source (crf 23: 4.6x, 32 dB PSNR against crf 18, no visible difference)
-DEFAULT_CRF = 23
 BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
 AVFMT_TS_NEGATIVE = 0x40000  # the muxer can store negative timestamps
 

@@ -1,0 +1,98 @@
+"""The defaults that the command line shows in its help.
+
+They live here, apart from the modules that use them (each imports its own from here, and
+they stay importable from there), so that ``vidstyle --help`` and ``--version`` load no
+PyTorch, PyAV or OpenCV: the command line imports those inside the commands.
+"""
+
+from __future__ import annotations
+
+# -- stylize: video encoding (vidstyle.video)
+#: the encoder shares the CPU with the network: on stylized frames at crf 18, superfast
+#: encodes in about half the time of veryfast for 3% larger files and 0.2 dB less PSNR
+DEFAULT_PRESET = "superfast"
+#: x264 quality, FFmpeg's own default: stylized texture is all fine detail, so crf 18 made files
+#: about 8x their source (crf 23: 4.6x, 32 dB PSNR against crf 18, no visible difference)
+DEFAULT_CRF = 23
+
+# -- stylize: inputs (vidstyle.sources)
+#: frames per second of an image sequence unless told (``--fps``)
+DEFAULT_SEQUENCE_FPS = 25.0
+
+# -- stylize: the network's painting size (vidstyle.stylizer)
+#: the longest side, in pixels, at which the style networks paint strokes of the size they
+#: were trained for (the shipped styles are judged at 512 px)
+NETWORK_SIDE = 512
+#: the longest side at most at which ``auto`` paints a larger frame, unless that is under
+#: half its size: strokes of a network drawn on a whole HD frame are too small for the
+#: painting to show (at 1280 px, half size gives style ratio 0.35 instead of 0.47, structure
+#: 0.77 instead of 0.70 and less flicker, README *Cost against resolution*), and cost 4
+#: times the work
+PAINT_SIDE = 640
+#: ``style_scale``'s default: frames whose longest side is under :data:`NETWORK_SIDE` are
+#: enlarged to it for the network, larger ones painted at :data:`PAINT_SIDE` or half their
+#: size, whichever is larger
+DEFAULT_STYLE_SCALE = "auto"
+
+# -- stylize: temporal blending (vidstyle.temporal)
+#: the blending weight used unless told otherwise (``vidstyle stylize --temporal``, ``demo``):
+#: the steadiest that keeps the style distance within 1.2x of per-frame output (README, Flicker)
+DEFAULT_WEIGHT = 0.4
+
+# -- stylize --backend ray (vidstyle.segments)
+#: seconds of video a segment covers unless told (``--segment-seconds``): long enough that
+#: the warm-up and the start of a task cost a few percent, short enough that the segments
+#: of an hour of video keep many workers busy and a stopped job loses little
+DEFAULT_SEGMENT_SECONDS = 20.0
+
+# -- stylize --mode hq (vidstyle.hq.HQConfig.size)
+#: the longest side HQ mode optimises at
+HQ_SIZE = 512
+
+# -- styles (vidstyle.weights)
+#: the style used when none is named (``vidstyle demo``, the webcam's first style): the
+#: real-time network
+DEFAULT_STYLE = "starry_night_lite"
+
+# -- webcam (vidstyle.webcam)
+#: the processing resolution: the longest side of the frames stylized, shown and recorded
+WEBCAM_SIZE = 640
+#: the network runs at the processing resolution itself (not ``auto``): that size is the
+#: speed setting, and a smaller one must stay faster
+WEBCAM_STYLE_SCALE = 1.0
+
+# -- export (vidstyle.export)
+#: the default opset: the lowest with every operator of the graph in its current form (ONNX
+#: Runtime 1.6+ loads it; tested in OpenCV 4.10, 4.14 and 5.0); 11 to 20 export the same graph
+OPSET = 13
+MIN_OPSET, MAX_OPSET = 11, 20
+
+# -- train (vidstyle.train)
+DEFAULT_STYLE_LAYERS = "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
+#: the environment variable naming the training photos when ``--data`` is not given
+DATA_ENV_VAR = "VIDSTYLE_DATA"
+#: iterations of each ``quality``; the standard one fine-tunes the base network in about
+#: 20 minutes on a 2-core CPU with native bf16
+QUALITY_ITERATIONS = {"draft": 400, "standard": 1200, "high": 3000}
+#: base channels of a network trained from scratch, by architecture
+DEFAULT_WIDTHS = {"johnson": 16, "lite": 8}
+
+
+class TrainDefaults:
+    """The defaults of :class:`vidstyle.train.TrainConfig` that ``vidstyle train`` shows."""
+
+    distill_weight = 1.0
+    image_size = 256
+    style_size = 512
+    batch_size = 4
+    quality = "standard"
+    lr = 1e-3
+    vgg = "vgg16"
+    content_layer = "relu2_2"
+    style_layers = DEFAULT_STYLE_LAYERS
+    stability_weight = 0.0
+    palette_weight = 0.0
+    seed = 0
+    checkpoint_every = 100
+    sample_every = 100
+    device = "auto"
