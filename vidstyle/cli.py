@@ -26,7 +26,7 @@ from .stylizer import DEFAULT_STYLE_SCALE, NETWORK_SIDE, PAINT_SIDE
 from .temporal import DEFAULT_WEIGHT
 from .train import DATA_ENV_VAR, DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainConfig
 from .video import DEFAULT_CRF, DEFAULT_PRESET
-from .webcam import DEFAULT_SIZE
+from .webcam import DEFAULT_MAX_LATENCY, DEFAULT_SIZE
 from .webcam import STYLE_SCALE as WEBCAM_STYLE_SCALE
 from .weights import DEFAULT_STYLE
 
@@ -1010,6 +1010,24 @@ def webcam(
             "implies --virtual-cam.",
         ),
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="CPU threads for the network (default: the cores other programs leave free, "
+            "retuned from frame times as they come and go).",
+        ),
+    ] = None,
+    max_latency: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            metavar="MS",
+            help="Paint a smaller picture while frames take longer than this from capture to "
+            "display (0: always full size).",
+        ),
+    ] = DEFAULT_MAX_LATENCY * 1000,
 ) -> None:
     """Stylize a camera live, with a preview window, snapshots, recording and a virtual camera."""
     from .webcam import parse_size, run_webcam
@@ -1031,6 +1049,8 @@ def webcam(
         preserve_color=preserve_color,
         overwrite=overwrite,
         virtual_cam=virtual_cam_device or virtual_cam,
+        threads=threads,
+        max_latency=max_latency / 1000,
         log=lambda line: typer.echo(line, err=True),
     )
     typer.echo(
