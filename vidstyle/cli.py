@@ -1116,7 +1116,7 @@ def main(argv: list[str] | None = None) -> None:
         # typer returns 130 for KeyboardInterrupt; the name in usage lines whatever started us
         code = app(args=argv, prog_name="vidstyle", standalone_mode=False)
     except VidstyleError as exc:
-        _fail(str(exc), exc.exit_code)
+        _fail(str(exc), exc.exit_code, exc.prefix)
     except typer.TyperException as exc:  # typer's usage errors: bad option, missing argument...
         message = exc.format_message() or "no command given"
         _fail(f"{message} (see --help)", exc.exit_code)
