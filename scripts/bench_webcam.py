@@ -9,15 +9,21 @@ include it.
 ``--load`` measures the default style beside other programs instead: idle, then with one
 and with two busy processes (``python -c "while True: pass"``, a stand-in for a video-call
 application), started and stopped by the script, in interleaved rounds so that a change in
-the machine's own background load touches every condition alike.
+the machine's own background load touches every condition alike. With ``--stylize`` it
+also runs ``vidstyle stylize`` on the clip under each load and prints its fps and its share
+of the CPU against a fair one (the cores left free, or an equal share with each busy
+process where they take them all).
 
     python scripts/bench_webcam.py -s starry_night --seconds 10
-    python scripts/bench_webcam.py --load --rounds 2 --seconds 8
+    python scripts/bench_webcam.py --load --rounds 2 --seconds 8 [--stylize]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -86,6 +92,7 @@ def under_load(style: str, camera: str, args: argparse.Namespace) -> None:
     """Interleaved rounds of idle, 1 and 2 busy processes; then the median of each."""
     results: dict[int, list[WebcamResult]] = {load: [] for load in LOADS}
     for number in range(1, args.rounds + 1):
+        print(f"round {number}: other programs keep {_background():.1f} cores busy before it", flush=True)
         for load in LOADS:
             with busy_processes(load):
                 result = session(style, camera, args)
@@ -96,6 +103,30 @@ def under_load(style: str, camera: str, args: argparse.Namespace) -> None:
         fps = statistics.median(r.fps for r in runs)
         latency = statistics.median(r.latency_ms for r in runs)
         print(f"  {load} busy: {fps:.1f} fps, latency {latency:.0f} ms")
+
+
+def _background() -> float:
+    """Cores the machine's other programs keep busy (over a second), where vidstyle says."""
+    try:
+        from vidstyle.pace import others_busy
+    except ImportError:  # an older vidstyle
+        return float("nan")
+    return others_busy(1.0)
+
+
+def stylize_share(clip: str, out: Path) -> None:
+    """``vidstyle stylize`` of ``clip`` under each load: fps and its share of the CPU."""
+    cores = len(os.sched_getaffinity(0))
+    command = [sys.executable, "-m", "vidstyle", "stylize", clip, "-o", str(out), "--overwrite", "--json"]
+    for load in LOADS:
+        with busy_processes(load):
+            before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            wall, after = time.monotonic() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        fair = max((cores - load) / cores, 1 / (load + 1))
+        fps = json.loads(done.stdout)["fps"]
+        print(f"  stylize, {load} busy: {fps:.1f} fps, {cpu / wall / cores:.0%} of the CPU (fair {fair:.0%})")
 
 
 def main() -> None:
@@ -110,6 +141,7 @@ def main() -> None:
     parser.add_argument("--window", action="store_true", help="show the preview window (needs a display)")
     parser.add_argument("--load", action="store_true", help="idle, 1 and 2 busy processes (default style)")
     parser.add_argument("--rounds", type=int, default=2, help="--load: rounds of the three conditions")
+    parser.add_argument("--stylize", action="store_true", help="--load: vidstyle stylize's share too")
     args = parser.parse_args()
 
     import torch  # after vidstyle, which sets OpenMP's wait policy for it
@@ -130,6 +162,8 @@ def main() -> None:
         print(f"{'style' if not args.load else 'condition':<24} {'fps':>6} {'latency ms':>11} {'dropped':>8}")
         if args.load:
             under_load(styles[0], camera, args)
+            if args.stylize:
+                stylize_share(camera, Path(tmp) / "stylized.mp4")
         else:
             by_style(styles, camera, args)
 
