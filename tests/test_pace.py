@@ -26,10 +26,18 @@ from vidstyle.stylizer import FastStylizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-#: the first lines of /proc/stat on a 2-CPU machine, and the same a moment later with one
-#: CPU's worth of other programs' work in between (100 of 200 jiffies busy)
-STAT_BEFORE = "cpu  1000 0 500 8000 100 0 0 0 0 0\ncpu0 500 0 250 4000 50 0 0 0 0 0\n"
-STAT_AFTER = "cpu  1080 0 520 8095 105 0 0 0 0 0\ncpu0 540 0 260 4047 53 0 0 0 0 0\n"
+#: the CPU lines of /proc/stat on a 3-CPU machine, and the same a moment later: CPU 0 was
+#: busy throughout (100 of 100 jiffies), CPU 1 idle, CPU 2 busy too
+STAT_BEFORE = (
+    "cpu  1500 0 750 12000 150 0 0 0 0 0\n"
+    "cpu0 500 0 250 4000 50 0 0 0 0 0\ncpu1 500 0 250 4000 50 0 0 0 0 0\ncpu2 500 0 250 4000 50 0 0 0 0 0\n"
+    "intr 1 2 3\n"
+)
+STAT_AFTER = (
+    "cpu  1660 0 790 12095 105 0 0 0 0 0\n"
+    "cpu0 580 0 270 4000 50 0 0 0 0 0\ncpu1 500 0 250 4095 55 0 0 0 0 0\ncpu2 580 0 270 4000 50 0 0 0 0 0\n"
+    "intr 1 2 3\n"
+)
 
 
 def write_stat(tmp_path: Path, text: str) -> str:
@@ -39,15 +47,16 @@ def write_stat(tmp_path: Path, text: str) -> str:
 
 
 def test_busy_cores_from_proc_stat(tmp_path: Path) -> None:
-    before = read_cpu_times(write_stat(tmp_path, STAT_BEFORE))
-    after = read_cpu_times(write_stat(tmp_path, STAT_AFTER))
+    mine = {0, 1}  # the CPUs this process may use: CPU 2's load is not in its way
+    before = read_cpu_times(mine, write_stat(tmp_path, STAT_BEFORE))
+    after = read_cpu_times(mine, write_stat(tmp_path, STAT_AFTER))
     assert before == (1500, 9600) and after == (1600, 9800)
     assert busy_cores(before, after, cpus=2, own=0.0) == pytest.approx(1.0)
     # this process's own work is not another program's
     assert busy_cores(before, after, cpus=2, own=0.25) == pytest.approx(0.5)
     assert busy_cores(before, after, cpus=2, own=0.9) == 0.0
-    assert read_cpu_times(str(tmp_path / "missing")) is None
-    assert read_cpu_times(write_stat(tmp_path, "intr 1 2 3\n")) is None
+    assert read_cpu_times(mine, str(tmp_path / "missing")) is None
+    assert read_cpu_times({7}, write_stat(tmp_path, STAT_BEFORE)) is None
 
 
 def test_load_average_stands_in_without_proc_stat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,24 +33,27 @@ SAMPLE_SECONDS = 0.2
 PROC_STAT = "/proc/stat"
 
 
-def read_cpu_times(path: str = PROC_STAT) -> tuple[float, float] | None:
-    """(busy, total) jiffies of all CPUs together, from the ``cpu`` line of /proc/stat;
-    None where there is no such file (not Linux)."""
+def read_cpu_times(cpus: set[int], path: str = PROC_STAT) -> tuple[float, float] | None:
+    """(busy, total) jiffies of the CPUs numbered ``cpus`` together, from their ``cpuN``
+    lines of /proc/stat (programs on CPUs this process may not use do not count); None
+    where there is no such file (not Linux) or it names none of them."""
     try:
         with open(path, encoding="ascii") as f:
-            fields = f.readline().split()
+            lines = [line.split() for line in f if line.startswith("cpu")]
     except OSError:
         return None
-    if not fields or fields[0] != "cpu":
-        return None
-    ticks = [float(value) for value in fields[1:9]]  # user nice system idle iowait irq softirq steal
-    idle = ticks[3] + ticks[4]
-    return sum(ticks) - idle, sum(ticks)
+    busy = total = 0.0
+    for fields in lines:
+        if fields[0][3:].isdigit() and int(fields[0][3:]) in cpus:
+            ticks = [float(value) for value in fields[1:9]]  # user nice system idle iowait irq softirq steal
+            total += sum(ticks)
+            busy += sum(ticks) - ticks[3] - ticks[4]
+    return (busy, total) if total else None
 
 
 def busy_cores(before: tuple[float, float], after: tuple[float, float], cpus: int, own: float) -> float:
-    """Cores kept busy by other programs between two :func:`read_cpu_times` readings, given
-    the share ``own`` of all CPUs that this process used meanwhile."""
+    """Of ``cpus`` cores, those kept busy by other programs between two :func:`read_cpu_times`
+    readings, given the share ``own`` of them that this process used meanwhile."""
     busy, total = after[0] - before[0], after[1] - before[1]
     if total <= 0:
         return 0.0
@@ -58,20 +61,28 @@ def busy_cores(before: tuple[float, float], after: tuple[float, float], cpus: in
 
 
 def others_busy(seconds: float = SAMPLE_SECONDS, path: str = PROC_STAT) -> float:
-    """Cores other programs keep busy now: measured from /proc/stat over ``seconds``, else
-    the 1-minute load average (which counts this process too, and reacts slowly)."""
-    cpus = os.cpu_count() or 1
-    before, mine, start = read_cpu_times(path), time.process_time(), time.monotonic()
+    """Cores other programs keep busy now, of those this process may use: measured from
+    /proc/stat over ``seconds``, else the 1-minute load average (which counts this process
+    too, and every CPU, and reacts slowly)."""
+    cpus = _allowed_cpus()
+    before, mine, start = read_cpu_times(cpus, path), time.process_time(), time.monotonic()
     if before is None:
         try:
             return os.getloadavg()[0]
         except OSError:
             return 0.0
     time.sleep(seconds)
-    after = read_cpu_times(path)
+    after = read_cpu_times(cpus, path)
     wall = max(1e-6, time.monotonic() - start)
-    own = (time.process_time() - mine) / wall / cpus
-    return busy_cores(before, after, cpus, own) if after is not None else 0.0
+    own = (time.process_time() - mine) / wall / len(cpus)
+    return busy_cores(before, after, len(cpus), own) if after is not None else 0.0
+
+
+def _allowed_cpus() -> set[int]:
+    try:
+        return os.sched_getaffinity(0)
+    except AttributeError:  # not on Linux
+        return set(range(os.cpu_count() or 1))
 
 
 def free_threads(cores: int, busy: float) -> int:
