@@ -44,3 +44,25 @@ def test_hq_eta_counts_the_steps_still_to_do(capsys: pytest.CaptureFixture[str],
         stylizer._show(0, "step 100/200", 1.0, steps_left=100)
     line = capsys.readouterr().err.strip()
     assert line.endswith("eta 0:55"), line  # (100 + 9 * 50) steps of 0.1 s
+
+
+def test_training_rate_and_eta_agree_and_follow_a_slower_machine(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100 s at 1 it/s, then other programs start and it runs at 0.1 it/s: after a minute
+    the line says 0.10 it/s, and the ETA is the iterations left at that rate."""
+    from vidstyle import progress
+    from vidstyle.progress import TrainProgress
+    from vidstyle.train import Losses
+
+    now = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(TrainProgress, "log_interval", 0.0)
+    reports = [(t, t) for t in range(0, 101, 10)] + [(t, 100 + (t - 100) // 10) for t in range(110, 221, 10)]
+    with TrainProgress() as bar:
+        for t, done in reports:
+            now[0] = float(t)
+            bar.update(done, 1000, Losses(1, 1, 1, 0, 0, 3), elapsed=float(t))
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("train 112/1000 (11%)") and "| 0.10 it/s |" in last, last
+    assert last.endswith(f"eta {clock(888 / 0.1)}"), last

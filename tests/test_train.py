@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -185,7 +186,9 @@ def test_training_writes_a_loadable_style(
     notes: list[str] = []
     path = train(cfg, progress=lambda i, total, losses, t: seen.append(i), overwrite=True, log=notes.append)
     assert seen == [1, 2, 3, 4]
-    assert notes == [f"checkpoint at iteration 2: {cfg.checkpoint_path}"]  # the last is removed at once
+    assert notes[0] == f"checkpoint at iteration 2: {cfg.checkpoint_path}"  # the last is removed at once
+    assert re.fullmatch(r"about under a minute for 4 iterations on this CPU \([\d.]+ it/s so far\)", notes[1])
+    assert len(notes) == 2
     style = load_style(path)
     training = style.info.metadata["training"]
     assert training["iterations"] == 4 and training["width"] == 4
@@ -215,9 +218,9 @@ def test_resume_after_interrupt_matches_uninterrupted_run(
     with pytest.raises(VidstyleError) as err:
         train(cfg, progress=stop_at(3))
     assert str(err.value) == (
-        f"stopped at iteration 3: wrote {cfg.output} (trained so far); continue with --resume"
+        f"stopped at iteration 3; weights so far in {cfg.output} (continue with --resume)"
     )
-    assert err.value.exit_code == 130
+    assert err.value.exit_code == 130 and err.value.prefix == ""
     saved = torch.load(cfg.checkpoint_path, weights_only=True)
     assert saved["iteration"] == 3
     partial = load_style(cfg.output)
@@ -235,6 +238,37 @@ def test_resume_after_interrupt_matches_uninterrupted_run(
     resumed = load_style(train(cfg, resume=True)).net.state_dict()
     for key, value in straight.items():
         assert torch.allclose(value, resumed[key], atol=1e-6), key
+
+
+@pytest.mark.filterwarnings("ignore:skipping unreadable")
+@pytest.mark.filterwarnings("ignore:skipping unreadable")
+def test_a_run_says_what_it_expects_and_shows_a_first_sample_early(
+    tmp_path: Path, photo_dir: Path, random_vgg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The estimate comes before the run goes on past its timed iterations; a sample by
+    iteration 20 however far apart samples are (here by iteration 4, to be quick)."""
+    import vidstyle.train as train_module
+    from vidstyle.train import ESTIMATE_AFTER
+
+    assert train_module.FIRST_SAMPLE <= 20
+    monkeypatch.setattr(train_module, "FIRST_SAMPLE", 4)
+    cfg = config(tmp_path, photo_dir, iterations=5, sample_every=100, checkpoint_every=100)
+    events: list[str] = []
+    train(cfg, progress=lambda done, *_: events.append(f"iteration {done}"), log=events.append)
+    timed = [f"iteration {i}" for i in range(1, ESTIMATE_AFTER)]
+    assert events[: ESTIMATE_AFTER - 1] == timed and events[ESTIMATE_AFTER] == f"iteration {ESTIMATE_AFTER}"
+    expected = r"about under a minute for 5 iterations on this CPU \([\d.]+ it/s so far\)"
+    assert re.fullmatch(expected, events[ESTIMATE_AFTER - 1])
+    assert sorted(p.name for p in cfg.samples_dir.iterdir()) == ["iter_000004.jpg", "iter_000005.jpg"]
+
+
+def test_estimate_wording() -> None:
+    from vidstyle.train import _estimate
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert _estimate(1200, 3.3, cpu) == "about 66 min for 1200 iterations on this CPU (0.30 it/s so far)"
+    assert _estimate(1200, 10.0, cpu) == "about 3 h 20 min for 1200 iterations on this CPU (0.10 it/s so far)"
+    assert _estimate(400, 0.1, cuda).startswith("about under a minute for 400 iterations on this CUDA")
 
 
 @pytest.mark.filterwarnings("ignore:skipping unreadable")
@@ -481,12 +515,19 @@ def test_distributed_training_with_two_processes(tmp_path: Path, photo_dir: Path
 
 
 @pytest.mark.filterwarnings("ignore:skipping unreadable")
-def test_sigterm_stops_training_with_weights_and_a_checkpoint(
-    tmp_path: Path, photo_dir: Path, random_vgg: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("stop", "code"), [pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow), (signal.SIGTERM, 143)]
+)
+def test_a_signal_stops_training_with_weights_and_a_checkpoint(
+    tmp_path: Path,
+    photo_dir: Path,
+    random_vgg: Path,
+    capsys: pytest.CaptureFixture[str],
+    stop: int,
+    code: int,
 ) -> None:
-    """`kill` on a background run: the weights trained so far, a checkpoint, exit status 143;
-    the same command with --resume then finishes the run."""
-    import signal
+    """Ctrl-C or `kill` on a run: the weights trained so far, a checkpoint, exit status 130 or
+    143 and no error; the same command with --resume then finishes the run."""
     import time
 
     out = tmp_path / "bg.safetensors"
@@ -504,13 +545,13 @@ def test_sigterm_stops_training_with_weights_and_a_checkpoint(
     deadline = time.monotonic() + 120
     while not out.with_suffix(".samples").is_dir() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    assert proc.returncode == code, err
     stopped = load_style(out).info
     done = stopped.metadata["training"]["iterations"]
-    assert f"stopped at iteration {done}: wrote {out} (trained so far); continue with --resume" in err
-    assert "Traceback" not in err
+    assert err.endswith(f"stopped at iteration {done}; weights so far in {out} (continue with --resume)\n")
+    assert "Traceback" not in err and "error" not in err
     assert torch.load(out.with_suffix(".ckpt"), weights_only=True)["iteration"] == done >= 1
     assert out.stat().st_mode & 0o777 == file_mode()
     assert str(tmp_path) not in json.dumps(stopped.metadata)  # the command line's paths too

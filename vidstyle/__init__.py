@@ -9,6 +9,14 @@ The Python API behind the ``vidstyle`` command line::
 
 from __future__ import annotations
 
+import os
+
+# OpenMP threads that finish their part of a network layer sleep instead of spinning until
+# the next: spinning threads take the cores that other programs (a video call beside the
+# virtual camera) and vidstyle's own decode and encode threads need. It must be set before
+# PyTorch loads its OpenMP library; OMP_WAIT_POLICY=ACTIVE in the environment keeps spinning.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import importlib
 from typing import TYPE_CHECKING, Any
 

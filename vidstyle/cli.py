@@ -36,6 +36,7 @@ from .defaults import (
     OPSET,
     PAINT_SIDE,
     QUALITY_ITERATIONS,
+    WEBCAM_MAX_LATENCY,
     WEBCAM_SIZE,
     WEBCAM_STYLE_SCALE,
     TrainDefaults,
@@ -1112,6 +1113,24 @@ def webcam(
             "implies --virtual-cam.",
         ),
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="CPU threads for the network (default: the cores other programs leave free, "
+            "retuned from frame times as they come and go).",
+        ),
+    ] = None,
+    max_latency: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            metavar="MS",
+            help="Paint a smaller picture while frames take longer than this from capture to "
+            "display (0: always full size).",
+        ),
+    ] = WEBCAM_MAX_LATENCY * 1000,
 ) -> None:
     """Stylize a camera live, with a preview window, snapshots, recording and a virtual camera."""
     from .webcam import parse_size, run_webcam
@@ -1133,6 +1152,8 @@ def webcam(
         preserve_color=preserve_color,
         overwrite=overwrite,
         virtual_cam=virtual_cam_device or virtual_cam,
+        threads=threads,
+        max_latency=max_latency / 1000,
         log=lambda line: typer.echo(line, err=True),
     )
     typer.echo(
@@ -1202,7 +1223,7 @@ def main(argv: list[str] | None = None) -> None:
         # typer returns 130 for KeyboardInterrupt; the name in usage lines whatever started us
         code = app(args=argv, prog_name="vidstyle", standalone_mode=False)
     except VidstyleError as exc:
-        _fail(str(exc), exc.exit_code)
+        _fail(str(exc), exc.exit_code, exc.prefix)
     except typer.TyperException as exc:  # typer's usage errors: bad option, missing argument...
         message = exc.format_message() or "no command given"
         _fail(f"{message} (see --help)", exc.exit_code)

@@ -60,6 +60,8 @@ WEBCAM_SIZE = 640
 #: the network runs at the processing resolution itself (not ``auto``): that size is the
 #: speed setting, and a smaller one must stay faster
 WEBCAM_STYLE_SCALE = 1.0
+#: seconds from capture to display over which the webcam paints a smaller picture
+WEBCAM_MAX_LATENCY = 0.15
 
 # -- export (vidstyle.export)
 #: the default opset: the lowest with every operator of the graph in its current form (ONNX

@@ -14,11 +14,20 @@ class VidstyleError(Exception):
     """
 
     exit_code: int = 1
+    #: what the CLI puts before the message
+    prefix: str = "error: "
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+class Stopped(VidstyleError):
+    """A job stopped on purpose (Ctrl-C, ``kill``) that says what it kept: the CLI prints
+    the message as it is, not as an error, and exits with ``exit_code`` (130 or 143)."""
+
+    prefix = ""
 
 
 class Terminated(KeyboardInterrupt):

@@ -1,15 +1,17 @@
 """Progress display: a rich bar on a terminal, periodic log lines otherwise (nohup, CI).
 
 Both say the same: done/total, percentage, the job's own figures, elapsed time and one
-ETA. The ETA comes from the rate of this run (work resumed from a checkpoint or a work
-directory does not count as fast progress), or from the caller where it knows better
-(HQ mode, whose frames take different numbers of steps).
+ETA. The rate shown and the ETA come from the same measure: this run's progress over its
+last :data:`RATE_WINDOW` seconds (work resumed from a checkpoint or a work directory does not
+count as fast progress; a machine that got busier shows within a minute). HQ mode gives its
+own ETA, as its frames take different numbers of steps.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -56,6 +58,10 @@ def notify(done: int, total: int | None, info: str = "", eta: float | None = Non
         listener(done, total, info, eta)
 
 
+#: seconds of recent progress that the rate and the ETA are measured over
+RATE_WINDOW = 60.0
+
+
 class _Display:
     """Shared machinery: a rich bar when stderr is a terminal, else a line every few seconds."""
 
@@ -70,7 +76,7 @@ class _Display:
         self._task: Any = None
         self._last_log = 0.0
         self._start = time.monotonic()
-        self._first: tuple[int, float] | None = None  # (done, time) when this run first reported
+        self._marks: deque[tuple[int, float]] = deque()  # (done, time) of recent reports
         self._listener = _LISTENER.get()
 
     def __enter__(self) -> _Display:
@@ -92,21 +98,29 @@ class _Display:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
 
-    def _rate_eta(self, done: int, total: int | None) -> float | None:
-        """Seconds left at this run's rate so far."""
+    def rate(self, done: int) -> float | None:
+        """Items a second over the last :data:`RATE_WINDOW` seconds of reports (None before
+        a second report has moved on)."""
         now = time.monotonic()
-        if self._first is None:
-            self._first = (done, now)
-        first_done, first_time = self._first
-        if not total or done <= first_done:
+        if not self._marks or done != self._marks[-1][0]:
+            self._marks.append((done, now))
+        while len(self._marks) > 2 and now - self._marks[1][1] >= RATE_WINDOW:
+            self._marks.popleft()
+        first_done, first_time = self._marks[0]
+        if done <= first_done or now <= first_time:
             return None
-        return (now - first_time) / (done - first_done) * max(0, total - done)
+        return (done - first_done) / (now - first_time)
+
+    @staticmethod
+    def eta(rate: float | None, done: int, total: int | None) -> float | None:
+        """Seconds left at ``rate``."""
+        return max(0, total - done) / rate if rate and total else None
 
     def show(self, done: int, total: int | None, info: str, eta: float | None = None) -> None:
         """Report progress; ``eta`` in seconds if the caller knows it, else from the rate."""
         if self._listener is None and not self.enabled:
             return
-        eta = eta if eta is not None else self._rate_eta(done, total)
+        eta = eta if eta is not None else self.eta(self.rate(done), done, total)
         if self._listener is not None:
             self._listener(done, total, info, eta)
         if not self.enabled:
@@ -140,14 +154,18 @@ class TrainProgress(_Display):
         return self
 
     def update(self, done: int, total: int, losses: Any, elapsed: float) -> None:
-        rate = done / elapsed if elapsed else 0.0
+        """Show iteration ``done``; the rate is measured here (``elapsed``, the run's training
+        seconds, leaves out the checkpoints, samples and probes that the ETA must count)."""
+        rate = self.rate(done)
         self.show(
             done,
             total,
             f"content {losses.content:.3f} style {losses.style:.3f} tv {losses.tv:.4f}"
             + (f" stab {losses.stability:.4f}" if losses.stability else "")
             + (f" distill {losses.distill:.5f}" if losses.distill else "")
-            + f" | {rate:.2f} it/s",
+            + (f" palette {losses.palette:.2f}" if getattr(losses, "palette", 0) else "")
+            + f" | {_figure(rate, '.2f')} it/s",
+            eta=self.eta(rate, done, total),
         )
 
 
@@ -163,6 +181,10 @@ class FrameProgress(_Display):
         return self
 
     def update(self, done: int, extra: str = "") -> None:
-        elapsed = time.monotonic() - self._start
-        fps = done / elapsed if elapsed > 0 else 0.0
-        self.show(done, self.total, f"{fps:.1f} fps{' ' + extra if extra else ''}")
+        fps = self.rate(done)
+        info = f"{_figure(fps, '.1f')} fps{' ' + extra if extra else ''}"
+        self.show(done, self.total, info, eta=self.eta(fps, done, self.total))
+
+
+def _figure(value: float | None, spec: str) -> str:
+    return "?" if value is None else format(value, spec)

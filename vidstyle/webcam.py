@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from .camera import Camera, CameraLost
+from .defaults import WEBCAM_MAX_LATENCY as DEFAULT_MAX_LATENCY
 from .defaults import WEBCAM_SIZE as DEFAULT_SIZE
 from .defaults import WEBCAM_STYLE_SCALE as STYLE_SCALE
 from .device import select_device
@@ -32,6 +33,7 @@ from .errors import Terminated, VidstyleError
 from .fileio import check_output_path, require_folder
 from .frames import Frame, FrameSink, SourceInfo
 from .images import resize_max, write_image
+from .pace import LivePace, PaintScale, live_pace
 from .sinks import VideoFileSink
 from .stylizer import FastStylizer
 from .vcam import VirtualCamera, load_pyvirtualcam
@@ -392,6 +394,8 @@ class WebcamResult:
     latency_ms: float  # mean time from capture to display
     dropped: int  # camera frames replaced by newer ones before they could be shown
     stopped_by: str
+    threads: int = 1  # the network's CPU threads at the end
+    scale: float = 1.0  # the painted size at the end, as a factor of the usual one
     recordings: list[Path] = field(default_factory=list)
     snapshots: list[Path] = field(default_factory=list)
 
@@ -399,7 +403,8 @@ class WebcamResult:
 class _Session:
     """The frame loop: read the newest frame, stylize, show/record, react to keys.
 
-    ``sinks`` (a virtual camera) get every shown frame's clean view, without the overlay.
+    ``sinks`` (a virtual camera) get every shown frame's clean view, without the overlay;
+    ``pace`` runs the network (threads, painted size) and hears each frame's latency.
     """
 
     def __init__(
@@ -414,8 +419,10 @@ class _Session:
         output_dir: Path,
         log: Callable[[str], None] | None,
         sinks: Sequence[FrameSink] = (),
+        pace: LivePace | None = None,
     ) -> None:
         self.camera, self.stylizers, self.state, self.window = camera, stylizers, state, window
+        self.pace = pace or LivePace(None, PaintScale(None))
         self.sinks = sinks
         self.size, self.mirror, self.output_dir, self.log = size, mirror, output_dir, log
         self.recorder: Recorder | None = None
@@ -478,6 +485,8 @@ class _Session:
             latency_ms=round(1000 * self.latency_total / max(1, self.frames), 1),
             dropped=self.dropped,
             stopped_by=stopped_by,
+            threads=self.pace.threads,
+            scale=self.pace.scale.factor,
             recordings=self.recordings,
             snapshots=self.snapshots,
         )
@@ -490,7 +499,7 @@ class _Session:
         if not self.state.original:
             stylizer = self.stylizers[self.state.style]
             stylizer.strength, stylizer.preserve_color = self.state.strength, self.state.preserve_color
-            stylized = stylizer([image])[0]
+            stylized = self.pace.paint(stylizer, image)
         return compose_view(self.state, image, stylized)
 
     def _present(self, view: np.ndarray, frame: Frame) -> None:
@@ -502,14 +511,18 @@ class _Session:
         self._shown.append(now)
         self.frames += 1
         self.latency_total += now - frame.time
+        self.pace.shown(now - frame.time)
         self.dropped += max(0, frame.index - self._last_index - 1)
         self._last_index = frame.index
         if self.window is None and self.log is not None and now >= self._next_log:
             self._next_log = now + LOG_EVERY
             rec = ", recording" if self.recorder is not None else ""
+            factor = self.pace.scale.factor
+            smaller = f", painted at {factor:.0%}" if factor < 1 else ""
             self.log(
                 f"{self.fps:.1f} fps, latency {1000 * (now - frame.time):.0f} ms, "
-                f"{self.state.style_name}, {view.shape[1]}x{view.shape[0]}{rec}"
+                f"{self.state.style_name}, {view.shape[1]}x{view.shape[0]}{smaller}, "
+                f"{self.pace.threads} thread(s){rec}"
             )
 
     def _handle_keys(self, view: np.ndarray, frame: Frame) -> str | None:
@@ -587,6 +600,8 @@ def run_webcam(
     preserve_color: bool = False,
     overwrite: bool = False,
     virtual_cam: bool | str = False,
+    threads: int | None = None,
+    max_latency: float | None = DEFAULT_MAX_LATENCY,
     log: Callable[[str], None] | None = None,
 ) -> WebcamResult:
     """Run a live session until quit, window close, Ctrl-C, the end of a video source or a limit.
@@ -604,6 +619,10 @@ def run_webcam(
         virtual_cam: also send each shown frame, without the overlay, to a virtual camera
             (:class:`~vidstyle.vcam.VirtualCamera`): True for the first free one, or its
             device (``/dev/video10``, ``OBS Virtual Camera``).
+        threads: the network's CPU threads (default: the cores other programs leave free,
+            retuned from frame times while the session runs; see :mod:`vidstyle.pace`).
+        max_latency: seconds from capture to display over which the network paints a
+            smaller picture until it catches up (None or 0: always the full size).
         log: receives status lines (snapshots, recordings; headless: fps every few seconds).
 
     Recordings are finalised and the virtual camera released whatever ends the session; a
@@ -615,6 +634,7 @@ def run_webcam(
         check_record_path(Path(record), overwrite)
     output_dir = Path(output_dir)
     require_folder(output_dir, "output directory")
+    pace = live_pace(select_device(device).type, threads, max_latency)  # before the models load
     stylizers = load_stylizers(styles, device, style_scale)
     state = ViewState([s.name for s in stylizers], strength=strength, preserve_color=preserve_color)
     preview = PreviewWindow() if window else None
@@ -636,6 +656,7 @@ def run_webcam(
                 output_dir=output_dir,
                 log=log,
                 sinks=sinks,
+                pace=pace,
             )
             return session.run(None if record is None else Path(record), max_frames, duration)
     finally:
