@@ -27,7 +27,7 @@ NETWORK_SIDE = 512
 #: the longest side at most at which ``auto`` paints a larger frame, unless that is under
 #: half its size: strokes of a network drawn on a whole HD frame are too small for the
 #: painting to show (at 1280 px, half size gives style ratio 0.35 instead of 0.47, structure
-#: 0.77 instead of 0.70 and less flicker, README *Cost against resolution*), and cost 4
+#: 0.77 instead of 0.70 and less flicker, docs/resolution.md), and cost 4
 #: times the work
 PAINT_SIDE = 640
 #: ``style_scale``'s default: frames whose longest side is under :data:`NETWORK_SIDE` are

@@ -22,7 +22,7 @@ from .images import resize_max
 from .stylizer import Stylizer
 
 #: the blending weight used unless told otherwise (``vidstyle stylize --temporal``, ``demo``):
-#: the steadiest that keeps the style distance within 1.2x of per-frame output (README, Flicker)
+#: the steadiest that keeps the style distance within 1.2x of per-frame output (docs/flicker.md)
 DEFAULT_WEIGHT = 0.4
 #: mean absolute grey difference (0-255) between consecutive frames taken as a scene cut
 SCENE_CUT = 40.0
