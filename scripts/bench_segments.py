@@ -3,7 +3,7 @@
 and flicker at the joins against elsewhere.
 
     python scripts/bench_segments.py [--clip car-detection.mp4] [--frames N] [--segment-seconds 4]
-                                     [--style NAME] [--max-size N] [--crf 23] [--workers 1 2 ...]
+                                     [--style NAME] [--max-size N] [--crf 28] [--workers 1 2 ...]
                                      [--batch] [--hq PAINTING [--blend N]] [--keep DIR]
 
 The clip (its first ``--frames`` frames) is stylized once in one process, threads planned

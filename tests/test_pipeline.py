@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -16,20 +17,38 @@ def frames(n: int):
 
 
 def test_order_batches_and_count() -> None:
+    """Frames arrive in order, in batches, and each stage's seconds are its own work: the
+    time spent in ``image_of`` counts as decoding, in the sink as encoding."""
     seen: list[int] = []
     calls: list[int] = []
 
+    def image_of(frame):
+        time.sleep(0.002)
+        return frame[1]
+
     def stylize(images):
+        time.sleep(0.01)
         calls.append(len(images))
         return [255 - im for im in images]
 
-    stats = pipeline.run(frames(10), lambda f: f[1], stylize, lambda im, f: seen.append(f[0]), batch_size=4)
+    def sink(image, frame):
+        time.sleep(0.004)
+        seen.append(frame[0])
+
+    stats = pipeline.run(frames(10), image_of, stylize, sink, batch_size=4)
     assert stats.frames == 10 and seen == list(range(10)) and calls == [4, 4, 2]
-    assert stats.decode >= 0 and stats.stylize > 0 and stats.encode >= 0
+    assert stats.decode >= 10 * 0.002 and stats.stylize >= 3 * 0.01 and stats.encode >= 10 * 0.004
+    assert stats.post == 0 and stats.stopped_by is None
 
 
-@pytest.mark.parametrize("stage", ["source", "stylize", "sink"])
-def test_errors_in_any_stage_reach_the_caller_and_stop_threads(stage: str) -> None:
+@pytest.mark.parametrize(
+    ("stage", "error", "message"),
+    [("source", OSError, "disk gone"), ("stylize", RuntimeError, "boom"), ("sink", ValueError, "full")],
+)
+def test_errors_in_any_stage_reach_the_caller_and_stop_threads(
+    stage: str, error: type[Exception], message: str
+) -> None:
+    """The caller gets the failing stage's own exception, and no thread outlives the call."""
     def source():
         for i, frame in frames(50):
             if stage == "source" and i == 5:
@@ -45,7 +64,7 @@ def test_errors_in_any_stage_reach_the_caller_and_stop_threads(stage: str) -> No
         if stage == "sink" and frame[0] == 3:
             raise ValueError("full")
 
-    with pytest.raises((OSError, RuntimeError, ValueError)):
+    with pytest.raises(error, match=f"^{message}$"):
         pipeline.run(source(), lambda f: f[1], stylize, sink, queue_size=2)
     assert not [t for t in threading.enumerate() if t.name.startswith("vidstyle-")]
 

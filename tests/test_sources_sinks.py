@@ -21,7 +21,7 @@ from PIL import Image
 
 from vidstyle import pipeline
 from vidstyle.errors import VidstyleError
-from vidstyle.frames import Frame, FrameSink, FrameSource
+from vidstyle.frames import Frame
 from vidstyle.locations import names_folder, natural_key
 from vidstyle.sinks import ImageFileSink, ImageSequenceSink, VideoFileSink, open_sink
 from vidstyle.sources import ImageSequence, ImageSource, VideoSource, open_source
@@ -38,7 +38,10 @@ def make_frames(folder: Path, names: list[str], width: int = 40, height: int = 3
 
 
 def test_every_source_and_sink_meets_its_interface(tmp_path: Path) -> None:
-    make_video(tmp_path / "clip.mp4")
+    """Each source describes itself as its frames are (size, rate, count, timestamps) and
+    yields them in order; each sink writes what it is given, whole, on leaving it."""
+    make_video(tmp_path / "clip.mp4", frames=10, fps=10)
+    stills = [pattern(i, 40, 30) for i in range(2)]
     make_frames(tmp_path / "frames", ["1.png", "2.png"])
     sources = [
         open_source(tmp_path / "clip.mp4"),
@@ -46,22 +49,40 @@ def test_every_source_and_sink_meets_its_interface(tmp_path: Path) -> None:
         open_source(tmp_path / "frames"),
     ]
     assert [type(s) for s in sources] == [VideoSource, ImageSource, ImageSequence]
+    read = []
     for source in sources:
-        assert isinstance(source, FrameSource)
         frames = list(source)
-        assert all(
-            isinstance(f, Frame) and f.image.shape == (30 if f.name else 48, 40 if f.name else 64, 3)
-            for f in frames
+        info = source.info
+        assert (info.width, info.height, info.frame_count) == (
+            frames[0].image.shape[1], frames[0].image.shape[0], len(frames)
         )
+        assert [f.index for f in frames] == list(range(len(frames)))
+        assert [f.time for f in frames] == pytest.approx([i / info.fps for i in range(len(frames))])
+        assert source.lost_frames == 0
+        read.append(frames)
         source.close()
-    info = sources[0].info
-    sinks = [
-        open_sink(tmp_path / "a.mp4", info),
-        open_sink(tmp_path / "a.png", sources[1].info),
-        open_sink(tmp_path / "seq" / "%04d.png", info),
-    ]
+    video, image, sequence = read
+    assert len(video) == 10 and video[0].image.shape == (48, 64, 3) and sources[0].info.fps == 10
+    assert [f.pts for f in video] == sorted({f.pts for f in video})  # timestamps, rising
+    assert [f.name for f in image] == ["1.png"] and np.array_equal(image[0].image, stills[0])
+    assert [f.name for f in sequence] == ["1.png", "2.png"]
+    assert all(np.array_equal(f.image, still) for f, still in zip(sequence, stills, strict=True))
+
+    outputs = [tmp_path / "a.mp4", tmp_path / "a.png", tmp_path / "seq" / "%04d.png"]
+    sinks = [open_sink(out, source.info) for out, source in zip(outputs, sources, strict=True)]
     assert [type(s) for s in sinks] == [VideoFileSink, ImageFileSink, ImageSequenceSink]
-    assert all(isinstance(s, FrameSink) for s in sinks)
+    for sink, frames in zip(sinks, (video, image, sequence), strict=True):
+        with sink:
+            for f in frames:
+                sink.write(255 - f.image, f)
+    with VideoReader(tmp_path / "a.mp4") as reader:
+        written = list(reader)
+    assert len(written) == 10 and written[0].image.shape == (48, 64, 3)
+    assert np.abs(written[0].image.astype(int) - (255 - video[0].image)).mean() < 3  # H.264
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), 255 - stills[0])
+    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == ["0001.png", "0002.png"]
+    for index, still in enumerate(stills, 1):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "seq" / f"{index:04d}.png")), 255 - still)
 
 
 def test_folder_of_frames_in_natural_order_to_video_at_fps(tmp_path: Path, tiny_style: Path, capsys) -> None:

@@ -53,13 +53,21 @@ def test_tiles_equal_the_whole_frame_when_the_statistics_are_exact(
     style: Path, precision: str, one_thread: None
 ) -> None:
     """A frame within STATS_PIXELS gives the tiles its own statistics: the halo covers the
-    receptive field, so each core is the whole-frame output there, to float rounding."""
+    receptive field, so each core is the whole-frame output there, to float rounding.
+
+    In fp32 tiles and whole frame agree exactly. In bf16 they agree exactly where oneDNN
+    runs the same convolution kernel for a tile as for the frame; on CPUs with AMX it picks
+    the kernel's blocking by the input's size, so the residual blocks' 3x3 convolutions of
+    a tile and of the frame round the same sum to bf16 differently now and then (one unit
+    in the last place) and the classic network carries that to the output: up to 3 levels,
+    0.04-0.06 on average, against 17 and 0.66 between its bf16 and fp32 whole frames."""
     image = photo()
     whole = stylize(style, image, None, precision).astype(int)
+    most, mean = (1, 0.01) if precision == "fp32" else (4, 0.1)
     for tile in (TILE, 100):
         tiled = stylize(style, image, tile, precision).astype(int)
-        assert np.abs(tiled - whole).max() <= 1
-        assert np.abs(tiled - whole).mean() < 0.01
+        assert np.abs(tiled - whole).max() <= most
+        assert np.abs(tiled - whole).mean() < mean
 
 
 def test_auto_tiles_frames_beyond_one_pass(style: Path, one_thread: None, monkeypatch) -> None:

@@ -18,8 +18,9 @@ from clirun import run_cli
 from conftest import make_style
 from media import make_video, pattern
 
+from vidstyle import pipeline
 from vidstyle.errors import VidstyleError
-from vidstyle.frames import Frame, FrameSink
+from vidstyle.frames import Frame
 from vidstyle.stylizer import FastStylizer
 from vidstyle.vcam import VirtualCamera
 from vidstyle.video import VideoReader
@@ -108,12 +109,12 @@ def distance(image: np.ndarray, candidates: list[np.ndarray]) -> float:
 
 def test_sends_rgb_frames_at_the_first_frames_size(opened: list[FakeBackend]) -> None:
     lines: list[str] = []
+    frames = [frame(i) for i in range(5)]
+    images = [f.image for f in frames]
     with VirtualCamera(24.0, log=lines.append) as camera:
-        assert isinstance(camera, FrameSink)
         assert not opened  # no size given: it opens at the first frame
-        images = [frame(i).image for i in range(5)]
-        for i, image in enumerate(images):
-            camera.write(image, frame(i))
+        # as a job's sink: the pipeline hands it each (image, frame) in order
+        pipeline.run(frames, lambda f: f.image, lambda batch: batch, camera.write)
     (backend,) = opened
     assert (backend.width, backend.height, backend.fps) == (64, 48, 24.0)
     assert backend.fourcc == pyvirtualcam.camera.encode_fourcc(pyvirtualcam.PixelFormat.RGB.value)

@@ -1102,7 +1102,7 @@ def webcam(
             help="Also send the stylized picture, without the overlay text (as recorded), to a "
             "virtual webcam that video-call and streaming apps can pick; works with --no-window. "
             "Needs pyvirtualcam (the vcam extra) and v4l2loopback (Linux) or OBS (Windows/macOS): "
-            "see the README.",
+            "see docs/webcam.md.",
         ),
     ] = False,
     virtual_cam_device: Annotated[

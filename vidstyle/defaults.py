@@ -11,9 +11,10 @@ from __future__ import annotations
 #: the encoder shares the CPU with the network: on stylized frames at crf 18, superfast
 #: encodes in about half the time of veryfast for 3% larger files and 0.2 dB less PSNR
 DEFAULT_PRESET = "superfast"
-#: x264 quality, FFmpeg's own default: stylized texture is all fine detail, so crf 18 made files
-#: about 8x their source (crf 23: 4.6x, 32 dB PSNR against crf 18, no visible difference)
-DEFAULT_CRF = 23
+#: x264 quality. Stylized texture is all fine detail: on 10 s of the shared clips crf 23
+#: (FFmpeg's own default) made files 5.3-6.4x their source, crf 28 2.2-2.6x, with no
+#: difference visible at 100% between the two (crf 32 softens the strokes); docs/encoding.md
+DEFAULT_CRF = 28
 
 # -- stylize: inputs (vidstyle.sources)
 #: frames per second of an image sequence unless told (``--fps``)
@@ -26,7 +27,7 @@ NETWORK_SIDE = 512
 #: the longest side at most at which ``auto`` paints a larger frame, unless that is under
 #: half its size: strokes of a network drawn on a whole HD frame are too small for the
 #: painting to show (at 1280 px, half size gives style ratio 0.35 instead of 0.47, structure
-#: 0.77 instead of 0.70 and less flicker, README *Cost against resolution*), and cost 4
+#: 0.77 instead of 0.70 and less flicker, docs/resolution.md), and cost 4
 #: times the work
 PAINT_SIDE = 640
 #: ``style_scale``'s default: frames whose longest side is under :data:`NETWORK_SIDE` are
@@ -36,7 +37,7 @@ DEFAULT_STYLE_SCALE = "auto"
 
 # -- stylize: temporal blending (vidstyle.temporal)
 #: the blending weight used unless told otherwise (``vidstyle stylize --temporal``, ``demo``):
-#: the steadiest that keeps the style distance within 1.2x of per-frame output (README, Flicker)
+#: the steadiest that keeps the style distance within 1.2x of per-frame output (docs/flicker.md)
 DEFAULT_WEIGHT = 0.4
 
 # -- stylize --backend ray (vidstyle.segments)

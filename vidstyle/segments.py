@@ -99,7 +99,7 @@ HQ_WARMUP = 1
 #: frames over which an HQ join cross-fades from one segment's chain of frames into the
 #: next one's: two chains started apart paint their shapes in other places, a jump of
 #: 24-28 grey levels between two frames (3-8 elsewhere); spread over this many, the join
-#: is as steady as one process at the same frames (README, *HQ joins*)
+#: is as steady as one process at the same frames (docs/ray.md, *HQ joins*)
 HQ_BLEND = 12
 #: the detail a cross-fade keeps the contrast of: finer than the frame's longest side over
 #: this (2 px at 320 px, about a painted stroke)

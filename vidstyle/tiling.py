@@ -28,11 +28,11 @@ from .models.transformer import InstanceNorm, StyleNetwork, channel_statistics
 #: a frame larger than this is normalised with the statistics of crops of it of this many
 #: pixels in all (or fewer, where one pass of the network takes fewer): half a 4K frame.
 #: With half as many, tiled output strayed about 1.5 times as far from whole-frame output
-#: (README, *Large frames*)
+#: (docs/large-frames.md)
 STATS_PIXELS = 4_000_000
 #: the side of those crops. Statistics of crops at full resolution follow the whole
 #: frame's several times more closely than those of a scaled-down copy (which the network
-#: sees at another scale); 128 px came closest of 48 to 512 (README, *Large frames*)
+#: sees at another scale); 128 px came closest of 48 to 512 (docs/large-frames.md)
 STATS_CROP = 128
 #: the memory that the activations of one network pass may take: ``auto`` tiling keeps
 #: frames whole up to it (their statistics are exact) and cuts larger ones into tiles that
