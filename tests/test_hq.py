@@ -21,6 +21,7 @@ from vidstyle.errors import VidstyleError
 from vidstyle.hq import Gatys, HQConfig, WorkDir, stylize_hq
 from vidstyle.images import read_image, to_tensor, write_image
 from vidstyle.models.vgg import VGGFeatures
+from vidstyle.quality import palette_distance
 from vidstyle.video import VideoReader
 
 TINY = {
@@ -89,6 +90,8 @@ def test_adam_moves_pixels_of_tiny_gradients_in_proportion(style_path: Path) -> 
     assert flat < 0.7 * changes[0.0][1]
     with pytest.raises(VidstyleError, match="--adam-eps must be >= 0"):
         HQConfig(adam_eps=-1)
+    with pytest.raises(VidstyleError, match="--palette-weight must be >= 0"):
+        HQConfig(palette_weight=-0.1)
 
 
 def test_optimiser_lowers_the_loss(style_path: Path) -> None:
@@ -98,6 +101,16 @@ def test_optimiser_lowers_the_loss(style_path: Path) -> None:
     result, loss = gatys.stylize(content)
     assert result.shape == content.shape and result.dtype == np.uint8
     assert loss < 0.8 * start
+
+
+def test_palette_term_brings_the_paintings_colours(style_path: Path) -> None:
+    """The painting is half red, half blue stripes; a grey photo gains both colours."""
+    painting = read_image(style_path)
+    grey = np.full((48, 64, 3), 128, np.uint8)
+    settings = {"iterations": 20, "scales": 1, "optimizer": "lbfgs"}
+    plain, _ = engine(painting, **settings).stylize(grey)
+    coloured, _ = engine(painting, **settings, palette_weight=0.5).stylize(grey)
+    assert palette_distance(coloured, painting) < 0.7 * palette_distance(plain, painting)
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])

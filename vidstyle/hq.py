@@ -34,9 +34,10 @@ from .errors import VidstyleError
 from .fileio import check_output_path
 from .flow import FLOW_METHODS, consistent_flow, warp
 from .images import is_image_path, read_image, resize_max, scaled_size, to_images, to_tensor, write_image
-from .losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
+from .losses import content_loss, gram_matrix, palette_loss, parse_layer_weights, style_loss, tv_loss
 from .models.vgg import VGGFeatures, layer_names
 from .progress import FrameProgress
+from .quality import lab_pixels
 from .sources import open_source
 from .stylize import StylizeResult, stylize_media
 from .stylizer import FastStylizer, finish
@@ -55,6 +56,8 @@ LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}
 #: precisions of the VGG passes: ``auto`` is bf16 on CPUs that compute it natively, else fp32
 HQ_PRECISIONS = ("auto", "fp32", "bf16")
 MANIFEST_VERSION = 1
+#: the palette term's directions: fixed, so that the loss is one function of the image
+PALETTE_SEED, PALETTE_DIRECTIONS = 0, 64
 #: longest side at which ``--init fast`` compares the painting with the installed styles'
 #: paintings (their weights files hold 256 px thumbnails)
 MATCH_SIDE = 128
@@ -91,6 +94,10 @@ class HQConfig:
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0
+    #: weight of the palette term (:func:`vidstyle.losses.palette_loss`, CIELAB units): the
+    #: Gram matrices leave the colours' proportions loose, so a painting that is orange *and*
+    #: blue-black came out mostly orange
+    palette_weight: float = 0.0
     temporal_weight: float = 50.0
     pool: str = "avg"
     init: str = "fast"
@@ -129,7 +136,8 @@ class HQConfig:
                 raise VidstyleError(f"{option}: unknown {self.vgg} layer(s) {', '.join(unknown)}")
             if any(w < 0 for w in layers.values()) or sum(layers.values()) <= 0:
                 raise VidstyleError(f"{option}: layer weights must be >= 0 with a positive sum")
-        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "adam_eps"):
+        weights = ("content_weight", "style_weight", "tv_weight", "palette_weight", "temporal_weight")
+        for name in (*weights, "adam_eps"):
             if not getattr(self, name) >= 0:
                 raise VidstyleError(f"--{name.replace('_', '-')} must be >= 0")
         if self.pool not in ("max", "avg"):
@@ -252,6 +260,10 @@ class Gatys:
         total = c.content_weight * content / sum(self.content_layers.values())
         total = total + c.style_weight * style_loss(feats, targets.grams, self.style_layers)
         total = total + c.tv_weight * tv_loss(x)
+        if c.palette_weight > 0:
+            directions = torch.Generator().manual_seed(PALETTE_SEED)  # one loss for L-BFGS's line search
+            palette = palette_loss(x, self.painting_lab, directions, PALETTE_DIRECTIONS)
+            total = total + c.palette_weight * palette
         if targets.warped is not None and targets.mask is not None and c.temporal_weight > 0:
             total = total + c.temporal_weight * (targets.mask * (x - targets.warped).pow(2)).mean()
         return total
@@ -279,6 +291,11 @@ class Gatys:
         if self.network is None:
             return content
         return to_images(self.network.stylize_tensor(to_tensor(content, self.device)))[0]
+
+    @cached_property
+    def painting_lab(self) -> torch.Tensor:
+        """The painting's pixels as CIELAB, for the palette term."""
+        return torch.from_numpy(lab_pixels(self.style_image)).to(self.device)
 
     @cached_property
     def network(self) -> FastStylizer | None:
@@ -412,18 +429,17 @@ class Gatys:
             sizes = self._scale_sizes(content.shape[:2])
             x = self.initial(full, sizes[0], self.config.seed if seed is None else seed)
         loss = math.nan
-        schedule = scale_steps(iterations, len(sizes))
-        for k, (size, steps) in enumerate(zip(sizes, schedule, strict=True)):
+        for k, size in enumerate(sizes):
             targets = self.targets(_resize(full, size))
             x = _resize(x, size)
             if previous is not None and k == len(sizes) - 1:
                 targets.warped = to_tensor(previous[0], self.device)
                 targets.mask = torch.from_numpy(previous[1]).to(self.device)[None, None]
 
-            def scaled_report(done: int, total: int, value: float, before: int = sum(schedule[:k])) -> None:
-                report(before + done, sum(schedule), value)
+            def scaled_report(done: int, total: int, value: float, k: int = k) -> None:
+                report(k * iterations + done, len(sizes) * iterations, value)
 
-            x, loss = self.optimise(x, targets, steps, scaled_report)
+            x, loss = self.optimise(x, targets, iterations, scaled_report)
         return to_images(x)[0], loss
 
     def _scale_sizes(self, shape: tuple[int, ...]) -> list[Size]:
@@ -435,13 +451,6 @@ class Gatys:
             if min(size) >= self.min_side:
                 sizes.append(size)
         return sizes
-
-
-def scale_steps(iterations: int, scales: int) -> list[int]:
-    """Optimiser steps per level of a coarse-to-fine pyramid, coarsest first: ``iterations``
-    at full size and twice as many at each level below. A step at half size costs a quarter,
-    so the coarse levels, where the painting's large motifs form, are cheap to run long."""
-    return [iterations * 2 ** (scales - 1 - k) for k in range(scales)]
 
 
 def _resize(image: torch.Tensor, size: Size) -> torch.Tensor:
@@ -608,7 +617,7 @@ class HQStylizer:
         """Optimiser steps of a frame after the first (warm-started: fewer, one scale)."""
         if self.config.warm_start:
             return self.config.iterations_next
-        return sum(scale_steps(self.config.iterations, self.config.scales))
+        return self.config.iterations * self.config.scales
 
 
 def default_work_dir(output: Path) -> Path:
