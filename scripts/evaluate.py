@@ -13,7 +13,7 @@ Content distance at relu2_2: ||F(x) - F(c)||^2 / ||F(c)||^2.
 Structure: correlation of the Sobel edge magnitudes of photo and stylized photo at 128 px
 (vidstyle.quality.structure; 1 keeps every edge of the scene, targets >= 0.72 mean, >= 0.65 each).
 Flicker: temporal warping error of the stylized clip, its frames scaled to --width (see
-vidstyle.flow.warping_error).
+vidstyle.stylizers.flow.warping_error).
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ import cv2
 import numpy as np
 import torch
 
-from vidstyle import vgg_weights
-from vidstyle.images import read_image, resize_max, to_tensor
-from vidstyle.losses import content_distance, style_distance
+from vidstyle.io.images import read_image, resize_max, to_tensor
 from vidstyle.models import VGGFeatures
 from vidstyle.quality import structure
-from vidstyle.stylizer import DEFAULT_STYLE_SCALE, FastStylizer, resize_to
-from vidstyle.temporal import DEFAULT_WEIGHT
+from vidstyle.stylizers.fast import DEFAULT_STYLE_SCALE, FastStylizer, resize_to
+from vidstyle.stylizers.temporal import DEFAULT_WEIGHT
+from vidstyle.training import vgg_weights
+from vidstyle.training.losses import content_distance, style_distance
 from vidstyle.weights import StyleInfo, list_styles, load_style
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,9 +117,9 @@ def photo_metrics(
 def video_flicker(
     info: StyleInfo, clip: Path, frames: int, width: int, temporal: float, style_scale: float | str
 ) -> float:
-    from vidstyle.flow import warping_error
-    from vidstyle.temporal import TemporalBlender
-    from vidstyle.video import VideoReader
+    from vidstyle.io.video import VideoReader
+    from vidstyle.stylizers.flow import warping_error
+    from vidstyle.stylizers.temporal import TemporalBlender
 
     stylizer = TemporalBlender(FastStylizer(info.path, device="cpu", style_scale=style_scale), temporal)
     errors, prev = [], None

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from vidstyle import pipeline
+from vidstyle.jobs import pipeline
 
 
 def frames(n: int):
@@ -135,7 +135,7 @@ def test_several_workers_keep_the_order_and_run_side_by_side() -> None:
 def test_large_frames_wait_in_shorter_queues() -> None:
     """Frames waiting between stages stay within QUEUE_BYTES: 8 at HD, fewer at 4K, never
     fewer than one per worker."""
-    from vidstyle.stylize import QUEUE_BYTES, queue_size
+    from vidstyle.jobs.stylize import QUEUE_BYTES, queue_size
 
     assert queue_size(1920, 1080, 2) == pipeline.DEFAULT_QUEUE_SIZE
     four_k = queue_size(3840, 2160, 2)
