@@ -82,7 +82,7 @@ def test_post_stage_sees_sources_in_order() -> None:
     """The post stage (temporal blending) gets each frame's source, in display order."""
     seen: list[int] = []
 
-    def post(source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+    def finish(stylized: np.ndarray, source: np.ndarray) -> np.ndarray:
         seen.append(int(source[0, 0, 0]))
         return stylized + 1
 
@@ -94,7 +94,7 @@ def test_post_stage_sees_sources_in_order() -> None:
     def double(images: list[np.ndarray]) -> list[np.ndarray]:
         return [im * 2 for im in images]
 
-    stats = pipeline.run(frames(9), lambda f: f[1], double, sink, batch_size=2, post=post)
+    stats = pipeline.run(frames(9), lambda f: f[1], double, sink, batch_size=2, finish=finish)
     assert seen == list(range(9)) and written == [2 * i + 1 for i in range(9)]
     assert stats.frames == 9 and stats.post > 0
 

@@ -20,7 +20,7 @@ from ..errors import VidstyleError
 from ..io.images import is_image_path, resize_max
 from ..jobs.stylize import StylizeResult, default_output, plan_fast_job, stylize_media
 from ..progress import clock, listening, notify
-from ..stylizers.fast import FastStylizer, finish, resize_to
+from ..stylizers.fast import FastStylizer, apply_look, resize_to
 from ..weights import ENV_VAR
 from .sheet import first_frame
 
@@ -141,7 +141,7 @@ def preview(path: str | Path, look: Look) -> tuple[np.ndarray, np.ndarray]:
     it (the network's picture is kept, so strength and colours change it at once)."""
     frame = _frame(str(path))
     painted = resize_to(_painted(str(path), look.style, look.style_scale), frame.shape[1], frame.shape[0])
-    out = finish(painted, frame, look.strength, look.preserve_color)
+    out = apply_look(painted, frame, look.strength, look.preserve_color)
     return resize_max(frame, SHOW_SIDE), resize_max(out, SHOW_SIDE)
 
 

@@ -1,11 +1,13 @@
-"""The seams between inputs, the stylizer and outputs: one frame type, a source and a sink.
+"""The seams between inputs, the stylizer and outputs: one frame type, a source, a
+stylizer and a sink.
 
 A :class:`FrameSource` yields :class:`Frame` objects (a video file, an image, a folder of
-numbered frames, a camera, a stream); a :class:`FrameSink` takes stylized images with the
-frame they came from (a video file, an image sequence, a preview window, a virtual
-camera). ``vidstyle.io.sources.open_source`` and ``vidstyle.io.sinks.open_sink`` pick the right
-one from what the user typed; ``vidstyle.jobs.stylize.run_job`` joins them through the
-threaded pipeline. This module imports nothing heavy, so any of them can name the types.
+numbered frames, a camera, a stream); a :class:`Stylizer` paints their images; a
+:class:`FrameSink` takes stylized images with the frame they came from (a video file, an
+image sequence, a preview window, a virtual camera). ``vidstyle.io.sources.open_source`` and
+``vidstyle.io.sinks.open_sink`` pick the right one from what the user typed;
+``vidstyle.jobs.stylize.run_job`` joins them through the threaded pipeline. This module
+imports nothing heavy, so any of them can name the types.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -73,6 +75,40 @@ class FrameSource(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Stylizer(Protocol):
+    """What paints frames (RGB uint8 images, H x W x 3), in two halves.
+
+    :meth:`paint` makes the stylizer's pictures of a batch of images, at the size it paints
+    at; the job runs it on its network threads, several batches at once where it has
+    several workers. :meth:`finish` brings one picture to its source image (its size, its
+    look). Calling the stylizer does both. ``vidstyle.stylizers.base.BaseStylizer`` gives
+    the defaults: nothing to reset or cancel, pictures finished as they are.
+    """
+
+    #: a name for messages and results (a style's name)
+    name: str
+    #: where it runs: a ``torch.device`` or its name (``cpu``, ``cuda``...)
+    device: Any
+    #: whether :meth:`finish` carries state from frame to frame (temporal blending): the
+    #: job then finishes frame by frame in display order, beside the painting; otherwise
+    #: each network thread finishes the frames it painted
+    sequential_finish: bool
+
+    def reset(self) -> None:
+        """Forget earlier frames: a new video starts."""
+        ...
+
+    def paint(self, images: list[np.ndarray]) -> list[np.ndarray]: ...
+
+    def finish(self, painted: np.ndarray, source: np.ndarray) -> np.ndarray: ...
+
+    def cancel(self) -> None:
+        """Stop the frame in progress soon (another thread calls it: Ctrl-C)."""
+        ...
+
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
 @runtime_checkable

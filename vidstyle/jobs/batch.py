@@ -16,9 +16,10 @@ from pathlib import Path
 
 from ..errors import VidstyleError
 from ..io.fileio import check_writable_folder
+from ..io.frames import Stylizer
 from ..io.images import is_image_path
 from ..io.video import FORMATS, is_video_file
-from ..stylizers.fast import Stylizer
+from ..stylizers.base import Paint
 from .stylize import StylizeResult, stylize_media
 
 #: the container a video goes into when its own cannot be written (e.g. .flv, .wmv)
@@ -148,7 +149,7 @@ def run_batch(
 def stylize_batch(
     inputs: list[Path],
     output_dir: Path,
-    stylizer: Stylizer,
+    stylizer: Stylizer | Paint,
     *,
     overwrite: bool = False,
     on_item: Callable[[int, int, BatchItem], None] | None = None,
@@ -181,7 +182,7 @@ def attempt(source: Path, target: Path, work: Callable[[], StylizeResult]) -> Ba
 
 
 def _stylize_file(
-    source: Path, target: Path, stylizer: Stylizer, overwrite: bool, options: dict
+    source: Path, target: Path, stylizer: Stylizer | Paint, overwrite: bool, options: dict
 ) -> StylizeResult:
     target.parent.mkdir(parents=True, exist_ok=True)
     return stylize_media(source, target, stylizer, overwrite=overwrite, **options)

@@ -6,7 +6,7 @@ disoccluded pixels taken from the content frame) and a temporal loss keeps it cl
 that warped result wherever the flow passes the consistency check, so the style does
 not flicker. Finished frames are kept in a work directory so a long job can be resumed.
 Encoding goes through :func:`vidstyle.jobs.stylize.stylize_media`, exactly
-as in fast mode: :class:`HQStylizer` is a stateful :data:`~vidstyle.stylizers.fast.Stylizer`.
+as in fast mode: :class:`HQStylizer` is a stateful :class:`~vidstyle.io.frames.Stylizer`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from ..io.sources import open_source
 from ..io.video import DEFAULT_CRF, DEFAULT_PRESET
 from ..models.vgg import VGGFeatures, layer_names
 from ..progress import FrameProgress
-from ..stylizers.fast import FastStylizer, finish
+from ..stylizers.base import BaseStylizer
+from ..stylizers.fast import FastStylizer, apply_look
 from ..stylizers.flow import FLOW_METHODS, consistent_flow, warp
 from ..training import vgg_weights
 from ..training.losses import content_loss, gram_matrix, parse_layer_weights, style_loss, tv_loss
@@ -496,8 +497,8 @@ class WorkDir(BaseWorkDir):
         write_image(self.frame_path(index), image)
 
 
-class HQStylizer:
-    """A stateful :data:`~vidstyle.stylizers.fast.Stylizer`: call it with frames in order.
+class HQStylizer(BaseStylizer):
+    """A stateful :class:`~vidstyle.io.frames.Stylizer`: call it with frames in order.
 
     Each frame is optimised at ``config.size`` (the result is resized back to the frame's
     size), warm-started and temporally tied to the previous one. Frames already in the
@@ -526,7 +527,7 @@ class HQStylizer:
         self._steps = 0
         self._step_seconds = 0.0
 
-    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+    def paint(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         return [self._one(frame) for frame in frames]
 
     def cancel(self) -> None:
@@ -552,7 +553,7 @@ class HQStylizer:
         self._show(self.index)
         h, w = frame.shape[:2]
         out = raw if raw.shape[:2] == (h, w) else cv2.resize(raw, (w, h), interpolation=cv2.INTER_CUBIC)
-        return finish(out, frame, self.strength, self.preserve_color)
+        return apply_look(out, frame, self.strength, self.preserve_color)
 
     def _compute(self, content: np.ndarray, index: int) -> np.ndarray:
         """Optimise one frame, warm-started from the previous one when there is one."""

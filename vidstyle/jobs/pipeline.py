@@ -17,7 +17,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..errors import Terminated
-from ..stylizers.fast import Stylizer
+from ..stylizers.base import Paint
 
 #: frames that may wait between two stages, all workers' queues together
 DEFAULT_QUEUE_SIZE = 8
@@ -77,14 +77,15 @@ def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
 def run(
     frames: Iterable[T],
     image_of: Callable[[T], np.ndarray],
-    stylize: Stylizer,
+    stylize: Paint,
     sink: Callable[[np.ndarray, T], None],
     batch_size: int = 1,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     on_frame: Callable[[int], None] | None = None,
-    post: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     workers: int = 1,
     live: bool = False,
+    cancel: Callable[[], None] | None = None,
 ) -> PipelineStats:
     """Stylize every item of ``frames`` and hand each result with its item to ``sink``.
 
@@ -93,12 +94,12 @@ def run(
     ``workers`` threads call ``stylize`` on alternate batches (it must be thread-safe when
     there are several): on a CPU whose cores the network cannot fill alone, frames in
     flight side by side keep every core busy. The sink still gets the frames in order.
-    ``post(source, stylized)``, if given, finishes each frame in the encode thread, in
+    ``finish(stylized, source)``, if given, finishes each frame in the encode thread, in
     order (temporal blending), overlapping with the network's work on the next frames.
     Returns the frames written and per-stage working times (summed over the workers).
     Errors from any stage stop all stages and are raised here; so is KeyboardInterrupt.
-    A stylizer with a ``cancel()`` method (a long per-frame optimisation) is told to stop
-    then, so that no stage outlives the call however long its frame takes.
+    ``cancel()``, if given, tells the stylizer to stop then (a long per-frame optimisation),
+    so that no stage outlives the call however long its frame takes.
     ``live`` frames (a camera, a stream) have no end of their own: there KeyboardInterrupt
     (Ctrl-C, or SIGTERM as :class:`~vidstyle.errors.Terminated`) is the normal end, and the
     call returns with the frames written so far (``stats.stopped_by`` says which).
@@ -154,9 +155,9 @@ def run(
                 return
             turn += 1
             for image, item, source in got:
-                if post is not None:
+                if finish is not None:
                     start = time.perf_counter()
-                    image = post(source, image)
+                    image = finish(image, source)
                     stats.post += time.perf_counter() - start
                 start = time.perf_counter()
                 sink(image, item)
@@ -186,7 +187,6 @@ def run(
         stats.stopped_by = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
     finally:  # on errors and Ctrl-C too: no stage may outlive the call (the sink closes next)
         stop.set()
-        cancel = getattr(stylize, "cancel", None)
         if cancel is not None and any(thread.is_alive() for thread in threads):
             cancel()
         for thread in threads:

@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import VidstyleError
-from ..io.frames import Frame, FrameSink, FrameSource
+from ..io.frames import Frame, FrameSink, FrameSource, Stylizer
 from ..io.images import is_image_path, scaled_size
 from ..io.locations import beside
 from ..io.sinks import VideoFileSink, open_sink
 from ..io.sources import open_source
 from ..io.video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS
 from ..progress import FrameProgress
-from ..stylizers.fast import Stylizer
+from ..stylizers.base import Paint, as_stylizer
 from ..stylizers.temporal import TemporalBlender
 from . import pipeline
 from .pipeline import PipelineStats
@@ -84,7 +84,9 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def share_cores(stylizer: Stylizer, threads: int | None = None, workers: int | None = None) -> ThreadPlan:
+def share_cores(
+    stylizer: Stylizer | Paint, threads: int | None = None, workers: int | None = None
+) -> ThreadPlan:
     """Set the threads of a fast video run and return the plan for :func:`stylize_video`.
 
     On the CPU the network is too small to keep several threads of one frame busy (they
@@ -98,7 +100,7 @@ def share_cores(stylizer: Stylizer, threads: int | None = None, workers: int | N
     import cv2
     import torch
 
-    if _device_of(stylizer) != "cpu":
+    if str(as_stylizer(stylizer).device) != "cpu":
         if threads:
             torch.set_num_threads(threads)
         return ThreadPlan(workers or 1, 0)
@@ -134,7 +136,7 @@ def default_output(input: str | Path, style: str, folder: Path | None = None, pl
 
 
 def plan_fast_job(
-    stylizer: Stylizer, threads: int | None = None, workers: int | None = None, temporal: float = 0.0
+    stylizer: Stylizer | Paint, threads: int | None = None, workers: int | None = None, temporal: float = 0.0
 ) -> dict[str, Any]:
     """The options of :func:`stylize_media` for a fast job, as the command line makes them:
     the stylizer (blending frames when ``temporal``) and the cores' plan for it."""
@@ -153,7 +155,7 @@ QUEUE_BYTES = 100 * 2**20
 
 def run_job(
     source: FrameSource,
-    stylizer: Stylizer,
+    stylizer: Stylizer | Paint,
     sinks: list[FrameSink],
     *,
     batch_size: int = 1,
@@ -163,14 +165,15 @@ def run_job(
     """Stylize every frame of ``source`` into every sink, in order, through the threaded
     pipeline (decode, ``workers`` network threads, encode).
 
-    A :class:`TemporalBlender` starts afresh: the network threads paint, and the encode
-    thread blends each picture and brings it to the frame's size, beside the network. A
-    live source ends on Ctrl-C or ``kill`` with what it captured so far.
+    The stylizer starts afresh. One whose finishing carries state from frame to frame
+    (:class:`~vidstyle.stylizers.temporal.TemporalBlender`) paints on the network threads
+    and finishes in the encode thread, in order, beside the network; any other paints and
+    finishes on the network threads. A live source ends on Ctrl-C or ``kill`` with what it
+    captured so far.
     """
-    network, post = stylizer, None
-    if isinstance(stylizer, TemporalBlender):
-        stylizer.reset()
-        network, post = stylizer.paint, stylizer.finish
+    stylizer = as_stylizer(stylizer)
+    stylizer.reset()
+    network, finish = (stylizer.paint, stylizer.finish) if stylizer.sequential_finish else (stylizer, None)
 
     def write(image: np.ndarray, frame: Frame) -> None:
         for sink in sinks:
@@ -185,9 +188,10 @@ def run_job(
             write,
             batch_size=batch_size,
             on_frame=bar.update,
-            post=post,
+            finish=finish,
             workers=workers,
             live=source.info.live,
+            cancel=stylizer.cancel,
             queue_size=queue_size(source.info.width, source.info.height, workers),
         )
 
@@ -206,7 +210,7 @@ def _image_of(frame: Frame) -> np.ndarray:
 def stylize_media(
     input: str | Path,
     output: str | Path,
-    stylizer: Stylizer,
+    stylizer: Stylizer | Paint,
     *,
     max_size: int | None = None,
     max_frames: int | None = None,
@@ -228,6 +232,7 @@ def stylize_media(
     Frames that fail to decode (a damaged file) or are missing (a truncated one) are counted
     in ``lost_frames``; the output is still a valid video of what decoded.
     """
+    stylizer = as_stylizer(stylizer)
     start = time.perf_counter()
     with open_source(input, max_size=max_size, max_frames=max_frames, fps=fps) as source:
         info = source.info
@@ -258,17 +263,10 @@ def stylize_media(
         stats.frames,
         round(seconds, 3),
         round(stats.frames / seconds, 2),
-        _device_of(stylizer),
-        _name_of(stylizer),
+        str(stylizer.device),
+        stylizer.name,
         lost,
         {k: round(getattr(stats, k), 3) for k in ("decode", "stylize", "post", "encode")},
         stats.stopped_by,
     )
 
-
-def _device_of(stylizer: Stylizer) -> str:
-    return str(getattr(stylizer, "device", "cpu"))
-
-
-def _name_of(stylizer: Stylizer) -> str:
-    return str(getattr(stylizer, "name", type(stylizer).__name__))

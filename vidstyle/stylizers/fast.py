@@ -1,12 +1,11 @@
 """Fast stylization: a trained transform network applied to batches of frames.
 
-A stylizer is any callable ``list[np.ndarray] -> list[np.ndarray]`` (RGB uint8 frames in,
-same-size RGB uint8 frames out); :class:`FastStylizer` is the feed-forward one.
+:class:`FastStylizer` is the feed-forward :class:`~vidstyle.io.frames.Stylizer`: it paints
+frames at the size its network paints at, and finishes each at its frame's size and look.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -18,9 +17,8 @@ from ..device import select_device, select_dtype
 from ..errors import VidstyleError
 from ..io.images import pad_min, to_images, to_tensor
 from ..weights import Style, load_style
+from .base import BaseStylizer
 from .tiling import auto_core, pass_bytes, pass_pixels, stylize_tiled
-
-Stylizer = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 #: frames smaller than this each way are padded for the networks (and cropped back): their
 #: 9x9 reflection padding needs 5 pixels once they have padded to a multiple of 4
@@ -82,14 +80,14 @@ def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
-def finish(stylized: np.ndarray, original: np.ndarray, strength: float, keep_colors: bool) -> np.ndarray:
+def apply_look(stylized: np.ndarray, original: np.ndarray, strength: float, keep_colors: bool) -> np.ndarray:
     """The post-processing shared by every stylizer: colour preservation, then strength."""
     if keep_colors:
         stylized = preserve_colors(stylized, original)
     return blend(stylized, original, strength)
 
 
-class FastStylizer:
+class FastStylizer(BaseStylizer):
     """Runs a style network on frames.
 
     Args:
@@ -201,7 +199,7 @@ class FastStylizer:
 
     def paint(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """The network's pictures of ``frames``, at the size it paints them (see
-        ``style_scale``), before :meth:`finish_frame` brings each to its frame: the temporal
+        ``style_scale``), before :meth:`finish` brings each to its frame: the temporal
         blend works on these, a quarter of an HD frame's pixels at half size."""
         if not frames:
             return []
@@ -213,11 +211,8 @@ class FastStylizer:
         inputs = [pad_min(resize_to(f, net_width, net_height), NETWORK_MIN_SIDE) for f in frames]
         return [o[:net_height, :net_width] for o in self._network(inputs)]
 
-    def finish_frame(self, painted: np.ndarray, frame: np.ndarray) -> np.ndarray:
-        """The output for ``frame`` from its painted picture: at the frame's size, with
+    def finish(self, painted: np.ndarray, source: np.ndarray) -> np.ndarray:
+        """The output for ``source`` from its painted picture: at the frame's size, with
         ``preserve_color`` and ``strength`` applied."""
-        height, width = frame.shape[:2]
-        return finish(resize_to(painted, width, height), frame, self.strength, self.preserve_color)
-
-    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        return [self.finish_frame(p, f) for p, f in zip(self.paint(frames), frames, strict=True)]
+        height, width = source.shape[:2]
+        return apply_look(resize_to(painted, width, height), source, self.strength, self.preserve_color)

@@ -13,13 +13,15 @@ maps.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import cv2
 import numpy as np
 
 from ..defaults import DEFAULT_WEIGHT
+from ..io.frames import Stylizer
 from ..io.images import resize_max
-from .fast import Stylizer
+from .base import BaseStylizer, Paint, as_stylizer
 from .flow import consistency_mask, dis_flow, to_gray
 
 #: mean absolute grey difference (0-255) between consecutive frames taken as a scene cut
@@ -74,33 +76,43 @@ def is_scene_cut(a: np.ndarray, b: np.ndarray, threshold: float = SCENE_CUT) -> 
     return float(np.mean(cv2.absdiff(small[0], small[1]))) > threshold
 
 
-class TemporalBlender:
-    """Wraps a stylizer; frames must arrive in display order.
+class TemporalBlender(BaseStylizer):
+    """Wraps a stylizer: paints with it, blends each picture with the previous output, then
+    finishes with it; frames must arrive in display order (:attr:`sequential_finish`).
 
     Args:
-        inner: the per-frame stylizer.
+        inner: the per-frame stylizer (a plain function paints, see
+            :func:`~vidstyle.stylizers.base.as_stylizer`).
         weight: how much of the warped previous output to keep on consistent pixels
             (0 = off, per-frame output; towards 1 = steadier, slower to follow changes).
         flow_size: longest side at which the flow is computed.
     """
 
-    def __init__(self, inner: Stylizer, weight: float = DEFAULT_WEIGHT, flow_size: int = 256) -> None:
+    sequential_finish = True
+
+    def __init__(self, inner: Stylizer | Paint, weight: float = DEFAULT_WEIGHT, flow_size: int = 256) -> None:
         if not 0.0 <= weight < 1.0:
             raise ValueError("temporal weight must be in [0, 1)")
-        self.inner, self.weight, self.flow_size = inner, weight, flow_size
-        # a FastStylizer's halves (the blend works between them); any other stylizer whole
-        self._paint = getattr(inner, "paint", inner)
-        self._finish_frame = getattr(inner, "finish_frame", None)
+        self.inner, self.weight, self.flow_size = as_stylizer(inner), weight, flow_size
         # ULTRAFAST at 256 px: 5 ms a frame; the consistency check rejects what it gets wrong
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         #: previous (frame shape, small grey source, output)
         self._prev: tuple[tuple[int, ...], np.ndarray, np.ndarray] | None = None
 
-    def __getattr__(self, name: str):  # name, device... of the wrapped stylizer
-        return getattr(self.inner, name)
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def device(self) -> Any:
+        return self.inner.device
 
     def reset(self) -> None:
         self._prev = None
+        self.inner.reset()
+
+    def cancel(self) -> None:
+        self.inner.cancel()
 
     def blend(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """One frame's stylization blended with the previous one's (both at one size,
@@ -119,14 +131,10 @@ class TemporalBlender:
 
     def paint(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """The inner stylizer's pictures before they are brought to the frames' size
-        (:meth:`FastStylizer.paint`); any other stylizer's outputs as they are."""
-        return self._paint(frames)
+        (:meth:`FastStylizer.paint`)."""
+        return self.inner.paint(frames)
 
-    def finish(self, source: np.ndarray, painted: np.ndarray) -> np.ndarray:
-        """The output for ``source``: its painted picture blended, then brought to the
-        frame by the inner stylizer (:meth:`FastStylizer.finish_frame`)."""
-        out = self.blend(source, painted)
-        return self._finish_frame(out, source) if self._finish_frame is not None else out
-
-    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        return [self.finish(f, p) for f, p in zip(frames, self.paint(frames), strict=True)]
+    def finish(self, painted: np.ndarray, source: np.ndarray) -> np.ndarray:
+        """The output for ``source``: its painted picture blended, then finished by the
+        inner stylizer (:meth:`FastStylizer.finish` brings it to the frame)."""
+        return self.inner.finish(self.blend(source, painted), source)
