@@ -22,7 +22,7 @@ from datetime import date
 import numpy as np
 import torch
 
-from vidstyle.stylizer import FastStylizer
+from vidstyle.stylizers.fast import FastStylizer
 from vidstyle.weights import DEFAULT_STYLE
 
 

@@ -10,7 +10,7 @@ first frame and for later (warm-started) frames, and the styles issue's measures
 ``scripts/evaluate.py`` takes them: the style ratio (Gram distance of the result to the
 painting over that of the photo, VGG16 relu1_2..relu4_3, lower is more stylized) and the
 structure (:func:`vidstyle.quality.structure`, higher keeps the scene), plus the temporal
-warping error (:func:`vidstyle.flow.warping_error`, lower flickers less).
+warping error (:func:`vidstyle.stylizers.flow.warping_error`, lower flickers less).
 
     python scripts/bench_hq.py --frames 3 --width 640 --save /tmp/hq-bench
 """
@@ -27,14 +27,14 @@ import cv2
 import numpy as np
 import torch
 
-from vidstyle import vgg_weights
-from vidstyle.flow import warping_error
-from vidstyle.hq import Gatys, HQConfig, HQStylizer, load_style_image
-from vidstyle.images import resize_max, to_tensor
-from vidstyle.losses import style_distance
+from vidstyle.io.images import resize_max, to_tensor
+from vidstyle.io.video import VideoReader
+from vidstyle.jobs.hq import Gatys, HQConfig, HQStylizer, load_style_image
 from vidstyle.models import VGGFeatures
 from vidstyle.quality import structure
-from vidstyle.video import VideoReader
+from vidstyle.stylizers.flow import warping_error
+from vidstyle.training import vgg_weights
+from vidstyle.training.losses import style_distance
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the layers and pooling of scripts/evaluate.py's style distance

@@ -109,7 +109,7 @@ def openvino(path: Path, threads: int, shape: tuple[int, ...]) -> Callable[[np.n
 
 def runtimes_table(args: argparse.Namespace, dtype: torch.dtype) -> None:
     """vidstyle's inference path against the exported file in other runtimes."""
-    from vidstyle.export import export_onnx
+    from vidstyle.stylizers.export import export_onnx
 
     with_openvino = importlib.util.find_spec("openvino") is not None
     if not with_openvino:

@@ -14,7 +14,7 @@ each run's stages are printed, with the time the tasks themselves took (the rest
 segments stage is Ray starting worker processes that import vidstyle). The Ray output's
 frames and timestamps are checked against the one-process output's. Flicker is measured
 on consecutive output frames, as decoded: the mean absolute grey difference, and the
-temporal warping error of scripts/flicker.py (vidstyle.flow.warping_error, lower is
+temporal warping error of scripts/flicker.py (vidstyle.stylizers.flow.warping_error, lower is
 steadier), at each join against the other frames. ``--crf 0`` (lossless) shows the
 frames' own flicker, without the encoder's: there a join's first frame is a keyframe.
 ``--batch`` times a batch instead (the clip twice and the content photos): the local
@@ -39,17 +39,17 @@ import av
 import cv2
 import numpy as np
 
-from vidstyle.batch import stylize_batch
-from vidstyle.distributed import stylize_batch_on_ray, stylize_on_ray
-from vidstyle.flow import warping_error
-from vidstyle.hq import HQConfig, stylize_hq
-from vidstyle.segments import HQ_BLEND, Plan, plan, warmup_frames
-from vidstyle.stylize import StylizeResult, cpu_cores, share_cores, stylize_media
-from vidstyle.stylizer import FastStylizer
-from vidstyle.temporal import DEFAULT_WEIGHT, TemporalBlender
-from vidstyle.video import DEFAULT_CRF, VideoReader
+from vidstyle.io.video import DEFAULT_CRF, VideoReader
+from vidstyle.jobs.batch import stylize_batch
+from vidstyle.jobs.distributed import stylize_batch_on_ray, stylize_on_ray
+from vidstyle.jobs.hq import HQConfig, stylize_hq
+from vidstyle.jobs.segments import HQ_BLEND, Plan, plan, warmup_frames
+from vidstyle.jobs.stylize import StylizeResult, cpu_cores, share_cores, stylize_media
+from vidstyle.jobs.workdir import MANIFEST_NAME
+from vidstyle.stylizers.fast import FastStylizer
+from vidstyle.stylizers.flow import warping_error
+from vidstyle.stylizers.temporal import DEFAULT_WEIGHT, TemporalBlender
 from vidstyle.weights import DEFAULT_STYLE
-from vidstyle.workdir import MANIFEST_NAME
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CLIP = SHARED / "videos" / "car-detection.mp4"

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vidstyle import vgg_weights
 from vidstyle.errors import VidstyleError
 from vidstyle.models import VGGFeatures
-from vidstyle.train import TrainConfig, train
+from vidstyle.training import vgg_weights
+from vidstyle.training.train import TrainConfig, train
 from vidstyle.weights import load_style
 
 SCRIPTS = Path(__file__).resolve().parent

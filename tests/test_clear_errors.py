@@ -21,9 +21,9 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from vidstyle import fileio
 from vidstyle.errors import VidstyleError, signals_as_interrupts
-from vidstyle.sources import open_source
+from vidstyle.io import fileio
+from vidstyle.io.sources import open_source
 
 
 def one_error(code: int, stderr: str, *words: str) -> None:
@@ -300,7 +300,7 @@ def test_an_unreachable_ray_cluster_is_one_line_within_30_s(
 def segment_work(folder: Path, frames: int = 6) -> tuple[dict, Path]:
     """A work folder with segments 1 and 2 finished (``frames`` frames each), as a stopped
     Ray job leaves it; the job's manifest entry and the second segment's file."""
-    from vidstyle import segments as seg
+    from vidstyle.jobs import segments as seg
 
     job = {"version": seg.MANIFEST_VERSION, "input": "clip.mp4"}
     work = seg.WorkDir(folder, job, ".mp4")
@@ -311,7 +311,7 @@ def segment_work(folder: Path, frames: int = 6) -> tuple[dict, Path]:
 
 
 def test_a_damaged_finished_segment_is_made_again(tmp_path: Path) -> None:
-    from vidstyle import segments as seg
+    from vidstyle.jobs import segments as seg
 
     job, second = segment_work(tmp_path / "out.mp4.segments")
     second.write_bytes(second.read_bytes()[: second.stat().st_size // 2])
@@ -322,7 +322,7 @@ def test_a_damaged_finished_segment_is_made_again(tmp_path: Path) -> None:
 
 
 def test_a_segment_with_fewer_frames_than_recorded_is_made_again(tmp_path: Path) -> None:
-    from vidstyle import segments as seg
+    from vidstyle.jobs import segments as seg
 
     job, second = segment_work(tmp_path / "w")
     make_video(second, frames=3)  # replaced by a shorter file since it was recorded
@@ -331,8 +331,8 @@ def test_a_segment_with_fewer_frames_than_recorded_is_made_again(tmp_path: Path)
 
 @pytest.mark.parametrize("keep", [0.3, 0.6, 0.9])
 def test_a_damaged_manifest_says_so_and_offers_restart(tmp_path: Path, keep: float) -> None:
-    from vidstyle import segments as seg
-    from vidstyle.workdir import MANIFEST_NAME
+    from vidstyle.jobs import segments as seg
+    from vidstyle.jobs.workdir import MANIFEST_NAME
 
     job, second = segment_work(tmp_path / "w")
     manifest = tmp_path / "w" / MANIFEST_NAME
@@ -346,8 +346,8 @@ def test_a_damaged_manifest_says_so_and_offers_restart(tmp_path: Path, keep: flo
 
 @pytest.mark.parametrize("manifest", [b"", b"[1, 2]", b"\xff\xfe", b'{"job": {}}'])
 def test_a_manifest_not_of_vidstyle_is_another_programs_and_kept(tmp_path: Path, manifest: bytes) -> None:
-    from vidstyle import segments as seg
-    from vidstyle.workdir import MANIFEST_NAME
+    from vidstyle.jobs import segments as seg
+    from vidstyle.jobs.workdir import MANIFEST_NAME
 
     job, second = segment_work(tmp_path / "w")
     (tmp_path / "w" / MANIFEST_NAME).write_bytes(manifest)
@@ -360,7 +360,7 @@ def test_a_manifest_not_of_vidstyle_is_another_programs_and_kept(tmp_path: Path,
 def test_lasting_file_system_errors_are_not_run_again() -> None:
     import errno
 
-    from vidstyle.distributed import _failure
+    from vidstyle.jobs.distributed import _failure
 
     reason, final = _failure(OSError(errno.ENOSPC, "No space left on device", "/w/segment-00002.mp4"))
     assert (reason, final) == ("No space left on device: /w/segment-00002.mp4", True)

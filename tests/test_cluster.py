@@ -27,9 +27,9 @@ from conftest import make_style
 from media import make_video
 from test_segments import FPS, FRAMES, GOP, one_process, video_frames
 
-from vidstyle import segments as seg
-from vidstyle.distributed import stylize_on_ray
 from vidstyle.errors import VidstyleError
+from vidstyle.jobs import segments as seg
+from vidstyle.jobs.distributed import stylize_on_ray
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray")

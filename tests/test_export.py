@@ -15,8 +15,8 @@ import torch
 from clirun import run_cli
 
 from vidstyle.errors import VidstyleError
-from vidstyle.export import INPUT, export_onnx
-from vidstyle.stylizer import FastStylizer
+from vidstyle.stylizers.export import INPUT, export_onnx
+from vidstyle.stylizers.fast import FastStylizer
 from vidstyle.weights import DEFAULT_STYLE
 
 #: the largest difference allowed from vidstyle's own output (values in [0, 1]); measured:

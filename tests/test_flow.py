@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vidstyle.flow import compute_flow, consistency_mask, consistent_flow, warp, warping_error
+from vidstyle.stylizers.flow import compute_flow, consistency_mask, consistent_flow, warp, warping_error
 
 
 def texture(height: int = 72, width: int = 96, seed: int = 0) -> np.ndarray:

@@ -15,14 +15,14 @@ import torch
 from clirun import run_cli
 
 from tests.media import make_video, pattern
-from vidstyle import hq
 from vidstyle.cli import main
 from vidstyle.errors import VidstyleError
-from vidstyle.hq import Gatys, HQConfig, WorkDir, stylize_hq
-from vidstyle.images import read_image, to_tensor, write_image
+from vidstyle.io.images import read_image, to_tensor, write_image
+from vidstyle.io.video import VideoReader
+from vidstyle.jobs import hq
+from vidstyle.jobs.hq import Gatys, HQConfig, WorkDir, stylize_hq
 from vidstyle.models.vgg import VGGFeatures
 from vidstyle.quality import palette_distance
-from vidstyle.video import VideoReader
 
 TINY = {
     "content_layers": "relu2_1",
@@ -209,7 +209,7 @@ def test_fast_init_paints_the_full_size_frame(
 ) -> None:
     """The network's strokes are sized for the image it sees: it sees the frame at the size
     the result is judged at, and the coarse level gets its output shrunk."""
-    from vidstyle.stylizer import FastStylizer
+    from vidstyle.stylizers.fast import FastStylizer
 
     seen: list[tuple[int, ...]] = []
     real = FastStylizer.stylize_tensor
@@ -364,7 +364,7 @@ def test_cli_vgg19_unavailable_offline(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from vidstyle import vgg_weights
+    from vidstyle.training import vgg_weights
 
     def offline(arch: str, explicit: Path | None = None, download: bool = True) -> object:
         return vgg_weights.resolve(arch, explicit, download=False)

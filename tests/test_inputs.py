@@ -14,8 +14,8 @@ from clirun import run_cli
 from media import make_size_change, make_video, pattern
 from PIL import Image
 
-from vidstyle.images import read_image
-from vidstyle.video import VideoReader
+from vidstyle.io.images import read_image
+from vidstyle.io.video import VideoReader
 
 
 def frames_of(path: Path) -> list[np.ndarray]:
@@ -69,7 +69,7 @@ def test_large_image_is_scaled_as_it_is_decoded(tmp_path: Path) -> None:
     cv2.imwrite(str(path), pattern(0, 3000, 3000), [cv2.IMWRITE_PNG_COMPRESSION, 1])  # 27 MB of pixels
     # A fresh process, for its peak memory (VmHWM, reset once the imports are done).
     script = (
-        "from vidstyle.images import read_image\n"
+        "from vidstyle.io.images import read_image\n"
         "def kb(key):\n"
         "    lines = open('/proc/self/status').read().splitlines()\n"
         "    return next(int(line.split()[1]) for line in lines if line.startswith(key))\n"
@@ -176,7 +176,7 @@ def test_not_media_gives_one_line(
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (3, 3), (2, 700)])
 def test_network_pads_tiny_frames_itself(tiny_style: Path, height: int, width: int) -> None:
     """Any caller (the webcam too) may hand the network a frame smaller than it takes."""
-    from vidstyle.stylizer import FastStylizer
+    from vidstyle.stylizers.fast import FastStylizer
 
     out = FastStylizer(tiny_style, device="cpu", style_scale=1.0)([np.zeros((height, width, 3), np.uint8)])[0]
     assert out.shape == (height, width, 3)

@@ -262,7 +262,7 @@ def test_weights_with_wrong_tensors_rejected(tmp_path: Path) -> None:
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 def test_tensor_image_round_trip_rounds_and_clamps(layout: torch.memory_format) -> None:
     """Network outputs become the nearest uint8 level; values outside [0, 1] are clipped."""
-    from vidstyle.images import to_images, to_tensor
+    from vidstyle.io.images import to_images, to_tensor
 
     image = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
     batch = to_tensor([image, image]).contiguous(memory_format=layout)
@@ -443,7 +443,7 @@ def test_cli_lists_a_folder_despite_a_bad_file(tmp_path: Path, tiny_style: Path,
 def test_webcam_with_all_styles_skips_a_bad_file(
     tmp_path: Path, tiny_style: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    from vidstyle.webcam import load_stylizers
+    from vidstyle.jobs.webcam import load_stylizers
 
     folder = tmp_path / "styles"
     folder.mkdir()

@@ -10,8 +10,8 @@ import torch
 from clirun import run_cli
 from media import make_video, pattern
 
-from vidstyle import pace
-from vidstyle.pace import (
+from vidstyle.jobs import pace
+from vidstyle.jobs.pace import (
     SCALES,
     PaintScale,
     ThreadTuner,
@@ -22,7 +22,7 @@ from vidstyle.pace import (
     painted,
     read_cpu_times,
 )
-from vidstyle.stylizer import FastStylizer
+from vidstyle.stylizers.fast import FastStylizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,4 +1,4 @@
-"""The palette distance (vidstyle.quality) and the palette term of training (vidstyle.losses)."""
+"""The palette distance (vidstyle.quality) and the palette term of training (vidstyle.training.losses)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from vidstyle.images import to_images, to_tensor
-from vidstyle.losses import palette_loss, rgb_to_lab
+from vidstyle.io.images import to_images, to_tensor
 from vidstyle.quality import lab_pixels, palette_distance
+from vidstyle.training.losses import palette_loss, rgb_to_lab
 
 
 def two_colour_painting(size: int = 256) -> np.ndarray:

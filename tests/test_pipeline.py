@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from vidstyle import pipeline
+from vidstyle.jobs import pipeline
 
 
 def frames(n: int):
@@ -82,7 +82,7 @@ def test_post_stage_sees_sources_in_order() -> None:
     """The post stage (temporal blending) gets each frame's source, in display order."""
     seen: list[int] = []
 
-    def post(source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+    def finish(stylized: np.ndarray, source: np.ndarray) -> np.ndarray:
         seen.append(int(source[0, 0, 0]))
         return stylized + 1
 
@@ -94,7 +94,7 @@ def test_post_stage_sees_sources_in_order() -> None:
     def double(images: list[np.ndarray]) -> list[np.ndarray]:
         return [im * 2 for im in images]
 
-    stats = pipeline.run(frames(9), lambda f: f[1], double, sink, batch_size=2, post=post)
+    stats = pipeline.run(frames(9), lambda f: f[1], double, sink, batch_size=2, finish=finish)
     assert seen == list(range(9)) and written == [2 * i + 1 for i in range(9)]
     assert stats.frames == 9 and stats.post > 0
 
@@ -135,7 +135,7 @@ def test_several_workers_keep_the_order_and_run_side_by_side() -> None:
 def test_large_frames_wait_in_shorter_queues() -> None:
     """Frames waiting between stages stay within QUEUE_BYTES: 8 at HD, fewer at 4K, never
     fewer than one per worker."""
-    from vidstyle.stylize import QUEUE_BYTES, queue_size
+    from vidstyle.jobs.stylize import QUEUE_BYTES, queue_size
 
     assert queue_size(1920, 1080, 2) == pipeline.DEFAULT_QUEUE_SIZE
     four_k = queue_size(3840, 2160, 2)

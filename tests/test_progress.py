@@ -31,7 +31,7 @@ def test_log_lines_say_percentage_elapsed_and_one_eta(
 
 def test_hq_eta_counts_the_steps_still_to_do(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
     """Later frames take fewer steps than the first: the ETA must not extrapolate the first."""
-    from vidstyle.hq import HQConfig, HQStylizer
+    from vidstyle.jobs.hq import HQConfig, HQStylizer
 
     class Engine:  # only what the progress needs: a config
         config = HQConfig(iterations=200, iterations_next=50)
@@ -53,7 +53,7 @@ def test_training_rate_and_eta_agree_and_follow_a_slower_machine(
     the line says 0.10 it/s, and the ETA is the iterations left at that rate."""
     from vidstyle import progress
     from vidstyle.progress import TrainProgress
-    from vidstyle.train import Losses
+    from vidstyle.training.train import Losses
 
     now = [0.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])

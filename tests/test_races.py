@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from media import make_video
 
-from vidstyle import fileio
 from vidstyle.errors import VidstyleError
+from vidstyle.io import fileio
 
 #: waits until both racers have reached this point (each touches its flag, then waits for both)
 BARRIER = """
@@ -35,7 +35,7 @@ def barrier(folder, me):
 """
 
 RENAME = BARRIER + """
-from vidstyle.fileio import rename_new
+from vidstyle.io.fileio import rename_new
 folder, me = sys.argv[1], sys.argv[2]
 tmp = Path(folder, f"tmp-{me}")
 tmp.write_text(me)
@@ -48,7 +48,7 @@ except FileExistsError:
 
 #: ``vidstyle ARGS``, held at the barrier once the output's checks are passed
 CLI = BARRIER + """
-from vidstyle import fileio, sinks
+from vidstyle.io import fileio, sinks
 from vidstyle.cli import main
 gate, me = sys.argv[1], sys.argv[2]
 def checked_then_wait(*args, **kwargs):
@@ -131,7 +131,7 @@ def test_two_cli_runs_race_for_one_new_output_and_one_wins(
     if output == "out.png":
         from media import pattern
 
-        from vidstyle.images import write_image
+        from vidstyle.io.images import write_image
 
         write_image(source, pattern(0, 64, 48))
     else:

@@ -19,15 +19,15 @@ from conftest import make_style
 from media import make_video
 from PIL import Image
 
-from vidstyle import segments as seg
-from vidstyle.batch import BatchItem
-from vidstyle.distributed import stylize_batch_on_ray, stylize_on_ray
 from vidstyle.errors import VidstyleError
-from vidstyle.stylize import stylize_media
-from vidstyle.stylizer import FastStylizer
-from vidstyle.temporal import DEFAULT_WEIGHT, TemporalBlender
-from vidstyle.video import VideoReader
-from vidstyle.workdir import MANIFEST_NAME
+from vidstyle.io.video import VideoReader
+from vidstyle.jobs import segments as seg
+from vidstyle.jobs.batch import BatchItem
+from vidstyle.jobs.distributed import stylize_batch_on_ray, stylize_on_ray
+from vidstyle.jobs.stylize import stylize_media
+from vidstyle.jobs.workdir import MANIFEST_NAME
+from vidstyle.stylizers.fast import FastStylizer
+from vidstyle.stylizers.temporal import DEFAULT_WEIGHT, TemporalBlender
 
 FPS = 10
 #: 3 s at 10 fps, a keyframe every 5 frames: segments of 1 s start at frames 10 and 20
@@ -231,7 +231,7 @@ def test_a_stopped_hq_segment_goes_on_at_its_next_frame(
     clip: Path, painting: Path, random_vgg: Path, tmp_path: Path
 ) -> None:
     """Frames an HQ segment finished before a stop are read back, not optimised again."""
-    from vidstyle import hq
+    from vidstyle.jobs import hq
 
     job = hq_job(clip, painting, random_vgg)
     segment = seg.plan(clip, 1.0, warmup=0).segments[0]

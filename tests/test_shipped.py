@@ -11,8 +11,8 @@ from clirun import run_cli
 from media import pattern
 from test_stylize import read_all
 
-from vidstyle.stylize import DEMO_CLIP
-from vidstyle.stylizer import FastStylizer
+from vidstyle.jobs.stylize import DEMO_CLIP
+from vidstyle.stylizers.fast import FastStylizer
 from vidstyle.weights import DEFAULT_STYLE, SHIPPED_DIR, list_styles
 
 SHIPPED = [info for info in list_styles() if info.path.parent == SHIPPED_DIR]
@@ -55,7 +55,7 @@ def test_demo_writes_a_stylized_clip_with_sound(tmp_path: Path, tiny_style: Path
 def test_temporal_option_steadies_video(tmp_path: Path, tiny_style: Path, capsys) -> None:
     from media import make_video
 
-    from vidstyle.flow import warping_error
+    from vidstyle.stylizers.flow import warping_error
 
     src = tmp_path / "in.mp4"
     make_video(src, frames=8, width=96, height=64)

@@ -19,13 +19,13 @@ from clirun import run_cli
 from media import make_video, pattern
 from PIL import Image
 
-from vidstyle import pipeline
 from vidstyle.errors import VidstyleError
-from vidstyle.frames import Frame
-from vidstyle.locations import names_folder, natural_key
-from vidstyle.sinks import ImageFileSink, ImageSequenceSink, VideoFileSink, open_sink
-from vidstyle.sources import ImageSequence, ImageSource, VideoSource, open_source
-from vidstyle.video import VideoReader, probe
+from vidstyle.io.frames import Frame
+from vidstyle.io.locations import names_folder, natural_key
+from vidstyle.io.sinks import ImageFileSink, ImageSequenceSink, VideoFileSink, open_sink
+from vidstyle.io.sources import ImageSequence, ImageSource, VideoSource, open_source
+from vidstyle.io.video import VideoReader, probe
+from vidstyle.jobs import pipeline
 
 
 def make_frames(folder: Path, names: list[str], width: int = 40, height: int = 30) -> list[Path]:
@@ -212,7 +212,7 @@ def test_batch_keeps_names_reports_failures_and_goes_on(
 def test_batch_of_files_loads_the_model_once(
     media_tree: Path, tmp_path: Path, tiny_style: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vidstyle.stylizer as stylizer_module
+    import vidstyle.stylizers.fast as stylizer_module
 
     loads = []
     real = stylizer_module.load_style
@@ -316,9 +316,9 @@ def test_live_run_ends_on_ctrl_c_with_what_it_has() -> None:
 def test_camera_source_stamps_capture_times(tmp_path: Path, tiny_style: Path) -> None:
     """A camera (here a video file played in real time, as the webcam plays one) through the
     job: frames stamped in milliseconds of capture, a live source that ends with its frames."""
-    from vidstyle.sources import CameraSource
-    from vidstyle.stylize import run_job
-    from vidstyle.stylizer import FastStylizer
+    from vidstyle.io.sources import CameraSource
+    from vidstyle.jobs.stylize import run_job
+    from vidstyle.stylizers.fast import FastStylizer
 
     make_video(tmp_path / "cam.mp4", frames=10, fps=20)
     out = tmp_path / "rec.mp4"
@@ -391,7 +391,7 @@ def test_a_failed_sequence_removes_what_it_made_and_nothing_else(
     user's files (in a folder it did not make) are not."""
     import errno
 
-    from vidstyle import sinks
+    from vidstyle.io import sinks
 
     make_video(tmp_path / "clip.mp4", frames=5)
     make_frames(tmp_path / "out", ["mine.png", "00009.png"])

@@ -14,8 +14,8 @@ from clirun import run_cli
 from media import make_audio, make_corrupt_video, make_video, pattern
 from PIL import Image
 
-from vidstyle.stylizer import FastStylizer, preserve_colors
-from vidstyle.video import VideoReader
+from vidstyle.io.video import VideoReader
+from vidstyle.stylizers.fast import FastStylizer, preserve_colors
 
 
 def read_all(path: Path) -> tuple[list[float], list[np.ndarray]]:
@@ -166,9 +166,9 @@ def test_thread_plan_of_video_runs(
     import cv2
     import torch
 
-    import vidstyle.stylize as stylize_module
-    import vidstyle.video.writer as writer
-    from vidstyle import pipeline
+    import vidstyle.io.video.writer as writer
+    import vidstyle.jobs.stylize as stylize_module
+    from vidstyle.jobs import pipeline
 
     src = tmp_path / "in.mp4"
     make_video(src, frames=5)
@@ -267,7 +267,7 @@ def test_styles_json_lists_given_directory(tmp_path: Path, tiny_style: Path, cap
 
 
 def test_interrupted_video_leaves_no_output(tmp_path: Path, tiny_style: Path) -> None:
-    from vidstyle.stylize import stylize_media
+    from vidstyle.jobs.stylize import stylize_media
 
     src = tmp_path / "in.mp4"
     make_video(src, frames=20)

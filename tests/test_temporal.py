@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidstyle.flow import warping_error
-from vidstyle.temporal import TemporalBlender, is_scene_cut
+from vidstyle.stylizers.flow import warping_error
+from vidstyle.stylizers.temporal import TemporalBlender, is_scene_cut
 
 
 def scene(shift: int) -> np.ndarray:
@@ -57,8 +57,8 @@ def test_carry_in_bands_matches_the_whole_frame_warp_and_blend(monkeypatch) -> N
     whole frame first gives (to a level), also with a band that does not divide the frame."""
     import cv2
 
-    from vidstyle import temporal
-    from vidstyle.flow import resize_flow, warp
+    from vidstyle.stylizers import temporal
+    from vidstyle.stylizers.flow import resize_flow, warp
 
     rng = np.random.default_rng(1)
     height, width = 270, 480
@@ -82,7 +82,7 @@ def test_blending_works_on_the_painted_pictures_and_finishes_after(tiny_style) -
     """At half scale the blend carries the network's small pictures; the frame's size,
     strength and colour come after it, so at strength 0 the output is each frame itself
     even with history to blend."""
-    from vidstyle.stylizer import FastStylizer
+    from vidstyle.stylizers.fast import FastStylizer
 
     frames = [scene(2 * i) for i in range(3)]  # 128 x 96
     painted = FastStylizer(tiny_style, device="cpu", style_scale=0.5).paint(frames)

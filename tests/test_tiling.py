@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import make_style
 
-from vidstyle import tiling
 from vidstyle.errors import VidstyleError
-from vidstyle.images import to_images, to_tensor
+from vidstyle.io.images import to_images, to_tensor
 from vidstyle.models import LiteTransformerNet, TransformerNet
-from vidstyle.stylizer import FastStylizer, resize_to
+from vidstyle.stylizers import tiling
+from vidstyle.stylizers.fast import FastStylizer, resize_to
 
 #: the shipped sizes: starry_night_lite and starry_night
 SHIPPED = {"lite": (8, 2), "johnson": (16, 5)}

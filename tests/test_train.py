@@ -18,9 +18,9 @@ import pytest
 import torch
 from PIL import Image
 
-from vidstyle.data import PhotoSampler, find_images
 from vidstyle.errors import VidstyleError
-from vidstyle.losses import (
+from vidstyle.training.data import PhotoSampler, find_images
+from vidstyle.training.losses import (
     content_loss,
     gram_matrix,
     parse_layer_weights,
@@ -28,7 +28,7 @@ from vidstyle.losses import (
     style_loss,
     tv_loss,
 )
-from vidstyle.train import MIN_IMAGE_SIZE, Losses, TrainConfig, perturb, train
+from vidstyle.training.train import MIN_IMAGE_SIZE, Losses, TrainConfig, perturb, train
 from vidstyle.weights import load_style
 
 
@@ -247,8 +247,8 @@ def test_a_run_says_what_it_expects_and_shows_a_first_sample_early(
 ) -> None:
     """The estimate comes before the run goes on past its timed iterations; a sample by
     iteration 20 however far apart samples are (here by iteration 4, to be quick)."""
-    import vidstyle.train as train_module
-    from vidstyle.train import ESTIMATE_AFTER
+    import vidstyle.training.train as train_module
+    from vidstyle.training.train import ESTIMATE_AFTER
 
     assert train_module.FIRST_SAMPLE <= 20
     monkeypatch.setattr(train_module, "FIRST_SAMPLE", 4)
@@ -263,7 +263,7 @@ def test_a_run_says_what_it_expects_and_shows_a_first_sample_early(
 
 
 def test_estimate_wording() -> None:
-    from vidstyle.train import _estimate
+    from vidstyle.training.train import _estimate
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert _estimate(1200, 3.3, cpu) == "about 66 min for 1200 iterations on this CPU (0.30 it/s so far)"
@@ -564,7 +564,7 @@ def test_a_signal_stops_training_with_weights_and_a_checkpoint(
 def test_bare_command_fine_tunes_the_real_time_base(
     tmp_path: Path, photo_dir: Path, random_vgg: Path
 ) -> None:
-    from vidstyle.train import BASE_STYLE, BASE_STYLE_WEIGHT, QUALITY_ITERATIONS, STRUCTURE_TARGET
+    from vidstyle.training.train import BASE_STYLE, BASE_STYLE_WEIGHT, QUALITY_ITERATIONS, STRUCTURE_TARGET
     from vidstyle.weights import find_style
 
     bare = config(tmp_path, photo_dir, arch=None, width=None, blocks=None, iterations=None)
@@ -588,7 +588,7 @@ def test_steered_style_weight_is_kept_by_checkpoints(
     tmp_path: Path, photo_dir: Path, random_vgg: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The weight is part of the run's state: a stopped and resumed run ends as an unbroken one."""
-    import vidstyle.train as train_module
+    import vidstyle.training.train as train_module
 
     monkeypatch.setattr(train_module, "BALANCE_EVERY", 1)
     whole = config(tmp_path / "a", photo_dir, structure_target=0.9, iterations=4)

@@ -18,13 +18,13 @@ from clirun import run_cli
 from conftest import make_style
 from media import make_video, pattern
 
-from vidstyle import pipeline
 from vidstyle.errors import VidstyleError
-from vidstyle.frames import Frame
-from vidstyle.stylizer import FastStylizer
-from vidstyle.vcam import VirtualCamera
-from vidstyle.video import VideoReader
-from vidstyle.webcam import STYLE_SCALE, run_webcam
+from vidstyle.io.frames import Frame
+from vidstyle.io.vcam import VirtualCamera
+from vidstyle.io.video import VideoReader
+from vidstyle.jobs import pipeline
+from vidstyle.jobs.webcam import STYLE_SCALE, run_webcam
+from vidstyle.stylizers.fast import FastStylizer
 
 pyvirtualcam = pytest.importorskip("pyvirtualcam")
 

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from clirun import run_cli
 
-from vidstyle import vgg_weights
 from vidstyle.errors import VidstyleError
-from vidstyle.images import read_image, to_tensor
+from vidstyle.io.images import read_image, to_tensor
 from vidstyle.models import VGGFeatures
+from vidstyle.training import vgg_weights
 
 CAFFE_MEAN = torch.tensor(vgg_weights.CAFFE_MEAN_BGR).view(1, 3, 1, 1)
 

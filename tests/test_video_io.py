@@ -13,10 +13,10 @@ import pytest
 from media import make_audio, make_corrupt_video, make_size_change, make_video, pattern
 
 from vidstyle.errors import VidstyleError
-from vidstyle.fileio import atomic_output
-from vidstyle.frames import Frame
-from vidstyle.video import DEFAULT_PRESET, VideoReader, VideoWriter, is_video_file, probe
-from vidstyle.video import reader as reader_module
+from vidstyle.io.fileio import atomic_output
+from vidstyle.io.frames import Frame
+from vidstyle.io.video import DEFAULT_PRESET, VideoReader, VideoWriter, is_video_file, probe
+from vidstyle.io.video import reader as reader_module
 
 # Mean absolute error (0-255) allowed after a lossy encode of the test pattern.
 CODEC_TOLERANCE = 6.0
@@ -254,7 +254,7 @@ def test_ffmpeg_prints_its_log_lines_only_when_verbose(tmp_path: Path, verbose: 
     # A fresh process: OpenCV reads its setting when it first opens a capture.
     script = (
         "import av, cv2\n"
-        "from vidstyle.video import ffmpeg_logging\n"
+        "from vidstyle.io.video import ffmpeg_logging\n"
         f"ffmpeg_logging({verbose})\n"
         f"cv2.VideoCapture({str(path)!r})\n"
         "try:\n"

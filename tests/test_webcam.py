@@ -22,15 +22,13 @@ import torch
 from clirun import run_cli
 from media import make_video, pattern
 
-from vidstyle import camera as camera_module
-from vidstyle.camera import Camera, CameraLost
 from vidstyle.errors import VidstyleError
-from vidstyle.frames import Frame
-from vidstyle.images import read_image
-from vidstyle.models.transformer import TransformerNet
-from vidstyle.stylizer import FastStylizer
-from vidstyle.video import VideoReader
-from vidstyle.webcam import (
+from vidstyle.io import camera as camera_module
+from vidstyle.io.camera import Camera, CameraLost
+from vidstyle.io.frames import Frame
+from vidstyle.io.images import read_image
+from vidstyle.io.video import VideoReader
+from vidstyle.jobs.webcam import (
     KEYS,
     STYLE_SCALE,
     WINDOW_TITLE,
@@ -45,6 +43,8 @@ from vidstyle.webcam import (
     parse_size,
     run_webcam,
 )
+from vidstyle.models.transformer import TransformerNet
+from vidstyle.stylizers.fast import FastStylizer
 from vidstyle.weights import save_style
 
 # Mean absolute difference (0-255) that separates "the same picture after lossy coding and
@@ -565,7 +565,7 @@ def test_ctrl_c_and_kill_keep_the_recording(
 
 
 def test_all_styles_start_with_the_default_then_real_time_ones() -> None:
-    from vidstyle.webcam import load_stylizers
+    from vidstyle.jobs.webcam import load_stylizers
     from vidstyle.weights import DEFAULT_STYLE
 
     stylizers = load_stylizers(None, "cpu")

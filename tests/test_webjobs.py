@@ -13,11 +13,11 @@ from PIL import Image
 from tests.clirun import run_cli
 from tests.conftest import make_style
 from tests.media import make_video
+from vidstyle.app.sheet import thumbnail
+from vidstyle.app.webjobs import Job, Look, Stopped, one_line, preview, stylize_upload
 from vidstyle.errors import VidstyleError
-from vidstyle.locations import beside
+from vidstyle.io.locations import beside
 from vidstyle.progress import FrameProgress, listening
-from vidstyle.sheet import thumbnail
-from vidstyle.webjobs import Job, Look, Stopped, one_line, preview, stylize_upload
 from vidstyle.weights import read_info
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidstyle import hq
-from vidstyle import segments as seg
 from vidstyle.errors import VidstyleError
-from vidstyle.workdir import MANIFEST_NAME, WorkDir, check_work_folder
+from vidstyle.jobs import hq
+from vidstyle.jobs import segments as seg
+from vidstyle.jobs.workdir import MANIFEST_NAME, WorkDir, check_work_folder
 
 JOB = {"settings": {"crf": 23}}
 OTHER = {"settings": {"crf": 18}}

@@ -20,27 +20,29 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .defaults import VERSION
+
+__version__ = VERSION
 
 #: the API's names and their modules, imported on first use: the command line's --help and
 #: --version then answer without loading PyTorch
 _API = {
-    "FastStylizer": "stylizer",
+    "FastStylizer": "stylizers.fast",
     "Style": "weights",
-    "StylizeResult": "stylize",
+    "StylizeResult": "jobs.stylize",
     "VidstyleError": "errors",
     "list_styles": "weights",
     "load_style": "weights",
     "save_style": "weights",
-    "stylize_media": "stylize",
+    "stylize_media": "jobs.stylize",
 }
 __all__ = sorted(_API)
 
 if TYPE_CHECKING:
     from .errors import VidstyleError as VidstyleError
-    from .stylize import StylizeResult as StylizeResult
-    from .stylize import stylize_media as stylize_media
-    from .stylizer import FastStylizer as FastStylizer
+    from .jobs.stylize import StylizeResult as StylizeResult
+    from .jobs.stylize import stylize_media as stylize_media
+    from .stylizers.fast import FastStylizer as FastStylizer
     from .weights import Style as Style
     from .weights import list_styles as list_styles
     from .weights import load_style as load_style

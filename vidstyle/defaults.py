@@ -7,7 +7,10 @@ PyTorch, PyAV or OpenCV: the command line imports those inside the commands.
 
 from __future__ import annotations
 
-# -- stylize: video encoding (vidstyle.video)
+#: the release (``vidstyle --version``, exported ONNX files' metadata)
+VERSION = "0.1.0"
+
+# -- stylize: video encoding (vidstyle.io.video)
 #: the encoder shares the CPU with the network: on stylized frames at crf 18, superfast
 #: encodes in about half the time of veryfast for 3% larger files and 0.2 dB less PSNR
 DEFAULT_PRESET = "superfast"
@@ -16,11 +19,11 @@ DEFAULT_PRESET = "superfast"
 #: difference visible at 100% between the two (crf 32 softens the strokes); docs/encoding.md
 DEFAULT_CRF = 28
 
-# -- stylize: inputs (vidstyle.sources)
+# -- stylize: inputs (vidstyle.io.sources)
 #: frames per second of an image sequence unless told (``--fps``)
 DEFAULT_SEQUENCE_FPS = 25.0
 
-# -- stylize: the network's painting size (vidstyle.stylizer)
+# -- stylize: the network's painting size (vidstyle.stylizers.fast)
 #: the longest side, in pixels, at which the style networks paint strokes of the size they
 #: were trained for (the shipped styles are judged at 512 px)
 NETWORK_SIDE = 512
@@ -35,18 +38,18 @@ PAINT_SIDE = 640
 #: size, whichever is larger
 DEFAULT_STYLE_SCALE = "auto"
 
-# -- stylize: temporal blending (vidstyle.temporal)
+# -- stylize: temporal blending (vidstyle.stylizers.temporal)
 #: the blending weight used unless told otherwise (``vidstyle stylize --temporal``, ``demo``):
 #: the steadiest that keeps the style distance within 1.2x of per-frame output (docs/flicker.md)
 DEFAULT_WEIGHT = 0.4
 
-# -- stylize --backend ray (vidstyle.segments)
+# -- stylize --backend ray (vidstyle.jobs.segments)
 #: seconds of video a segment covers unless told (``--segment-seconds``): long enough that
 #: the warm-up and the start of a task cost a few percent, short enough that the segments
 #: of an hour of video keep many workers busy and a stopped job loses little
 DEFAULT_SEGMENT_SECONDS = 20.0
 
-# -- stylize --mode hq (vidstyle.hq.HQConfig.size)
+# -- stylize --mode hq (vidstyle.jobs.hq.HQConfig.size)
 #: the longest side HQ mode optimises at
 HQ_SIZE = 512
 
@@ -55,7 +58,7 @@ HQ_SIZE = 512
 #: real-time network
 DEFAULT_STYLE = "starry_night_lite"
 
-# -- webcam (vidstyle.webcam)
+# -- webcam (vidstyle.jobs.webcam)
 #: the processing resolution: the longest side of the frames stylized, shown and recorded
 WEBCAM_SIZE = 640
 #: the network runs at the processing resolution itself (not ``auto``): that size is the
@@ -64,13 +67,13 @@ WEBCAM_STYLE_SCALE = 1.0
 #: seconds from capture to display over which the webcam paints a smaller picture
 WEBCAM_MAX_LATENCY = 0.15
 
-# -- export (vidstyle.export)
+# -- export (vidstyle.stylizers.export)
 #: the default opset: the lowest with every operator of the graph in its current form (ONNX
 #: Runtime 1.6+ loads it; tested in OpenCV 4.10, 4.14 and 5.0); 11 to 20 export the same graph
 OPSET = 13
 MIN_OPSET, MAX_OPSET = 11, 20
 
-# -- train (vidstyle.train)
+# -- train (vidstyle.training.train)
 DEFAULT_STYLE_LAYERS = "relu1_2:1,relu2_2:1,relu3_3:1,relu4_3:1"
 #: the environment variable naming the training photos when ``--data`` is not given
 DATA_ENV_VAR = "VIDSTYLE_DATA"
@@ -82,7 +85,7 @@ DEFAULT_WIDTHS = {"johnson": 16, "lite": 8}
 
 
 class TrainDefaults:
-    """The defaults of :class:`vidstyle.train.TrainConfig` that ``vidstyle train`` shows."""
+    """The defaults of :class:`vidstyle.training.train.TrainConfig` that ``vidstyle train`` shows."""
 
     distill_weight = 1.0
     image_size = 256

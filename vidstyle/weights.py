@@ -24,8 +24,8 @@ from safetensors.torch import save_file
 
 from .defaults import DEFAULT_STYLE
 from .errors import VidstyleError
-from .fileio import atomic_output, respect_umask
-from .images import is_image_path
+from .io.fileio import atomic_output, respect_umask
+from .io.images import is_image_path
 from .models.transformer import ArchitectureError, StyleNetwork, build_transformer, check_config
 
 FORMAT = "vidstyle-style"

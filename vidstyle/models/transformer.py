@@ -190,7 +190,7 @@ class InstanceNorm(nn.InstanceNorm2d):
     The parameters are those of :class:`torch.nn.InstanceNorm2d` (same weights files).
 
     ``fixed_stats``, when set, replaces the input's own statistics on every path: tiled
-    inference (``vidstyle.tiling``) normalises every tile of a frame with the frame's
+    inference (``vidstyle.stylizers.tiling``) normalises every tile of a frame with the frame's
     statistics, so that the network becomes local and the tiles join without seams.
     """
 

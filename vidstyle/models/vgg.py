@@ -2,7 +2,7 @@
 
 Input convention: RGB in ``[0, 1]``; ImageNet normalisation happens inside, so the
 weights always follow torchvision's convention (converted weights fold theirs into
-conv1_1, see :mod:`vidstyle.vgg_weights`).
+conv1_1, see :mod:`vidstyle.training.vgg_weights`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class VGGFeatures(nn.Module):
         layers: names of the layers to return; the network is cut after the deepest one.
         state_dict: weights in torchvision's ``features`` layout (keys ``"0.weight"``...,
             with or without a ``"features."`` prefix). ``None`` keeps random weights,
-            which tests use; real callers get weights from :func:`vidstyle.vgg_weights.load`.
+            which tests use; real callers get weights from :func:`vidstyle.training.vgg_weights.load`.
         pool: ``"avg"`` replaces max pooling by average pooling (smoother Gatys results).
     """
 

@@ -1,0 +1,673 @@
+"""The live webcam session: a camera in, a stylized preview window, recordings and a
+virtual camera out.
+
+The pure parts (key bindings and the view state they change, view composition, overlay
+drawing) are kept apart from :class:`PreviewWindow`, the only code that needs a display,
+so they can be tested headless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..defaults import WEBCAM_MAX_LATENCY as DEFAULT_MAX_LATENCY
+from ..defaults import WEBCAM_SIZE as DEFAULT_SIZE
+from ..defaults import WEBCAM_STYLE_SCALE as STYLE_SCALE
+from ..device import select_device
+from ..errors import Terminated, VidstyleError
+from ..io.camera import Camera, CameraLost
+from ..io.fileio import check_output_path, require_folder
+from ..io.frames import Frame, FrameSink, SourceInfo
+from ..io.images import resize_max, write_image
+from ..io.sinks import VideoFileSink
+from ..io.vcam import VirtualCamera, load_pyvirtualcam
+from ..io.video import FORMATS
+from ..stylizers.fast import FastStylizer
+from ..weights import DEFAULT_STYLE, list_styles
+from .pace import LivePace, PaintScale, live_pace
+
+WINDOW_TITLE = "vidstyle"
+STRENGTH_STEP = 0.1
+LOG_EVERY = 2.0  # seconds between headless fps lines
+FPS_WINDOW = 30  # frames the fps meter averages over
+TOAST_SECONDS = 2.5
+MIN_TEXT_SCALE = 0.25  # smaller Hershey text is unreadable
+NO_WINDOW_HINT = "use --no-window to run without a preview window"
+
+
+class Command(Enum):
+    """What a key asks for; the value is its help text."""
+
+    NEXT = "next style"
+    PREVIOUS = "previous style"
+    JUMP = "jump to style N"
+    ORIGINAL = "original on/off"
+    SPLIT = "split view: original | stylized"
+    STRONGER = "strength +10%"
+    WEAKER = "strength -10%"
+    COLORS = "preserve colours on/off"
+    SNAPSHOT = "save a snapshot PNG"
+    RECORD = "start/stop recording"
+    FULLSCREEN = "fullscreen on/off"
+    HELP = "this help"
+    QUIT = "quit"
+
+
+KEYS: dict[str, Command] = {
+    "n": Command.NEXT,
+    "p": Command.PREVIOUS,
+    **{str(digit): Command.JUMP for digit in range(1, 10)},
+    "o": Command.ORIGINAL,
+    "v": Command.SPLIT,
+    "+": Command.STRONGER,
+    "=": Command.STRONGER,  # "+" without shift on most layouts
+    "-": Command.WEAKER,
+    "c": Command.COLORS,
+    "s": Command.SNAPSHOT,
+    "r": Command.RECORD,
+    "f": Command.FULLSCREEN,
+    "h": Command.HELP,
+    "q": Command.QUIT,
+    "\x1b": Command.QUIT,
+}
+_KEY_LABELS = {"\x1b": "Esc"}
+
+
+def key_help() -> list[tuple[str, str]]:
+    """(keys, what they do) per command, derived from :data:`KEYS` so help matches the bindings."""
+    rows = []
+    for command in Command:
+        keys = [_KEY_LABELS.get(k, k) for k, c in KEYS.items() if c is command]
+        label = f"{keys[0]}-{keys[-1]}" if command is Command.JUMP else " ".join(keys)
+        rows.append((label, command.value))
+    return rows
+
+
+@dataclass
+class ViewState:
+    """What the preview shows. Only keys change it, so it is testable without a window."""
+
+    styles: list[str]
+    style: int = 0
+    original: bool = False
+    split: bool = False
+    strength: float = 1.0
+    preserve_color: bool = False
+    help: bool = False
+    fullscreen: bool = False
+
+    @property
+    def style_name(self) -> str:
+        return self.styles[self.style]
+
+    def press(self, key: int) -> Command | None:
+        """Apply a key code from ``cv2.waitKeyEx``; return its command (None: unbound or no key).
+
+        Commands with effects outside the view (snapshot, record, quit...) are only returned;
+        the session carries them out.
+        """
+        if not 0 <= key < 256:  # -1 (no key), arrows, function keys
+            return None
+        char = chr(key).lower()
+        command = KEYS.get(char)
+        count = len(self.styles)
+        if command is Command.NEXT:
+            self._show_style((self.style + 1) % count)
+        elif command is Command.PREVIOUS:
+            self._show_style((self.style - 1) % count)
+        elif command is Command.JUMP:
+            if int(char) > count:
+                return None
+            self._show_style(int(char) - 1)
+        elif command is Command.ORIGINAL:
+            self.original, self.split = not self.original, False
+        elif command is Command.SPLIT:
+            self.split, self.original = not self.split, False
+        elif command in (Command.STRONGER, Command.WEAKER):
+            step = STRENGTH_STEP if command is Command.STRONGER else -STRENGTH_STEP
+            self.strength = round(min(1.0, max(0.0, self.strength + step)), 2)
+        elif command is Command.COLORS:
+            self.preserve_color = not self.preserve_color
+        elif command is Command.HELP:
+            self.help = not self.help
+        elif command is Command.FULLSCREEN:
+            self.fullscreen = not self.fullscreen
+        return command
+
+    def _show_style(self, index: int) -> None:
+        """Switching style leaves "original" mode: the user wants to see the new style."""
+        self.style, self.original = index, False
+
+
+def parse_size(text: str) -> tuple[int, int] | int:
+    """``640x480`` (exact, cropped to that aspect) or ``640`` (longest side, keeps the aspect)."""
+    parts = text.lower().split("x")
+    if len(parts) in (1, 2) and all(p.strip().isdigit() and int(p) >= 16 for p in parts):
+        numbers = [int(p) for p in parts]
+        return (numbers[0], numbers[1]) if len(numbers) == 2 else numbers[0]
+    raise VidstyleError(f"--size {text!r}: use WIDTHxHEIGHT (e.g. 640x480) or a longest side (e.g. 640)")
+
+
+def fit_frame(image: np.ndarray, size: tuple[int, int] | int | None) -> np.ndarray:
+    """Bring a camera frame to the processing size (centre crop when the aspect differs)."""
+    if not isinstance(size, tuple):
+        return resize_max(image, size)
+    width, height = size
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    scale = max(width / w, height / h)  # cover the target, then crop the excess
+    crop_w, crop_h = min(w, round(width / scale)), min(h, round(height / scale))
+    left, top = (w - crop_w) // 2, (h - crop_h) // 2
+    crop = image[top : top + crop_h, left : left + crop_w]
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(crop, (width, height), interpolation=interpolation)
+
+
+def compose_view(state: ViewState, original: np.ndarray, stylized: np.ndarray | None) -> np.ndarray:
+    """The picture to show and record: original, stylized, or split with a divider."""
+    if state.original or stylized is None:
+        return original
+    if not state.split:
+        return stylized
+    view = stylized.copy()
+    half = view.shape[1] // 2
+    view[:, :half] = original[:, :half]
+    view[:, max(0, half - 1) : half + 1] = 255
+    return view
+
+
+def status_line(state: ViewState, fps: float, width: int, height: int) -> str:
+    """The overlay's first line: style, speed, resolution and whatever is not default."""
+    parts = [
+        f"{state.style_name} ({state.style + 1}/{len(state.styles)})",
+        f"{fps:.1f} fps",
+        f"{width}x{height}",
+    ]
+    if state.original:
+        parts.append("original")
+    if state.split:
+        parts.append("split")
+    if state.strength < 1:
+        parts.append(f"strength {state.strength:.0%}")
+    if state.preserve_color:
+        parts.append("colours kept")
+    if not state.help:
+        parts.append("h: help")
+    return " | ".join(parts)
+
+
+def draw_panel(image: np.ndarray, rows: list[tuple[str, ...]], top: int) -> int:
+    """Write ``rows`` (cells in aligned columns) on a darkened box, in place; return the y below it."""
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, min(image.shape[1] / 1280, image.shape[0] / 720))
+    left, pad, gap = 8, 6, 10
+    while True:  # shrink the text until the rows fit below ``top`` (help on a small frame)
+        sizes = [[cv2.getTextSize(cell, font, scale, 1) for cell in row] for row in rows]
+        line_height = max(h + baseline for row in sizes for (_, h), baseline in row) + 4
+        if top + line_height * len(rows) + pad <= image.shape[0] or scale <= MIN_TEXT_SCALE:
+            break
+        scale *= 0.9
+    widths = [0] * max(len(row) for row in rows)
+    for row in sizes:
+        for column, ((w, _), _) in enumerate(row):
+            widths[column] = max(widths[column], w)
+    starts = [left + pad + sum(widths[:i]) + gap * i for i in range(len(widths))]
+    right = min(image.shape[1], starts[-1] + widths[-1] + pad)
+    bottom = min(image.shape[0], top + line_height * len(rows) + pad)
+    box = image[top:bottom, left:right]
+    box[:] = (box * 0.35).astype(np.uint8)  # darken rather than cover: the picture stays visible
+    for i, row in enumerate(rows):
+        y = top + pad // 2 + line_height * (i + 1) - 4
+        for x, cell in zip(starts, row, strict=False):
+            cv2.putText(image, cell, (x, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return bottom
+
+
+def draw_overlay(
+    view: np.ndarray, state: ViewState, fps: float, recording: bool, toast: str | None = None
+) -> np.ndarray:
+    """The displayed frame: ``view`` with status, messages, help and a recording dot on top."""
+    out = view.copy()
+    height, width = out.shape[:2]
+    rows = [(status_line(state, fps, width, height),)] + ([(toast,)] if toast else [])
+    below = draw_panel(out, rows, top=8)
+    if state.help:
+        draw_panel(out, key_help(), top=below + 6)
+    if recording:
+        radius = max(6, width // 80)
+        cv2.circle(out, (width - 2 * radius, 2 * radius), radius, (255, 0, 0), -1, cv2.LINE_AA)
+    return out
+
+
+def check_display() -> None:
+    """Fail with a hint before OpenCV's GUI backend aborts the whole process on a missing X server."""
+    if sys.platform in ("win32", "darwin"):
+        return
+    display = os.environ.get("DISPLAY", "")
+    if not display:
+        raise VidstyleError(
+            f"no display available for the preview window (DISPLAY is not set); {NO_WINDOW_HINT}"
+        )
+    if not _x_server_answers(display):
+        raise VidstyleError(f"cannot connect to the X display {display}; {NO_WINDOW_HINT}")
+
+
+def _x_server_answers(display: str) -> bool:
+    """Whether something listens where ``DISPLAY`` points (unix socket or TCP 6000+N)."""
+    host, _, screen = display.rpartition(":")
+    number = screen.split(".")[0]
+    if not number.isdigit() or host.startswith("/"):  # a form we cannot probe: let the backend try
+        return True
+    if host and host != "unix":
+        try:
+            socket.create_connection((host, 6000 + int(number)), timeout=2).close()
+            return True
+        except OSError:
+            return False
+    for address in (f"\0/tmp/.X11-unix/X{number}", f"/tmp/.X11-unix/X{number}"):
+        with socket.socket(socket.AF_UNIX) as sock, contextlib.suppress(OSError):
+            sock.settimeout(2)
+            sock.connect(address)
+            return True
+    return False
+
+
+class PreviewWindow:
+    """The OpenCV window: shows RGB frames, reports keys and whether the user closed it."""
+
+    def __init__(self, title: str = WINDOW_TITLE) -> None:
+        check_display()
+        self.title = title
+        self._sized = False
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
+        except cv2.error as exc:
+            reason = str(exc).strip().splitlines()[-1]
+            raise VidstyleError(f"cannot open a preview window ({reason}); {NO_WINDOW_HINT}") from None
+
+    def show(self, image: np.ndarray) -> None:
+        if not self._sized:  # start at the frame's own size; the user may resize later
+            cv2.resizeWindow(self.title, image.shape[1], image.shape[0])
+            self._sized = True
+        cv2.imshow(self.title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+    def key(self) -> int:
+        """The key pressed since the last call, -1 for none (also runs the GUI event loop)."""
+        return cv2.waitKeyEx(1)
+
+    @property
+    def closed(self) -> bool:
+        try:
+            return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+        except cv2.error:
+            return True
+
+    def set_fullscreen(self, on: bool) -> None:
+        mode = cv2.WINDOW_FULLSCREEN if on else cv2.WINDOW_NORMAL
+        cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, mode)
+
+    def close(self) -> None:
+        with contextlib.suppress(cv2.error):
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)  # let the backend process the close
+
+
+class Recorder(VideoFileSink):
+    """One recording of the live view, stamped with capture times.
+
+    Timestamps are milliseconds since the first recorded capture, so the file plays at
+    real speed however irregularly frames arrived.
+    """
+
+    def __init__(self, path: Path, fps: float) -> None:
+        super().__init__(path, SourceInfo(str(path), 0, 0, fps, time_base=Fraction(1, 1000)))
+        self.frames = 0
+        self._start: float | None = None
+
+    def write(self, image: np.ndarray, frame: Frame) -> None:
+        if self._start is None:
+            self._start = frame.time
+        super().write(image, replace(frame, pts=round((frame.time - self._start) * 1000)))
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finalise the file and move it into place."""
+        self.__exit__(None, None, None)
+
+
+def check_record_path(path: Path, overwrite: bool) -> None:
+    """Refuse a recording path before the session starts, not after the first frame."""
+    check_output_path(path, overwrite=overwrite)
+    if path.suffix.lower() not in FORMATS:
+        raise VidstyleError(f"cannot record to {path.name}: use one of {', '.join(FORMATS)}")
+
+
+def unique_path(directory: Path, stem: str, suffix: str) -> Path:
+    """``directory/stem.suffix``, numbered when that exists (several snapshots in one second)."""
+    path = directory / f"{stem}{suffix}"
+    number = 2
+    while path.exists():
+        path = directory / f"{stem}-{number}{suffix}"
+        number += 1
+    return path
+
+
+def load_stylizers(
+    styles: list[str] | None, device: str, style_scale: float | str = STYLE_SCALE
+) -> list[FastStylizer]:
+    """The given style names/paths, or every installed style; all on one device.
+
+    Installed styles come in the order that keeps the preview live: the default style
+    first, then the other real-time (lite) networks, then the heavier ones.
+    """
+    installed = sorted(
+        list_styles(), key=lambda i: (i.name != DEFAULT_STYLE, i.arch.get("type") != "lite", i.name)
+    )
+    names = list(styles or []) or [str(info.path) for info in installed]
+    if not names:
+        raise VidstyleError("no styles installed; pass -s NAME_OR_PATH (see `vidstyle styles`)")
+    target = select_device(device)
+    return [FastStylizer(name, device=target, style_scale=style_scale) for name in names]
+
+
+@dataclass
+class WebcamResult:
+    """What a session did, for the CLI summary and the benchmark."""
+
+    frames: int  # frames shown
+    seconds: float
+    fps: float
+    latency_ms: float  # mean time from capture to display
+    dropped: int  # camera frames replaced by newer ones before they could be shown
+    stopped_by: str
+    threads: int = 1  # the network's CPU threads at the end
+    scale: float = 1.0  # the painted size at the end, as a factor of the usual one
+    recordings: list[Path] = field(default_factory=list)
+    snapshots: list[Path] = field(default_factory=list)
+
+
+class _Session:
+    """The frame loop: read the newest frame, stylize, show/record, react to keys.
+
+    ``sinks`` (a virtual camera) get every shown frame's clean view, without the overlay;
+    ``pace`` runs the network (threads, painted size) and hears each frame's latency.
+    """
+
+    def __init__(
+        self,
+        camera: Camera,
+        stylizers: list[FastStylizer],
+        state: ViewState,
+        *,
+        window: PreviewWindow | None,
+        size: tuple[int, int] | int | None,
+        mirror: bool,
+        output_dir: Path,
+        log: Callable[[str], None] | None,
+        sinks: Sequence[FrameSink] = (),
+        pace: LivePace | None = None,
+    ) -> None:
+        self.camera, self.stylizers, self.state, self.window = camera, stylizers, state, window
+        self.pace = pace or LivePace(None, PaintScale(None))
+        self.sinks = sinks
+        self.size, self.mirror, self.output_dir, self.log = size, mirror, output_dir, log
+        self.recorder: Recorder | None = None
+        self.recordings: list[Path] = []
+        self.snapshots: list[Path] = []
+        self.frames = self.dropped = 0
+        self.latency_total = 0.0
+        self._shown: deque[float] = deque(maxlen=FPS_WINDOW)
+        self._last_index = -1
+        self._toast: tuple[str, float] | None = None
+        self._next_log = time.monotonic() + LOG_EVERY
+
+    @property
+    def fps(self) -> float:
+        if len(self._shown) < 2:
+            return 0.0
+        return (len(self._shown) - 1) / max(1e-6, self._shown[-1] - self._shown[0])
+
+    def run(self, record: Path | None, max_frames: int | None, duration: float | None) -> WebcamResult:
+        start = time.monotonic()
+        stopped_by, lost = "end of video", None
+        try:
+            while True:
+                if max_frames is not None and self.frames >= max_frames:
+                    stopped_by = "max frames"
+                    break
+                if duration is not None and time.monotonic() - start >= duration:
+                    stopped_by = "duration"
+                    break
+                frame = self.camera.read()
+                if frame is None:
+                    break
+                view = self._render(frame)
+                for sink in self.sinks:  # first: a virtual camera that cannot open fails before any output
+                    sink.write(view, frame)
+                if record is not None:
+                    self._start_recording(record, view, frame)
+                    record = None
+                elif self.recorder is not None:
+                    self.recorder.write(view, frame)
+                self._present(view, frame)
+                reason = self._handle_keys(view, frame)
+                if reason is not None:
+                    stopped_by = reason
+                    break
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated: a normal stop here
+            stopped_by = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        except CameraLost as exc:
+            lost = exc
+        finally:
+            self._stop_recording()
+        if lost is not None:
+            kept = f"; recording kept: {', '.join(map(str, self.recordings))}" if self.recordings else ""
+            raise CameraLost(f"{lost}{kept}")
+        seconds = time.monotonic() - start
+        return WebcamResult(
+            frames=self.frames,
+            seconds=round(seconds, 3),
+            fps=round(self.frames / seconds, 2) if seconds > 0 else 0.0,
+            latency_ms=round(1000 * self.latency_total / max(1, self.frames), 1),
+            dropped=self.dropped,
+            stopped_by=stopped_by,
+            threads=self.pace.threads,
+            scale=self.pace.scale.factor,
+            recordings=self.recordings,
+            snapshots=self.snapshots,
+        )
+
+    def _render(self, frame: Frame) -> np.ndarray:
+        image = fit_frame(frame.image, self.size)
+        if self.mirror:
+            image = cv2.flip(image, 1)
+        stylized = None
+        if not self.state.original:
+            stylizer = self.stylizers[self.state.style]
+            stylizer.strength, stylizer.preserve_color = self.state.strength, self.state.preserve_color
+            stylized = self.pace.paint(stylizer, image)
+        return compose_view(self.state, image, stylized)
+
+    def _present(self, view: np.ndarray, frame: Frame) -> None:
+        toast = self._toast[0] if self._toast and self._toast[1] > time.monotonic() else None
+        shown = draw_overlay(view, self.state, self.fps, self.recorder is not None, toast)
+        if self.window is not None:
+            self.window.show(shown)
+        now = time.monotonic()
+        self._shown.append(now)
+        self.frames += 1
+        self.latency_total += now - frame.time
+        self.pace.shown(now - frame.time)
+        self.dropped += max(0, frame.index - self._last_index - 1)
+        self._last_index = frame.index
+        if self.window is None and self.log is not None and now >= self._next_log:
+            self._next_log = now + LOG_EVERY
+            rec = ", recording" if self.recorder is not None else ""
+            factor = self.pace.scale.factor
+            smaller = f", painted at {factor:.0%}" if factor < 1 else ""
+            self.log(
+                f"{self.fps:.1f} fps, latency {1000 * (now - frame.time):.0f} ms, "
+                f"{self.state.style_name}, {view.shape[1]}x{view.shape[0]}{smaller}, "
+                f"{self.pace.threads} thread(s){rec}"
+            )
+
+    def _handle_keys(self, view: np.ndarray, frame: Frame) -> str | None:
+        """Carry out a key's command; return why the session stops, if it does."""
+        if self.window is None:
+            return None
+        command = self.state.press(self.window.key())
+        if command is Command.QUIT:
+            return "quit"
+        if self.window.closed:
+            return "window closed"
+        if command is Command.FULLSCREEN:
+            self.window.set_fullscreen(self.state.fullscreen)
+        elif command is Command.SNAPSHOT:
+            self._attempt("snapshot", lambda: self._snapshot(view))
+        elif command is Command.RECORD and self.recorder is not None:
+            self._stop_recording()
+        elif command is Command.RECORD:
+            path = unique_path(self.output_dir, f"vidstyle-{_stamp()}", ".mp4")
+            self._attempt("recording", lambda: self._start_recording(path, view, frame))
+        return None
+
+    def _attempt(self, what: str, action: Callable[[], None]) -> None:
+        """Run a key's file action; a failure is a message in the window, not the end of the session."""
+        try:
+            action()
+        except (VidstyleError, OSError) as exc:
+            self._notify(f"{what} failed: {exc}")
+
+    def _notify(self, message: str) -> None:
+        self._toast = (message, time.monotonic() + TOAST_SECONDS)
+        if self.log is not None:
+            self.log(message)
+
+    def _snapshot(self, view: np.ndarray) -> None:
+        path = unique_path(self.output_dir, f"vidstyle-{_stamp()}-{self.state.style_name}", ".png")
+        write_image(path, view)
+        self.snapshots.append(path)
+        self._notify(f"saved {path}")
+
+    def _start_recording(self, path: Path, view: np.ndarray, frame: Frame) -> None:
+        recorder = Recorder(path, self.camera.fps)
+        recorder.write(view, frame)  # a file that cannot be written fails here, before it counts
+        self.recorder = recorder
+        self._notify(f"recording to {path}")
+
+    def _stop_recording(self) -> None:
+        if self.recorder is None:
+            return
+        recorder, self.recorder = self.recorder, None
+        recorder.close()
+        self.recordings.append(recorder.path)
+        self._notify(f"saved {recorder.path} ({recorder.frames} frames)")
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def run_webcam(
+    styles: list[str] | None = None,
+    *,
+    camera: str = "0",
+    size: tuple[int, int] | int | None = DEFAULT_SIZE,
+    style_scale: float | str = STYLE_SCALE,
+    device: str = "auto",
+    mirror: bool = False,
+    record: Path | None = None,
+    output_dir: Path = Path("."),
+    window: bool = True,
+    max_frames: int | None = None,
+    duration: float | None = None,
+    loop: bool = False,
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    overwrite: bool = False,
+    virtual_cam: bool | str = False,
+    threads: int | None = None,
+    max_latency: float | None = DEFAULT_MAX_LATENCY,
+    log: Callable[[str], None] | None = None,
+) -> WebcamResult:
+    """Run a live session until quit, window close, Ctrl-C, the end of a video source or a limit.
+
+    Args:
+        styles: style names or weights paths (default: every shipped style); keys switch.
+        camera: camera index, device path, stream URL or video file (played in real time).
+        size: processing resolution, ``(width, height)`` or the longest side: the size of
+            the frames stylized, shown, snapshotted and recorded.
+        style_scale: the brush-stroke size (see :class:`~vidstyle.stylizers.fast.FastStylizer`).
+        record: record the shown stream from the first frame (more with the ``r`` key).
+        output_dir: where snapshots and ``r`` recordings go.
+        window: show the preview window (False: headless, ``log`` gets periodic fps lines).
+        loop: restart a video file source at its end.
+        virtual_cam: also send each shown frame, without the overlay, to a virtual camera
+            (:class:`~vidstyle.io.vcam.VirtualCamera`): True for the first free one, or its
+            device (``/dev/video10``, ``OBS Virtual Camera``).
+        threads: the network's CPU threads (default: the cores other programs leave free,
+            retuned from frame times while the session runs; see :mod:`vidstyle.jobs.pace`).
+        max_latency: seconds from capture to display over which the network paints a
+            smaller picture until it catches up (None or 0: always the full size).
+        log: receives status lines (snapshots, recordings; headless: fps every few seconds).
+
+    Recordings are finalised and the virtual camera released whatever ends the session; a
+    lost camera is raised as :class:`CameraLost` afterwards.
+    """
+    if virtual_cam:
+        load_pyvirtualcam()  # a missing extra is the first error, not one after the models load
+    if record is not None:
+        check_record_path(Path(record), overwrite)
+    output_dir = Path(output_dir)
+    require_folder(output_dir, "output directory")
+    pace = live_pace(select_device(device).type, threads, max_latency)  # before the models load
+    stylizers = load_stylizers(styles, device, style_scale)
+    state = ViewState([s.name for s in stylizers], strength=strength, preserve_color=preserve_color)
+    preview = PreviewWindow() if window else None
+    try:
+        with (
+            Camera(camera, loop=loop, size=size if isinstance(size, tuple) else None) as source,
+            contextlib.ExitStack() as outputs,
+        ):
+            sinks: list[FrameSink] = []
+            if virtual_cam:
+                sinks.append(outputs.enter_context(_virtual_camera(virtual_cam, source.fps, size, log)))
+            session = _Session(
+                source,
+                stylizers,
+                state,
+                window=preview,
+                size=size,
+                mirror=mirror,
+                output_dir=output_dir,
+                log=log,
+                sinks=sinks,
+                pace=pace,
+            )
+            return session.run(None if record is None else Path(record), max_frames, duration)
+    finally:
+        if preview is not None:
+            preview.close()
+
+
+def _virtual_camera(
+    target: bool | str, fps: float, size: tuple[int, int] | int | None, log: Callable[[str], None] | None
+) -> VirtualCamera:
+    """The ``virtual_cam`` sink; an exact ``size`` lets it open before the first frame."""
+    width, height = size if isinstance(size, tuple) else (None, None)
+    device = None if target is True else str(target)
+    return VirtualCamera(fps, width=width, height=height, device=device, log=log)
