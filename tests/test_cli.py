@@ -227,6 +227,7 @@ def test_help_usage_lines_and_command_summaries(
     [
         (["--size", "256"], "--size applies to --mode hq only (the output's size is --max-size)"),
         (["--iterations", "5"], "--iterations applies to --mode hq only"),
+        (["--palette-weight", "0.1"], "--palette-weight applies to --mode hq only"),
         (["--mode", "hq", "--temporal", "0.5"], "--temporal applies to fast mode only"),
         (["--mode", "hq", "--style-scale", "0.5"], "--style-scale applies to fast mode only"),
         (["--mode", "hq", "--batch-size", "1"], "--batch-size applies to fast mode only"),

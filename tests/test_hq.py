@@ -312,7 +312,7 @@ def test_cli_hq_video_and_errors(
     out = tmp_path / "out.mp4"
     layers = ["--content-layers", "relu2_1", "--style-layers", "relu1_1,relu2_1"]
     common = ["stylize", str(video), "--mode", "hq", "-o", str(out), *layers, "--iterations", "3"]
-    main([*common, "-s", str(style_path), "--iterations-next", "2", "--json"])
+    main([*common, "-s", str(style_path), "--iterations-next", "2", "--palette-weight", "0.05", "--json"])
     assert json.loads(capsys.readouterr().out)["frames"] == 5
 
     code, _, err = run_cli([*common, "-s", str(tmp_path / "missing.jpg"), "--overwrite"], capsys)

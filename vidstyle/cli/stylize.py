@@ -245,6 +245,15 @@ def stylize(
         float | None, typer.Option(min=0.0, metavar="W", rich_help_panel=HQ_PANEL)
     ] = None,
     tv_weight: Annotated[float | None, typer.Option(min=0.0, metavar="W", rich_help_panel=HQ_PANEL)] = None,
+    palette_weight: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            metavar="W",
+            help="Pull the colours to the painting's, in its proportions.",
+            rich_help_panel=HQ_PANEL,
+        ),
+    ] = None,
     temporal_weight: Annotated[
         float | None, typer.Option(min=0.0, metavar="W", help="0 disables it.", rich_help_panel=HQ_PANEL)
     ] = None,
