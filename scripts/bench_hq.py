@@ -2,10 +2,11 @@
 
 Stylizes the first frames of a clip with each recipe, the recipes taking turns frame by
 frame so that a machine shared with other jobs slows them alike. Recipes: ``new`` (the
-HQConfig defaults), ``old`` (the defaults before the fast-network start: content start,
-200/60 full-size L-BFGS steps in fp32), ``independent`` (the new defaults without
-warm start or temporal loss, every frame on its own) and ``adam-eps-0`` (the new defaults
-with PyTorch's own Adam epsilon). For each it prints seconds for the
+HQConfig defaults), ``network`` (a fast network's output refined by 30/15 Adam steps, the
+defaults before the Gatys-style start), ``old`` (content start, 200/60 full-size L-BFGS
+steps in fp32), ``independent`` (the defaults without warm start or temporal loss, every
+frame on its own) and ``adam-eps-0`` (``network`` with PyTorch's own Adam epsilon). For
+each it prints seconds for the
 first frame and for later (warm-started) frames, and the styles issue's measures as
 ``scripts/evaluate.py`` takes them: the style ratio (Gram distance of the result to the
 painting over that of the photo, VGG16 relu1_2..relu4_3, lower is more stylized) and the
@@ -39,7 +40,16 @@ from vidstyle.training.losses import style_distance
 ROOT = Path(__file__).resolve().parent.parent
 #: the layers and pooling of scripts/evaluate.py's style distance
 MEASURE_LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
-#: the HQ defaults before the fast-network start, as HQConfig overrides
+#: a fast network's output refined by a few Adam steps, as HQConfig overrides
+NETWORK_START = {
+    "init": "fast",
+    "optimizer": "adam",
+    "iterations": 30,
+    "iterations_next": 15,
+    "scales": 1,
+    "palette_weight": 0.0,
+}
+#: a single-scale content start with many L-BFGS steps in fp32, as HQConfig overrides
 OLD_DEFAULTS = {
     "init": "content",
     "optimizer": "lbfgs",
@@ -55,9 +65,10 @@ def recipes(names: list[str]) -> dict[str, HQConfig]:
     new = HQConfig(size=None)
     known = {
         "new": new,
-        "old": dataclasses.replace(new, **OLD_DEFAULTS),
+        "network": dataclasses.replace(new, **NETWORK_START),
+        "old": dataclasses.replace(new, **OLD_DEFAULTS, palette_weight=0.0),
         "independent": dataclasses.replace(new, temporal_weight=0.0, warm_start=False),
-        "adam-eps-0": dataclasses.replace(new, adam_eps=0.0),
+        "adam-eps-0": dataclasses.replace(new, **NETWORK_START, adam_eps=0.0),
     }
     return {name: known[name] for name in names}
 
@@ -120,8 +131,8 @@ def main() -> None:
     parser.add_argument("-s", "--style", default=str(ROOT.parent / "shared/data/styles/starry_night.jpg"))
     parser.add_argument("--frames", type=int, default=3)
     parser.add_argument("--width", type=int, default=640)
-    choices = ["old", "new", "independent", "adam-eps-0"]
-    parser.add_argument("--recipes", nargs="+", default=["old", "new"], choices=choices)
+    choices = ["new", "network", "old", "independent", "adam-eps-0"]
+    parser.add_argument("--recipes", nargs="+", default=["network", "new"], choices=choices)
     parser.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's choice)")
     parser.add_argument("--save", type=Path, help="write the stylized frames (PNG) to this directory")
     args = parser.parse_args()

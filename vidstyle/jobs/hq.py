@@ -86,10 +86,15 @@ class HQConfig:
     the weights behave the same at any image size. ``init`` is ``content``, ``noise``,
     ``blend:R`` (R = noise ratio), ``fast:NAME`` (a fast style network's output) or
     ``fast`` (the output of the installed network trained on this painting, else the
-    content). The defaults refine that start with few small Adam steps: a network's output
-    already carries the style, and L-BFGS's large first steps would undo it.
+    content). The defaults are Gatys et al.'s: a start from the content and L-BFGS, coarse to
+    fine over three scales (128, 256, 512 px), so that the painting's large motifs (swirls,
+    bands of sky) form at a low resolution where they are cheap and wide, and are refined at
+    full size; a palette term holds the painting's colours in their proportions. A fast
+    network's output (``fast``) is quicker to refine but keeps that network's look: the
+    few steps it allows change little more than its texture.
     ``size`` is the longest side optimised (never upscaled); ``scales`` > 1 optimises
-    cold-started images coarse-to-fine, halving the size per extra scale. ``warm_start``
+    cold-started images coarse-to-fine, halving the size per extra scale, ``iterations``
+    steps at each. ``warm_start``
     starts later video frames from the warped previous result (with ``iterations_next``
     steps); without it every frame starts like the first. ``precision`` is that of the VGG
     passes (:data:`HQ_PRECISIONS`).
@@ -105,15 +110,15 @@ class HQConfig:
     #: weight of the palette term (:func:`vidstyle.training.losses.palette_loss`, CIELAB units): the
     #: Gram matrices leave the colours' proportions loose, so a painting that is orange *and*
     #: blue-black came out mostly orange
-    palette_weight: float = 0.0
+    palette_weight: float = 0.04
     temporal_weight: float = 50.0
     pool: str = "avg"
-    init: str = "fast"
-    optimizer: str = "adam"
-    iterations: int = 30
-    iterations_next: int = 15
+    init: str = "content"
+    optimizer: str = "lbfgs"
+    iterations: int = 40
+    iterations_next: int = 30
     size: int | None = HQ_SIZE
-    scales: int = 1
+    scales: int = 3
     precision: str = "auto"
     seed: int = 0
     flow: str = "dis"
