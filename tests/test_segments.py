@@ -190,6 +190,8 @@ TINY_HQ = {
     "init": "content",
     "iterations": 3,
     "iterations_next": 2,
+    "optimizer": "adam",
+    "scales": 1,
     "precision": "fp32",
 }
 
