@@ -9,7 +9,13 @@ import torch
 
 from vidstyle.io.images import to_images, to_tensor
 from vidstyle.quality import lab_pixels, palette_distance
-from vidstyle.training.losses import palette_loss, rgb_to_lab
+from vidstyle.training.losses import (
+    palette_directions,
+    palette_loss,
+    palette_loss_to,
+    rgb_to_lab,
+    sorted_projections,
+)
 
 
 def two_colour_painting(size: int = 256) -> np.ndarray:
@@ -58,3 +64,17 @@ def test_palette_loss_agrees_with_the_measure_and_its_gradient_moves_colours() -
         with torch.no_grad():
             x.clamp_(0, 1)
     assert palette_distance(to_images(x.detach())[0], painting) < measured / 3
+
+
+def test_the_painting_side_computed_once_gives_the_same_loss() -> None:
+    """HQ keeps the painting's sorted projections for fixed directions: the loss is the
+    one drawn afresh with the same generator, and differs with other directions."""
+    painting = two_colour_painting()
+    lab = torch.from_numpy(lab_pixels(painting))
+    image = to_tensor(np.random.default_rng(2).integers(0, 256, (24, 40, 3), dtype=np.uint8))
+    directions = palette_directions(torch.Generator().manual_seed(5), 16)
+    kept = sorted_projections(lab, directions)
+    fresh = palette_loss(image, lab, torch.Generator().manual_seed(5), directions=16)
+    other = palette_loss(image, lab, torch.Generator().manual_seed(6), directions=16)
+    assert palette_loss_to(image, kept, directions).item() == pytest.approx(fresh.item(), rel=1e-6)
+    assert other.item() != pytest.approx(fresh.item(), rel=1e-6)

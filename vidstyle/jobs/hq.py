@@ -44,8 +44,10 @@ from ..training import vgg_weights
 from ..training.losses import (
     content_loss,
     gram_matrix,
-    palette_loss,
+    palette_directions,
+    palette_loss_to,
     parse_layer_weights,
+    sorted_projections,
     style_loss,
     tv_loss,
 )
@@ -274,9 +276,7 @@ class Gatys:
         total = total + c.style_weight * style_loss(feats, targets.grams, self.style_layers)
         total = total + c.tv_weight * tv_loss(x)
         if c.palette_weight > 0:
-            directions = torch.Generator().manual_seed(PALETTE_SEED)  # one loss for L-BFGS's line search
-            palette = palette_loss(x, self.painting_lab, directions, PALETTE_DIRECTIONS)
-            total = total + c.palette_weight * palette
+            total = total + c.palette_weight * palette_loss_to(x, *self.palette_target)
         if targets.warped is not None and targets.mask is not None and c.temporal_weight > 0:
             total = total + c.temporal_weight * (targets.mask * (x - targets.warped).pow(2)).mean()
         return total
@@ -306,9 +306,12 @@ class Gatys:
         return to_images(self.network.stylize_tensor(to_tensor(content, self.device)))[0]
 
     @cached_property
-    def painting_lab(self) -> torch.Tensor:
-        """The painting's pixels as CIELAB, for the palette term."""
-        return torch.from_numpy(lab_pixels(self.style_image)).to(self.device)
+    def palette_target(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The palette term's painting side: its CIELAB pixels' sorted projections onto fixed
+        directions (one loss for L-BFGS's line search), and those directions; computed once."""
+        directions = palette_directions(torch.Generator().manual_seed(PALETTE_SEED), PALETTE_DIRECTIONS)
+        painting_lab = torch.from_numpy(lab_pixels(self.style_image)).to(self.device)
+        return sorted_projections(painting_lab, directions), directions.to(self.device)
 
     @cached_property
     def network(self) -> FastStylizer | None:

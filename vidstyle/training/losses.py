@@ -94,6 +94,27 @@ def rgb_to_lab(images: torch.Tensor) -> torch.Tensor:
     return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], dim=1)
 
 
+def palette_directions(generator: torch.Generator, count: int) -> torch.Tensor:
+    """``count`` random unit vectors in CIELAB (3 x count) drawn from ``generator``."""
+    d = torch.randn(3, count, generator=generator)
+    return d / d.norm(dim=0, keepdim=True)
+
+
+def sorted_projections(lab: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """The colours ``lab`` (P x 3) projected onto ``directions`` (3 x K), each column sorted:
+    the painting's side of :func:`palette_loss`, which a fixed set of directions computes once."""
+    return (lab.float() @ directions.to(lab.device)).sort(dim=0).values
+
+
+def palette_loss_to(images: torch.Tensor, theirs: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """Sliced Wasserstein distance (CIELAB units) between each image's colours and the
+    colours whose :func:`sorted_projections` onto ``directions`` are ``theirs``."""
+    lab = rgb_to_lab(images).flatten(2).transpose(1, 2)  # N x HW x 3
+    ours = (lab @ directions.to(lab.device)).sort(dim=1).values  # N x HW x K
+    index = torch.linspace(0, len(theirs) - 1, ours.shape[1], device=lab.device).round().long()
+    return (ours - theirs.to(lab.device)[index]).abs().mean()
+
+
 def palette_loss(
     images: torch.Tensor, painting_lab: torch.Tensor, generator: torch.Generator, directions: int = 32
 ) -> torch.Tensor:
@@ -105,10 +126,5 @@ def palette_loss(
     painting's colours *in its proportions* (an orange wash is far from a painting that is
     orange and blue-black), which the Gram matrices leave loose.
     """
-    lab = rgb_to_lab(images).flatten(2).transpose(1, 2)  # N x HW x 3
-    d = torch.randn(3, directions, generator=generator).to(lab.device)
-    d = d / d.norm(dim=0, keepdim=True)
-    ours = (lab @ d).sort(dim=1).values  # N x HW x K
-    theirs = (painting_lab.to(lab.device).float() @ d).sort(dim=0).values  # P x K
-    index = torch.linspace(0, len(theirs) - 1, ours.shape[1], device=lab.device).round().long()
-    return (ours - theirs[index]).abs().mean()
+    d = palette_directions(generator, directions)
+    return palette_loss_to(images, sorted_projections(painting_lab, d), d)
