@@ -8,11 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from media import make_video
 from safetensors.torch import save_file
 
 from vidstyle.models import ARCHITECTURES
 from vidstyle.models.vgg import build_features
 from vidstyle.weights import save_style
+
+#: the segment tests' clip: 3 s at 10 fps, a keyframe every 5 frames (segments of 1 s start
+#: at frames 10 and 20)
+FPS = 10
+FRAMES, GOP = 30, 5
 
 
 def make_style(
@@ -79,3 +85,17 @@ def photo_dir(tmp_path: Path) -> Path:
     )
     (folder / "broken.jpg").write_bytes(b"not really a jpeg")
     return folder
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 96 x 64 video of :data:`FRAMES` frames with audio, keyframes every :data:`GOP`."""
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    make_video(path, frames=FRAMES, fps=FPS, width=96, height=64, audio=True, options={"g": str(GOP)})
+    return path
+
+
+@pytest.fixture(scope="module")
+def style(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random style network, shared by a module's tests."""
+    return make_style(tmp_path_factory.mktemp("style") / "tiny.safetensors")

@@ -24,9 +24,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import make_style
-from media import make_video
-from test_segments import FPS, FRAMES, GOP, one_process, video_frames
+from conftest import FRAMES
+from test_segments import one_process, video_frames
 
 from vidstyle.errors import VidstyleError
 from vidstyle.jobs import segments as seg
@@ -144,18 +143,6 @@ def cluster() -> Iterator[Cluster]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    make_video(path, frames=FRAMES, fps=FPS, width=96, height=64, audio=True, options={"g": str(GOP)})
-    return path
-
-
-@pytest.fixture(scope="module")
-def style(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_style(tmp_path_factory.mktemp("style") / "tiny.safetensors")
 
 
 def disk_full(job: seg.SegmentJob, segment: seg.Segment, path: str) -> dict:

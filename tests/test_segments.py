@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from clirun import run_cli
-from conftest import make_style
+from conftest import FPS, FRAMES, GOP
 from media import make_video
 from PIL import Image
 
@@ -28,22 +28,6 @@ from vidstyle.jobs.stylize import stylize_media
 from vidstyle.jobs.workdir import MANIFEST_NAME
 from vidstyle.stylizers.fast import FastStylizer
 from vidstyle.stylizers.temporal import DEFAULT_WEIGHT, TemporalBlender
-
-FPS = 10
-#: 3 s at 10 fps, a keyframe every 5 frames: segments of 1 s start at frames 10 and 20
-FRAMES, GOP = 30, 5
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    make_video(path, frames=FRAMES, fps=FPS, width=96, height=64, audio=True, options={"g": str(GOP)})
-    return path
-
-
-@pytest.fixture(scope="module")
-def style(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_style(tmp_path_factory.mktemp("style") / "tiny.safetensors")
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from types import ModuleType, TracebackType
+from types import ModuleType
 
 import cv2
 import numpy as np
 
 from ..errors import VidstyleError
+from .fileio import Closing
 from .frames import Frame
 
 INSTALL_HINT = "pip install 'vidstyle[vcam]'"
@@ -53,7 +54,7 @@ def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
-class VirtualCamera:
+class VirtualCamera(Closing):
     """A :class:`~vidstyle.io.frames.FrameSink` that sends RGB frames to a virtual webcam.
 
     A virtual camera has one picture size for as long as it is open (apps negotiate it
@@ -89,13 +90,6 @@ class VirtualCamera:
             self._open(self.width, self.height)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _open(self, width: int, height: int) -> None:
         """Claim the device; pyvirtualcam's RuntimeError (one line per backend) becomes one line."""
