@@ -15,6 +15,7 @@ from types import TracebackType
 import numpy as np
 
 from ..errors import VidstyleError
+from ..settings import EncodingSettings
 from .fileio import (
     OutputLock,
     atomic_output,
@@ -27,7 +28,7 @@ from .fileio import (
 from .frames import Frame, FrameSink, SourceInfo
 from .images import is_image_path, write_image
 from .locations import Pattern, is_pattern, parse_pattern
-from .video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoWriter
+from .video import FORMATS, VideoWriter
 
 
 class VideoFileSink:
@@ -42,13 +43,12 @@ class VideoFileSink:
         path: Path,
         info: SourceInfo,
         *,
-        crf: int = DEFAULT_CRF,
-        preset: str = DEFAULT_PRESET,
+        encoding: EncodingSettings = EncodingSettings(),
         encoder_threads: int = 0,
         overwrite: bool = True,
     ) -> None:
         self.path, self.info, self.overwrite = Path(path), info, overwrite
-        self._options = {"crf": crf, "preset": preset, "encoder_threads": encoder_threads}
+        self._options = {"encoding": encoding, "encoder_threads": encoder_threads}
         self._stack = contextlib.ExitStack()
         self._writer: VideoWriter | None = None
         self.last_time: float | None = None
@@ -195,8 +195,7 @@ def open_sink(
     *,
     inputs: tuple[Path, ...] = (),
     overwrite: bool = False,
-    crf: int = DEFAULT_CRF,
-    preset: str = DEFAULT_PRESET,
+    encoding: EncodingSettings = EncodingSettings(),
     encoder_threads: int = 0,
 ) -> FrameSink:
     """The sink for ``output``, checked before any frame is made (a one-line
@@ -215,7 +214,7 @@ def open_sink(
         return ImageFileSink(path, overwrite=overwrite)
     if path.suffix.lower() in FORMATS:
         return VideoFileSink(
-            path, info, crf=crf, preset=preset, encoder_threads=encoder_threads, overwrite=overwrite
+            path, info, encoding=encoding, encoder_threads=encoder_threads, overwrite=overwrite
         )
     raise VidstyleError(
         f"unsupported output type {path.suffix or '(none)'!r}: use a video ({', '.join(FORMATS)}), "

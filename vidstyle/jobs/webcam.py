@@ -36,6 +36,8 @@ from ..io.images import resize_max, write_image
 from ..io.sinks import VideoFileSink
 from ..io.vcam import VirtualCamera, load_pyvirtualcam
 from ..io.video import FORMATS
+from ..settings import Look, NetworkSettings
+from ..stylizers.factory import make_stylizer
 from ..stylizers.fast import FastStylizer
 from ..weights import DEFAULT_STYLE, list_styles
 from .pace import LivePace, PaintScale, live_pace
@@ -99,14 +101,17 @@ def key_help() -> list[tuple[str, str]]:
 
 @dataclass
 class ViewState:
-    """What the preview shows. Only keys change it, so it is testable without a window."""
+    """What the preview shows. Only keys change it, so it is testable without a window.
+
+    The ``look`` (strength, colours) is the value each frame is finished in: keys replace
+    it, and the stylizers stay as they were made.
+    """
 
     styles: list[str]
     style: int = 0
     original: bool = False
     split: bool = False
-    strength: float = 1.0
-    preserve_color: bool = False
+    look: Look = Look()
     help: bool = False
     fullscreen: bool = False
 
@@ -139,9 +144,9 @@ class ViewState:
             self.split, self.original = not self.split, False
         elif command in (Command.STRONGER, Command.WEAKER):
             step = STRENGTH_STEP if command is Command.STRONGER else -STRENGTH_STEP
-            self.strength = round(min(1.0, max(0.0, self.strength + step)), 2)
+            self.look = replace(self.look, strength=round(min(1.0, max(0.0, self.look.strength + step)), 2))
         elif command is Command.COLORS:
-            self.preserve_color = not self.preserve_color
+            self.look = replace(self.look, preserve_color=not self.look.preserve_color)
         elif command is Command.HELP:
             self.help = not self.help
         elif command is Command.FULLSCREEN:
@@ -202,9 +207,9 @@ def status_line(state: ViewState, fps: float, width: int, height: int) -> str:
         parts.append("original")
     if state.split:
         parts.append("split")
-    if state.strength < 1:
-        parts.append(f"strength {state.strength:.0%}")
-    if state.preserve_color:
+    if state.look.strength < 1:
+        parts.append(f"strength {state.look.strength:.0%}")
+    if state.look.preserve_color:
         parts.append("colours kept")
     if not state.help:
         parts.append("h: help")
@@ -380,8 +385,8 @@ def load_stylizers(
     names = list(styles or []) or [str(info.path) for info in installed]
     if not names:
         raise VidstyleError("no styles installed; pass -s NAME_OR_PATH (see `vidstyle styles`)")
-    target = select_device(device)
-    return [FastStylizer(name, device=target, style_scale=style_scale) for name in names]
+    network = NetworkSettings(device=str(select_device(device)), style_scale=style_scale, temporal=0.0)
+    return [make_stylizer(replace(network, style=name)) for name in names]
 
 
 @dataclass
@@ -497,9 +502,7 @@ class _Session:
             image = cv2.flip(image, 1)
         stylized = None
         if not self.state.original:
-            stylizer = self.stylizers[self.state.style]
-            stylizer.strength, stylizer.preserve_color = self.state.strength, self.state.preserve_color
-            stylized = self.pace.paint(stylizer, image)
+            stylized = self.pace.paint(self.stylizers[self.state.style], image, self.state.look)
         return compose_view(self.state, image, stylized)
 
     def _present(self, view: np.ndarray, frame: Frame) -> None:
@@ -596,8 +599,7 @@ def run_webcam(
     max_frames: int | None = None,
     duration: float | None = None,
     loop: bool = False,
-    strength: float = 1.0,
-    preserve_color: bool = False,
+    look: Look = Look(),
     overwrite: bool = False,
     virtual_cam: bool | str = False,
     threads: int | None = None,
@@ -616,6 +618,7 @@ def run_webcam(
         output_dir: where snapshots and ``r`` recordings go.
         window: show the preview window (False: headless, ``log`` gets periodic fps lines).
         loop: restart a video file source at its end.
+        look: the strength and colours the session starts with (keys change them).
         virtual_cam: also send each shown frame, without the overlay, to a virtual camera
             (:class:`~vidstyle.io.vcam.VirtualCamera`): True for the first free one, or its
             device (``/dev/video10``, ``OBS Virtual Camera``).
@@ -636,7 +639,7 @@ def run_webcam(
     require_folder(output_dir, "output directory")
     pace = live_pace(select_device(device).type, threads, max_latency)  # before the models load
     stylizers = load_stylizers(styles, device, style_scale)
-    state = ViewState([s.name for s in stylizers], strength=strength, preserve_color=preserve_color)
+    state = ViewState([s.name for s in stylizers], look=look)
     preview = PreviewWindow() if window else None
     try:
         with (
