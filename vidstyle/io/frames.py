@@ -126,6 +126,12 @@ class FrameSink(Protocol):
 
     def write(self, image: np.ndarray, frame: Frame) -> None: ...
 
+    def cut_short(self, frame_seconds: float) -> None:
+        """The input was cut short of its end (``max_frames``): end what the sink carries
+        beside the frames (a video file's audio) one frame, ``frame_seconds``, after the last
+        frame written. A sink that carries nothing else has nothing to cut."""
+        ...
+
     def __enter__(self) -> FrameSink: ...
 
     def __exit__(

@@ -73,10 +73,10 @@ class VideoFileSink:
         )
         return self._stack.enter_context(writer)
 
-    def end_audio_at(self, seconds: float) -> None:
-        """Cut the carried audio at ``seconds`` (the video was cut short of its source)."""
-        if self._writer is not None:
-            self._writer.set_max_time(seconds)
+    def cut_short(self, frame_seconds: float) -> None:
+        """The carried audio ends with the video, ``frame_seconds`` after its last frame."""
+        if self._writer is not None and self.last_time is not None:
+            self._writer.set_max_time(self.last_time + frame_seconds)
 
     def __enter__(self) -> VideoFileSink:
         return self
@@ -102,6 +102,9 @@ class ImageFileSink:
                 "name a video file or an image sequence such as out/%05d.png"
             )
         self._image = image
+
+    def cut_short(self, frame_seconds: float) -> None:
+        """An image carries nothing beside its frame."""
 
     def __enter__(self) -> ImageFileSink:
         return self
@@ -148,6 +151,9 @@ class ImageSequenceSink:
         write_image(path, image, replace=self.overwrite)
         if new:
             self._new.append(path)
+
+    def cut_short(self, frame_seconds: float) -> None:
+        """Image files carry nothing beside their frames."""
 
     def __enter__(self) -> ImageSequenceSink:
         return self

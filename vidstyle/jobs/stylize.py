@@ -17,7 +17,7 @@ from ..errors import VidstyleError
 from ..io.frames import Frame, FrameSink, FrameSource, Stylizer
 from ..io.images import is_image_path, scaled_size
 from ..io.locations import beside
-from ..io.sinks import VideoFileSink, open_sink
+from ..io.sinks import open_sink
 from ..io.sources import open_source
 from ..io.video import FORMATS
 from ..progress import FrameProgress
@@ -254,8 +254,8 @@ def stylize_media(
             )
             if stats.frames == 0:
                 raise VidstyleError(f"no frame of {info.label} could be decoded")
-            if isinstance(sink, VideoFileSink) and max_frames is not None and stats.frames >= max_frames:
-                sink.end_audio_at(sink.last_time + 1 / max(info.fps, 1e-6))  # the audio ends with the video
+            if max_frames is not None and stats.frames >= max_frames:
+                sink.cut_short(1 / max(info.fps, 1e-6))  # a video's audio ends with its frames
         lost = source.lost_frames
     seconds = time.perf_counter() - start
     width, height = scaled_size(info.width, info.height, max_size)
