@@ -441,3 +441,31 @@ def test_bad_style_scale_is_refused(tmp_path: Path, tiny_style: Path, bad: objec
     )
     assert code == 1 and err.startswith("error: --style-scale must be") and err.count("\n") == 1
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_look_is_checked_once_and_names_its_field() -> None:
+    from vidstyle.errors import SettingsError
+
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(SettingsError) as caught:
+            Look(strength=bad)
+        assert caught.value.field == "strength"
+        assert str(caught.value) == "strength must be between 0 and 1"
+        assert caught.value.naming("--strength") == "--strength must be between 0 and 1"
+    assert Look(0.25, True) == Look(strength=0.25, preserve_color=True)
+
+
+def test_make_stylizer_blends_frames_when_temporal(tiny_style: Path) -> None:
+    from vidstyle.errors import SettingsError
+    from vidstyle.settings import MAX_TEMPORAL, NetworkSettings
+    from vidstyle.stylizers.factory import make_stylizer
+    from vidstyle.stylizers.temporal import TemporalBlender
+
+    blended = make_stylizer(NetworkSettings(tiny_style, device="cpu", temporal=0.5, style_scale=0.5))
+    assert isinstance(blended, TemporalBlender) and blended.sequential_finish and blended.weight == 0.5
+    assert isinstance(blended.inner, FastStylizer) and blended.inner.style_scale == 0.5
+    plain = make_stylizer(NetworkSettings(tiny_style, device="cpu", temporal=0.0, precision="fp32"))
+    assert isinstance(plain, FastStylizer) and not plain.sequential_finish
+    assert plain.name == blended.name == "tiny"
+    with pytest.raises(SettingsError, match=f"^temporal must be from 0 \\(off\\) to {MAX_TEMPORAL:g}"):
+        NetworkSettings(tiny_style, temporal=0.96)

@@ -390,7 +390,7 @@ def test_parse_and_fit_size() -> None:
     assert parse_size("640x480") == (640, 480)
     assert parse_size("320") == 320
     for bad in ("big", "0x0", "640x", "1x2x3"):
-        with pytest.raises(VidstyleError, match="--size"):
+        with pytest.raises(VidstyleError, match="^size "):
             parse_size(bad)
     wide = pattern(0, 160, 90)
     assert fit_frame(wide, (64, 48)).shape == (48, 64, 3)

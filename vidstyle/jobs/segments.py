@@ -180,7 +180,7 @@ def cut(
     with the last segment). Each join is blended over ``blend`` frames, or over all of
     the later segment's frames but its last where it has fewer."""
     if not seconds > 0:
-        raise VidstyleError(f"--segment-seconds must be above 0, not {seconds:g}")
+        raise SettingsError("segment_seconds", f"must be above 0, not {seconds:g}")
     step = seconds / time_base
     starts = [pts[0]]
     for key in keys:

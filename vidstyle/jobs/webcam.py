@@ -28,7 +28,7 @@ from ..defaults import WEBCAM_MAX_LATENCY as DEFAULT_MAX_LATENCY
 from ..defaults import WEBCAM_SIZE as DEFAULT_SIZE
 from ..defaults import WEBCAM_STYLE_SCALE as STYLE_SCALE
 from ..device import select_device
-from ..errors import Terminated, VidstyleError
+from ..errors import SettingsError, Terminated, VidstyleError
 from ..io.camera import Camera, CameraLost
 from ..io.fileio import check_output_path, require_folder
 from ..io.frames import Frame, FrameSink, SourceInfo
@@ -164,7 +164,8 @@ def parse_size(text: str) -> tuple[int, int] | int:
     if len(parts) in (1, 2) and all(p.strip().isdigit() and int(p) >= 16 for p in parts):
         numbers = [int(p) for p in parts]
         return (numbers[0], numbers[1]) if len(numbers) == 2 else numbers[0]
-    raise VidstyleError(f"--size {text!r}: use WIDTHxHEIGHT (e.g. 640x480) or a longest side (e.g. 640)")
+    problem = "use WIDTHxHEIGHT (e.g. 640x480) or a longest side (e.g. 640)"
+    raise SettingsError("size", f"{{name}} {text!r}: {problem}")
 
 
 def fit_frame(image: np.ndarray, size: tuple[int, int] | int | None) -> np.ndarray:
