@@ -573,7 +573,7 @@ def test_bare_command_fine_tunes_the_real_time_base(
     assert bare.style_weight == BASE_STYLE_WEIGHT and bare.structure_target == STRUCTURE_TARGET
     assert config(tmp_path, photo_dir, arch=None, width=None, blocks=None, iterations=None,
                   quality="draft").iterations == QUALITY_ITERATIONS["draft"]
-    with pytest.raises(VidstyleError, match="--quality must be one of"):
+    with pytest.raises(VidstyleError, match="^quality must be one of"):
         config(tmp_path, photo_dir, quality="best-ever")
     classic = config(tmp_path, photo_dir, arch=None, width=None, iterations=None)  # blocks given
     assert (classic.arch, classic.width, classic.init, classic.style_weight) == ("johnson", 16, None, 10)
