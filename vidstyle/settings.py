@@ -34,7 +34,15 @@ MAX_TEMPORAL = 0.95
 MIN_CRF, MAX_CRF = 0, 51
 #: x264's speed presets, fastest first (VP9's cpu-used follows the same order)
 X264_PRESETS = (
-    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
 )
 
 
