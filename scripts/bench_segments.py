@@ -39,16 +39,17 @@ import av
 import cv2
 import numpy as np
 
-from vidstyle.io.video import DEFAULT_CRF, VideoReader
+from vidstyle.defaults import DEFAULT_CRF
+from vidstyle.io.video import VideoReader
 from vidstyle.jobs.batch import stylize_batch
 from vidstyle.jobs.distributed import stylize_batch_on_ray, stylize_on_ray
 from vidstyle.jobs.hq import HQConfig, stylize_hq
 from vidstyle.jobs.segments import HQ_BLEND, Plan, plan, warmup_frames
-from vidstyle.jobs.stylize import StylizeResult, cpu_cores, share_cores, stylize_media
+from vidstyle.jobs.stylize import StylizeResult, cpu_cores, plan_fast_job, stylize_media
 from vidstyle.jobs.workdir import MANIFEST_NAME
-from vidstyle.stylizers.fast import FastStylizer
+from vidstyle.settings import EncodingSettings, Limits, NetworkSettings
 from vidstyle.stylizers.flow import warping_error
-from vidstyle.stylizers.temporal import DEFAULT_WEIGHT, TemporalBlender
+from vidstyle.stylizers.temporal import DEFAULT_WEIGHT
 from vidstyle.weights import DEFAULT_STYLE
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -69,10 +70,7 @@ def sources(clip: Path, frames: int, max_size: int | None) -> list[np.ndarray]:
 
 def local_options(style: str) -> dict:
     """The stylizer and threads of a job in this process, planned as the command line plans them."""
-    fast = FastStylizer(style)
-    cores = share_cores(fast)
-    stylizer = TemporalBlender(fast, DEFAULT_WEIGHT)
-    return {"stylizer": stylizer, "workers": cores.workers, "encoder_threads": cores.encoder_threads}
+    return plan_fast_job(NetworkSettings(style))
 
 
 def one_process(clip: Path, output: Path, style: str, options: dict) -> float:
@@ -95,7 +93,8 @@ def bench_batch(clip: Path, work: Path, style: str, options: dict, segment_secon
             [folder], work / "local", progress=False, **local_options(style), **options
         ),
         "Ray (every image and segment a task)": lambda: stylize_batch_on_ray(
-            [folder], work / "ray", style, segment_seconds=segment_seconds, progress=False, **options
+            [folder], work / "ray", NetworkSettings(style), segment_seconds=segment_seconds, progress=False,
+            **options,
         ),
     }
     for name, run in runs.items():
@@ -158,7 +157,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        options = {"max_frames": args.frames, "max_size": args.max_size, "crf": args.crf}
+        options = {
+            "limits": Limits(args.max_size, args.frames),
+            "encoding": EncodingSettings(crf=args.crf),
+        }
         if args.batch:
             bench_batch(args.clip, work, args.style, options, args.segment_seconds)
             return
@@ -168,13 +170,13 @@ def main() -> None:
         fps = one_process(args.clip, work / "one.mp4", args.style, options)
         print(f"one process:      {fps:6.2f} fps")
         options.update(segment_seconds=args.segment_seconds, progress=False, keep_work=True)
-        runs = {}
+        runs, network = {}, NetworkSettings(args.style)
         for workers in args.workers:
             runs[workers] = work / f"ray{workers}.mp4"
-            result = stylize_on_ray(args.clip, runs[workers], args.style, tasks=workers, **options)
+            result = stylize_on_ray(args.clip, runs[workers], network, tasks=workers, **options)
             report_run(workers, result, runs[workers])
         cold = work / "cold.mp4"
-        stylize_on_ray(args.clip, cold, args.style, warmup=0, **options)
+        stylize_on_ray(args.clip, cold, network, warmup=0, **options)
         compare(work / "one.mp4", runs[max(runs)], cold, cut, sources(args.clip, args.frames, args.max_size))
 
 
@@ -188,13 +190,15 @@ def bench_hq(args: argparse.Namespace, work: Path) -> None:
     blend = HQ_BLEND if args.blend is None else args.blend
     print(f"HQ: {cut.frames} frames of {args.clip.name}, {len(cut.segments)} segments, blend {blend}")
     began = time.perf_counter()
-    stylize_hq(clip, work / "one.mp4", args.hq, HQConfig(), progress=False, crf=args.crf)
+    encoding = EncodingSettings(crf=args.crf)
+    stylize_hq(clip, work / "one.mp4", args.hq, HQConfig(), progress=False, encoding=encoding)
     seconds = time.perf_counter() - began
     print(f"HQ, one process: {seconds:.1f} s, {seconds / cut.frames:.1f} s a frame")
-    hq = {"hq": asdict(HQConfig()), "temporal": 0.0, "crf": args.crf, "progress": False, "keep_work": True}
+    hq = {"hq": asdict(HQConfig()), "encoding": encoding, "progress": False, "keep_work": True}
+    painting = NetworkSettings(args.hq, temporal=0.0)
     for name, frames in (("ray.mp4", blend), ("unblended.mp4", 0)):
         seconds = args.segment_seconds
-        result = stylize_on_ray(clip, work / name, args.hq, segment_seconds=seconds, blend=frames, **hq)
+        result = stylize_on_ray(clip, work / name, painting, segment_seconds=seconds, blend=frames, **hq)
         report_run(cpu_cores(), result, work / name)
     one_pts, one_frames = decoded(work / "one.mp4")
     ray_pts, ray_frames = decoded(work / "ray.mp4")

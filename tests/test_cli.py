@@ -249,3 +249,38 @@ def test_options_the_mode_would_ignore_are_refused(
     code, out, err = run_cli(["stylize", photo, "-s", tiny_style, "-o", tmp_path / "o.png", *args], capsys)
     assert (code, out, err) == (1, "", f"error: {message}\n")
     assert not (tmp_path / "o.png").exists()
+
+
+def test_settings_errors_name_the_option_that_sets_them(
+    tmp_path: Path, tiny_style: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The library names a bad setting by its field; each command says it with its own flag,
+    in one line, exit status 1, before any output is made."""
+    import typer
+    from PIL import Image
+
+    import vidstyle.cli
+    from vidstyle.settings import X264_PRESETS
+
+    photo, out = tmp_path / "photo.png", tmp_path / "out.png"
+    Image.new("RGB", (32, 24)).save(photo)
+    common = ["stylize", photo, "-s", tiny_style, "-o", out]
+    presets = ", ".join(X264_PRESETS)
+    cases = [
+        (["--preset", "sluggish"], f"error: unknown --preset 'sluggish'; use one of {presets}\n"),
+        (["--style-scale", "big"], "error: --style-scale must be auto or a number in (0, 4], not 'big'\n"),
+        (
+            ["--mode", "hq", "--content-layers", "relu9_9"],
+            "error: --content-layers: unknown vgg16 layer(s) relu9_9\n",
+        ),
+    ]
+    for args, message in cases:
+        assert run_cli([*common, *args], capsys)[::2] == (1, message)
+        assert not out.exists()
+    code, _, err = run_cli(["webcam", "--size", "huge", "--no-window"], capsys)
+    size = "error: --size 'huge': use WIDTHxHEIGHT (e.g. 640x480) or a longest side (e.g. 640)\n"
+    assert (code, err) == (1, size)
+    # the flag comes from the command's own options; a field that no option sets keeps its name
+    command = typer.main.get_command(vidstyle.cli.app).commands["stylize"]  # type: ignore[attr-defined]
+    names = ("style_scale", "preserve_color", "style", "tile")
+    assert [command.flag(name) for name in names] == ["--style-scale", "--preserve-color", "--style", "tile"]

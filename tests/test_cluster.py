@@ -30,6 +30,7 @@ from test_segments import one_process, video_frames
 from vidstyle.errors import VidstyleError
 from vidstyle.jobs import segments as seg
 from vidstyle.jobs.distributed import stylize_on_ray
+from vidstyle.settings import EncodingSettings, NetworkSettings
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray")
@@ -154,8 +155,8 @@ def test_a_full_disk_is_one_line_and_no_retry(clip: Path, style: Path, tmp_path:
     lines: list[str] = []
     with pytest.raises(VidstyleError) as caught:
         stylize_on_ray(
-            clip, tmp_path / "out.mp4", style, segment_seconds=1.0, progress=False, log=lines.append,
-            task=disk_full,
+            clip, tmp_path / "out.mp4", NetworkSettings(style), segment_seconds=1.0, progress=False,
+            log=lines.append, task=disk_full,
         )
     assert lines == []  # no "running it again"
     message = str(caught.value)
@@ -200,7 +201,10 @@ def test_a_lost_node_has_its_segments_made_again(
     out = tmp_path / "out.mp4"
     task = functools.partial(marked, marks=marks)
     began = time.monotonic()
-    result = stylize_on_ray(clip, out, style, segment_seconds=1.0, crf=0, progress=False, task=task)
+    lossless = EncodingSettings(crf=0)
+    result = stylize_on_ray(
+        clip, out, NetworkSettings(style), segment_seconds=1.0, encoding=lossless, progress=False, task=task
+    )
     assert time.monotonic() - began < HOLD_SECONDS  # no task on the second node was waited out
     killer.join(timeout=5)
     assert cluster.second.poll() is not None  # the node was lost during the job

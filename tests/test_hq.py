@@ -23,6 +23,7 @@ from vidstyle.jobs import hq
 from vidstyle.jobs.hq import Gatys, HQConfig, WorkDir, stylize_hq
 from vidstyle.models.vgg import VGGFeatures
 from vidstyle.quality import palette_distance
+from vidstyle.settings import Look
 
 TINY = {
     "content_layers": "relu2_1",
@@ -91,9 +92,9 @@ def test_adam_moves_pixels_of_tiny_gradients_in_proportion(style_path: Path) -> 
     textured, flat = changes[3.0]
     assert flat < 0.5 * textured
     assert flat < 0.7 * changes[0.0][1]
-    with pytest.raises(VidstyleError, match="--adam-eps must be >= 0"):
+    with pytest.raises(VidstyleError, match="adam_eps must be >= 0"):
         HQConfig(adam_eps=-1)
-    with pytest.raises(VidstyleError, match="--palette-weight must be >= 0"):
+    with pytest.raises(VidstyleError, match="palette_weight must be >= 0"):
         HQConfig(palette_weight=-0.1)
 
 
@@ -191,7 +192,7 @@ def test_image_and_shipped_style_with_fast_init(tmp_path: Path, style_path: Path
         str(weights),
         HQConfig(**{**TINY, "init": f"fast:{weights}"}),
         progress=False,
-        preserve_color=True,
+        look=Look(preserve_color=True),
     )
     assert read_image(out).shape == (32, 40, 3)
     assert result.style == "hq:tiny" and result.frames == 1

@@ -22,6 +22,7 @@ from vidstyle.jobs.pace import (
     painted,
     read_cpu_times,
 )
+from vidstyle.settings import Look
 from vidstyle.stylizers.fast import FastStylizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -132,7 +133,7 @@ def test_painted_smaller_keeps_the_frame_size(tiny_style: Path) -> None:
     seen: list[tuple[int, int]] = []
     network = stylizer._network
     stylizer._network = lambda inputs: seen.append(inputs[0].shape[:2]) or network(inputs)
-    full, half = painted(stylizer, image, 1.0), painted(stylizer, image, 0.5)
+    full, half = painted(stylizer, image, 1.0, Look()), painted(stylizer, image, 0.5, Look())
     assert full.shape == half.shape == image.shape
     assert seen == [(64, 96), (32, 48)]
     assert stylizer.style_scale == 1.0

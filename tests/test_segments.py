@@ -19,15 +19,16 @@ from conftest import FPS, FRAMES, GOP
 from media import make_video
 from PIL import Image
 
-from vidstyle.errors import VidstyleError
+from vidstyle.errors import SettingsError, VidstyleError
 from vidstyle.io.video import VideoReader
 from vidstyle.jobs import segments as seg
 from vidstyle.jobs.batch import BatchItem
 from vidstyle.jobs.distributed import stylize_batch_on_ray, stylize_on_ray
 from vidstyle.jobs.stylize import stylize_media
 from vidstyle.jobs.workdir import MANIFEST_NAME
-from vidstyle.stylizers.fast import FastStylizer
-from vidstyle.stylizers.temporal import DEFAULT_WEIGHT, TemporalBlender
+from vidstyle.settings import EncodingSettings, Limits, Look, NetworkSettings
+from vidstyle.stylizers.factory import make_stylizer
+from vidstyle.stylizers.temporal import DEFAULT_WEIGHT
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +57,21 @@ def audio_seconds(path: Path) -> float:
         return float((packets[-1].pts + packets[-1].duration - packets[0].pts) * stream.time_base)
 
 
+#: lossless video, so that frames compare exactly
+LOSSLESS = EncodingSettings(crf=0)
+
+
 def one_process(clip: Path, style: Path, output: Path, **options: Any) -> Path:
     """The reference: the same job in one process (lossless, so frames compare exactly)."""
-    stylizer = TemporalBlender(FastStylizer(style, device="cpu"), DEFAULT_WEIGHT)
-    stylize_media(clip, output, stylizer, crf=0, progress=False, **options)
+    stylizer = make_stylizer(NetworkSettings(style, device="cpu"))
+    stylize_media(clip, output, stylizer, encoding=LOSSLESS, progress=False, **options)
     return output
+
+
+def segment_job(clip: Path | str, style: Path | str, **settings: Any) -> seg.SegmentJob:
+    """A segment job on the CPU in ``style`` (``settings``: the network's, or the job's own)."""
+    network = {k: settings.pop(k) for k in ("temporal",) if k in settings}
+    return seg.SegmentJob(str(clip), NetworkSettings(str(style), device="cpu", **network), **settings)
 
 
 # -- the plan ---------------------------------------------------------------------------
@@ -114,7 +125,7 @@ def test_segment_source_seeks_to_its_warmup(clip: Path) -> None:
 
 def test_a_segment_is_only_its_own_frames(clip: Path, style: Path, tmp_path: Path) -> None:
     segment = seg.plan(clip, 1.0, warmup=7).segments[1]
-    job = seg.SegmentJob(str(clip), str(style))
+    job = segment_job(clip, style)
     record = seg.stylize_segment(job, segment, str(tmp_path / "segment.mp4"))
     assert record["frames"] == 10 and record["lost"] == 0
     written = [pts for pts, _ in video_frames(tmp_path / "segment.mp4")]
@@ -135,7 +146,7 @@ def test_a_blended_segment_keeps_its_head_and_tail_for_the_joins(
     clip: Path, style: Path, tmp_path: Path
 ) -> None:
     segment = seg.plan(clip, 1.0, warmup=1, blend=3).segments[1]
-    job = seg.SegmentJob(str(clip), str(style), temporal=0.0, crf=0)
+    job = segment_job(clip, style, temporal=0.0, encoding=LOSSLESS)
     record = seg.stylize_segment(job, segment, str(tmp_path / "segment-00002.mp4"))
     pts = seg.scan(clip)[0]
     assert record["frames"] == 10 and record["head"] == pts[10:13] and record["tail"] == pts[20:23]
@@ -159,7 +170,7 @@ def test_a_join_cross_fades_from_one_segment_into_the_next(clip: Path, tmp_path:
         head.write(np.full((64, 96, 3), 200, np.uint8), p)
     for p in pts[10:12]:
         tail.write(np.full((64, 96, 3), 100, np.uint8), p)
-    job = seg.SegmentJob(str(clip), "style.safetensors", crf=0)
+    job = segment_job(clip, "style.safetensors", encoding=LOSSLESS)
     path = seg.blend_join(tmp_path, segment, head.pts, tail.pts, job, seg.encoder_info(job))
     assert path == tmp_path / "join-00002.mp4"
     frames = video_frames(path)
@@ -191,7 +202,7 @@ def painting(tmp_path: Path) -> Path:
 
 def hq_job(clip: Path, painting: Path, vgg: Path) -> seg.SegmentJob:
     hq = {**TINY_HQ, "vgg_weights": str(vgg)}
-    return seg.SegmentJob(str(clip), str(painting), temporal=0.0, crf=0, hq=hq)
+    return segment_job(clip, painting, temporal=0.0, encoding=LOSSLESS, hq=hq)
 
 
 def test_an_hq_segment_is_its_own_frames_optimised(
@@ -199,7 +210,7 @@ def test_an_hq_segment_is_its_own_frames_optimised(
 ) -> None:
     job = hq_job(clip, painting, random_vgg)
     assert job.warmup == seg.HQ_WARMUP
-    assert seg.SegmentJob("in.mp4", "s").warmup == seg.warmup_frames(DEFAULT_WEIGHT)
+    assert segment_job("in.mp4", "s").warmup == seg.warmup_frames(DEFAULT_WEIGHT)
     segment = seg.plan(clip, 1.0, warmup=job.warmup).segments[1]
     path = tmp_path / "segment-00002.mp4"
     record = seg.stylize_segment(job, segment, str(path))
@@ -233,12 +244,16 @@ def test_a_stopped_hq_segment_goes_on_at_its_next_frame(
 
 
 def test_settings_are_checked_before_any_task() -> None:
-    with pytest.raises(VidstyleError, match="--strength"):
-        seg.SegmentJob("in.mp4", "style", strength=2)
-    with pytest.raises(VidstyleError, match="--style-scale"):
-        seg.SegmentJob("in.mp4", "style", style_scale="big")
-    with pytest.raises(VidstyleError, match="precision"):
-        seg.SegmentJob("in.mp4", "style", precision="fp8")
+    with pytest.raises(SettingsError, match="^strength must be between 0 and 1$"):
+        segment_job("in.mp4", "style", look=Look(strength=2))
+    with pytest.raises(SettingsError, match="^style_scale must be auto or a number"):
+        segment_job("in.mp4", "style", network=NetworkSettings(style_scale="big"))
+    with pytest.raises(SettingsError, match="^unknown precision 'fp8'"):
+        NetworkSettings(precision="fp8")
+    with pytest.raises(SettingsError, match="^device 'auto': a segment runs on cpu, cuda or mps"):
+        seg.SegmentJob("in.mp4", NetworkSettings("style"))
+    with pytest.raises(SettingsError, match="^temporal is fast mode's blending"):
+        segment_job("in.mp4", "painting.png", temporal=0.4, hq={})
 
 
 def test_work_dir_refuses_other_settings_unless_restart(tmp_path: Path) -> None:
@@ -307,8 +322,8 @@ def test_hq_joins_are_cross_faded_files_between_the_segments(
     cross-faded from the previous segment's tail, both kept beside them."""
     out = tmp_path / "out.mp4"
     hq = {**TINY_HQ, "vgg_weights": str(random_vgg)}
-    options = {"temporal": 0.0, "crf": 0, "segment_seconds": 1.0, "progress": False, "keep_work": True}
-    stylize_on_ray(clip, out, painting, hq=hq, **options)
+    options = {"encoding": LOSSLESS, "segment_seconds": 1.0, "progress": False, "keep_work": True}
+    stylize_on_ray(clip, out, NetworkSettings(painting, temporal=0.0), hq=hq, **options)
     work, pts, output = tmp_path / "out.mp4.segments", seg.scan(clip)[0], dict(video_frames(out))
     assert len(output) == FRAMES
     for number, first in ((2, 10), (3, 20)):
@@ -325,7 +340,10 @@ def test_hq_joins_are_cross_faded_files_between_the_segments(
 def test_joined_output_is_the_one_process_output(clip: Path, style: Path, tmp_path: Path, local_ray) -> None:
     """Same frames (lossless: pixel for pixel), timestamps and audio as one process."""
     out = tmp_path / "out.mp4"
-    result = stylize_on_ray(clip, out, style, segment_seconds=1.0, crf=0, progress=False, keep_work=True)
+    result = stylize_on_ray(
+        clip, out, NetworkSettings(style), segment_seconds=1.0, encoding=LOSSLESS, progress=False,
+        keep_work=True,
+    )
     assert len(list((tmp_path / "out.mp4.segments").glob("segment-*.mp4"))) == 3
     assert result.frames == FRAMES and result.lost_frames == 0 and result.device == "cpu"
     assert set(result.stages) == {"split", "ray_start", "segments", "join"}
@@ -347,8 +365,9 @@ def test_max_frames_cuts_video_and_audio_as_one_process(
     clip: Path, style: Path, tmp_path: Path, local_ray
 ) -> None:
     out = tmp_path / "out.mkv"
-    stylize_on_ray(clip, out, style, segment_seconds=1.0, max_frames=24, progress=False)
-    reference = one_process(clip, style, tmp_path / "ref.mkv", max_frames=24)
+    limits = Limits(max_frames=24)
+    stylize_on_ray(clip, out, NetworkSettings(style), segment_seconds=1.0, limits=limits, progress=False)
+    reference = one_process(clip, style, tmp_path / "ref.mkv", limits=Limits(max_frames=24))
     assert [pts for pts, _ in video_frames(out)] == [pts for pts, _ in video_frames(reference)]
     assert audio_seconds(out) == pytest.approx(audio_seconds(reference))
 
@@ -368,7 +387,8 @@ def test_a_failed_segment_runs_again(clip: Path, style: Path, tmp_path: Path, lo
     lines: list[str] = []
     task = functools.partial(failing, number=2, marker=tmp_path / "failed-once")
     result = stylize_on_ray(
-        clip, tmp_path / "out.mp4", style, segment_seconds=1.0, progress=False, log=lines.append, task=task
+        clip, tmp_path / "out.mp4", NetworkSettings(style), segment_seconds=1.0, progress=False,
+        log=lines.append, task=task,
     )
     assert result.frames == FRAMES
     assert lines == [
@@ -384,7 +404,7 @@ def test_a_stopped_job_resumes_with_its_finished_segments(
     task = functools.partial(failing, number=2, marker=tmp_path / "never")
     failed = r"segment 2 of 3 failed: RuntimeError: deliberate failure; finished segments are kept"
     with pytest.raises(VidstyleError, match=failed):
-        stylize_on_ray(clip, out, style, segment_seconds=1.0, progress=False, task=task)
+        stylize_on_ray(clip, out, NetworkSettings(style), segment_seconds=1.0, progress=False, task=task)
     assert not out.exists()
     done = json.loads((work / MANIFEST_NAME).read_text())["done"]
     assert sorted(done) == ["1", "3"]
@@ -393,14 +413,17 @@ def test_a_stopped_job_resumes_with_its_finished_segments(
 
     lines: list[str] = []
     result = stylize_on_ray(
-        clip, out, style, segment_seconds=1.0, progress=False, keep_work=True, log=lines.append
+        clip, out, NetworkSettings(style), segment_seconds=1.0, progress=False, keep_work=True,
+        log=lines.append,
     )
     assert lines == [f"resuming {clip}: 2 of 3 segments already done"]
     assert result.frames == FRAMES and "ray_start" in result.stages
     for name, mtime in kept.items():
         assert (work / name).stat().st_mtime_ns == mtime
     # all done: a rerun only joins
-    result = stylize_on_ray(clip, out, style, segment_seconds=1.0, progress=False, overwrite=True)
+    result = stylize_on_ray(
+        clip, out, NetworkSettings(style), segment_seconds=1.0, progress=False, overwrite=True
+    )
     assert "ray_start" not in result.stages and result.frames == FRAMES
     assert not work.exists()
 
@@ -550,7 +573,8 @@ def test_a_failed_segment_fails_its_video_alone_and_a_rerun_resumes_it(
     def on_item(number: int, total: int, item: BatchItem) -> None:
         heard.append((number, total, Path(item.input).name))
 
-    video, picture = stylize_batch_on_ray([clip, photo], out, style, on_item=on_item, task=task, **options)
+    network = NetworkSettings(style)
+    video, picture = stylize_batch_on_ray([clip, photo], out, network, on_item=on_item, task=task, **options)
     work = out / ".clip.mp4.segments"
     assert (video.status, picture.status) == ("failed", "done")
     assert video.error == (
@@ -570,7 +594,7 @@ def test_a_failed_segment_fails_its_video_alone_and_a_rerun_resumes_it(
     ]
 
     lines.clear()
-    video, picture = stylize_batch_on_ray([clip, photo], out, style, **options)
+    video, picture = stylize_batch_on_ray([clip, photo], out, network, **options)
     assert (video.status, picture.status) == ("done", "skipped")
     assert lines == [f"resuming {clip}: 2 of 3 segments already done"]
     assert video.result.frames == FRAMES and made(out) == ["clip.mp4", "photo.png"]
@@ -589,11 +613,13 @@ def test_a_stopped_batch_cancels_its_tasks_and_a_rerun_goes_on(
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        stylize_batch_on_ray([photo, clip], out, style, on_item=stop, segment_seconds=1.0, progress=False)
+        stylize_batch_on_ray(
+            [photo, clip], out, NetworkSettings(style), on_item=stop, segment_seconds=1.0, progress=False
+        )
     assert first == [str(out / "photo.png")]  # its one task ends well before the 3 segments'
     assert (out / ".clip.mp4.segments").is_dir() and not (out / "clip.mp4").exists()
     photo_item, video_item = stylize_batch_on_ray(
-        [photo, clip], out, style, segment_seconds=1.0, progress=False
+        [photo, clip], out, NetworkSettings(style), segment_seconds=1.0, progress=False
     )
     assert (photo_item.status, video_item.status) == ("skipped", "done")
     assert video_item.result.frames == FRAMES and made(out) == ["clip.mp4", "photo.png"]

@@ -20,7 +20,7 @@ from media import make_video, pattern
 from PIL import Image
 
 from vidstyle.errors import VidstyleError
-from vidstyle.io.frames import Frame
+from vidstyle.io.frames import Frame, FrameSink
 from vidstyle.io.locations import names_folder, natural_key
 from vidstyle.io.sinks import ImageFileSink, ImageSequenceSink, VideoFileSink, open_sink
 from vidstyle.io.sources import ImageSequence, ImageSource, VideoSource, open_source
@@ -83,6 +83,34 @@ def test_every_source_and_sink_meets_its_interface(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == ["0001.png", "0002.png"]
     for index, still in enumerate(stills, 1):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "seq" / f"{index:04d}.png")), 255 - still)
+
+
+def test_sinks_cut_short_what_they_carry(tmp_path: Path) -> None:
+    """A job cut short (``max_frames``) tells its sink; a video file ends its audio with its
+    last frame, image files (carrying nothing else) stay as written."""
+    import av
+
+    make_video(tmp_path / "clip.mp4", frames=20, fps=10, audio=True)
+    with open_source(tmp_path / "clip.mp4", max_frames=5) as source:
+        frames, info = list(source), source.info
+    outputs = [tmp_path / "cut.mp4", tmp_path / "whole.mp4", tmp_path / "seq" / "%02d.png"]
+    for output, cut in zip(outputs, (True, False, True), strict=True):
+        sink = open_sink(output, info)
+        assert isinstance(sink, FrameSink)
+        with sink:
+            for frame in frames:
+                sink.write(frame.image, frame)
+            if cut:
+                sink.cut_short(1 / info.fps)
+
+    def audio_end(path: Path) -> float:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            return max(float((p.pts + p.duration) * p.time_base) for p in container.demux(stream) if p.size)
+
+    assert audio_end(outputs[0]) == pytest.approx(0.5, abs=0.05)
+    assert audio_end(outputs[1]) == pytest.approx(2.0, abs=0.05)
+    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == [f"{i:02d}.png" for i in range(1, 6)]
 
 
 def test_folder_of_frames_in_natural_order_to_video_at_fps(tmp_path: Path, tiny_style: Path, capsys) -> None:

@@ -15,7 +15,9 @@ from media import make_audio, make_corrupt_video, make_video, pattern
 from PIL import Image
 
 from vidstyle.io.video import VideoReader
-from vidstyle.stylizers.fast import FastStylizer, preserve_colors
+from vidstyle.settings import Look
+from vidstyle.stylizers.base import preserve_colors
+from vidstyle.stylizers.fast import FastStylizer
 
 
 def read_all(path: Path) -> tuple[list[float], list[np.ndarray]]:
@@ -121,8 +123,8 @@ def test_preserve_color_keeps_chroma(tiny_style: Path) -> None:
     chroma = [cv2.cvtColor(a, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(int) for a in (frame, kept)]
     assert np.abs(chroma[0] - chroma[1]).mean() < 2
     assert np.abs(cv2.cvtColor(kept, cv2.COLOR_RGB2YCrCb)[..., 0].astype(int) - 128).mean() < 2
-    plain = FastStylizer(tiny_style, device="cpu")([frame])[0]
-    colored = FastStylizer(tiny_style, device="cpu", preserve_color=True)([frame])[0]
+    stylizer = FastStylizer(tiny_style, device="cpu")
+    plain, colored = stylizer([frame])[0], stylizer([frame], Look(preserve_color=True))[0]
     assert np.abs(plain.astype(int) - colored.astype(int)).mean() > 3
 
 
@@ -430,7 +432,7 @@ def test_smaller_style_scale_paints_coarser_strokes() -> None:
 def test_bad_style_scale_is_refused(tmp_path: Path, tiny_style: Path, bad: object, capsys) -> None:
     from vidstyle.errors import VidstyleError
 
-    with pytest.raises(VidstyleError, match="--style-scale must be auto or a number"):
+    with pytest.raises(VidstyleError, match="style_scale must be auto or a number"):
         FastStylizer(tiny_style, device="cpu", style_scale=bad)
     photo = tmp_path / "photo.png"
     Image.fromarray(pattern(0, 32, 24)).save(photo)
@@ -439,3 +441,31 @@ def test_bad_style_scale_is_refused(tmp_path: Path, tiny_style: Path, bad: objec
     )
     assert code == 1 and err.startswith("error: --style-scale must be") and err.count("\n") == 1
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_look_is_checked_once_and_names_its_field() -> None:
+    from vidstyle.errors import SettingsError
+
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(SettingsError) as caught:
+            Look(strength=bad)
+        assert caught.value.field == "strength"
+        assert str(caught.value) == "strength must be between 0 and 1"
+        assert caught.value.naming("--strength") == "--strength must be between 0 and 1"
+    assert Look(0.25, True) == Look(strength=0.25, preserve_color=True)
+
+
+def test_make_stylizer_blends_frames_when_temporal(tiny_style: Path) -> None:
+    from vidstyle.errors import SettingsError
+    from vidstyle.settings import MAX_TEMPORAL, NetworkSettings
+    from vidstyle.stylizers.factory import make_stylizer
+    from vidstyle.stylizers.temporal import TemporalBlender
+
+    blended = make_stylizer(NetworkSettings(tiny_style, device="cpu", temporal=0.5, style_scale=0.5))
+    assert isinstance(blended, TemporalBlender) and blended.sequential_finish and blended.weight == 0.5
+    assert isinstance(blended.inner, FastStylizer) and blended.inner.style_scale == 0.5
+    plain = make_stylizer(NetworkSettings(tiny_style, device="cpu", temporal=0.0, precision="fp32"))
+    assert isinstance(plain, FastStylizer) and not plain.sequential_finish
+    assert plain.name == blended.name == "tiny"
+    with pytest.raises(SettingsError, match=f"^temporal must be from 0 \\(off\\) to {MAX_TEMPORAL:g}"):
+        NetworkSettings(tiny_style, temporal=0.96)

@@ -328,7 +328,7 @@ def test_fine_tuning_starts_from_the_given_network(tmp_path: Path, photo_dir: Pa
 def test_training_needs_a_style_image_or_a_teacher(tmp_path: Path, photo_dir: Path) -> None:
     with pytest.raises(VidstyleError, match="give a style image, or a --teacher"):
         config(tmp_path, photo_dir, style_image=None)
-    with pytest.raises(VidstyleError, match="unknown --arch 'big'"):
+    with pytest.raises(VidstyleError, match="unknown arch 'big'"):
         config(tmp_path, photo_dir, arch="big")
 
 
@@ -414,36 +414,37 @@ def test_output_may_not_replace_an_input(tmp_path: Path, photo_dir: Path, tiny_s
 
 
 def test_training_options_are_checked_before_any_work(tmp_path: Path, photo_dir: Path) -> None:
-    """Each bad setting is a one-line error naming its option, from TrainConfig (the API too)."""
+    """Each bad setting is a one-line error naming its field, from TrainConfig (the command
+    line names the option instead)."""
     teacher = tmp_path / "teacher.safetensors"  # not read: the settings are checked first
     cases = [
-        (dict(iterations=0), "--iterations must be at least 1, not 0"),
-        (dict(checkpoint_every=0), "--checkpoint-every must be at least 1, not 0"),
-        (dict(sample_every=0), "--sample-every must be at least 1, not 0"),
-        (dict(batch_size=0), "--batch-size must be at least 1, not 0"),
-        (dict(width=0), "--width must be from 1 to 128, not 0"),
-        (dict(width=500), "--width must be from 1 to 128, not 500"),  # no loadable file has it
-        (dict(threads=0), "--threads must be at least 1, not 0"),
-        (dict(blocks=0), "--blocks must be from 1 to 32, not 0"),
-        (dict(blocks=500), "--blocks must be from 1 to 32, not 500"),
-        (dict(image_size=0), "--image-size must be at least 8, not 0"),
-        (dict(image_size=7), "--image-size must be at least 8, not 7"),  # relu4_3: 3 poolings
-        (dict(image_size=8, content_layer="relu5_3"), "--image-size must be at least 16, not 8"),
-        (dict(image_size=4, style_image=None, teacher=teacher), "--image-size must be at least 5, not 4"),
-        (dict(style_size=-1), "--style-size must be positive (0: as it is), not -1"),
-        (dict(seed=-1), "--seed must be 0 or more, not -1"),
-        (dict(lr=0.0), "--lr must be positive, not 0.0"),
-        (dict(lr=-1e-3), "--lr must be positive, not -0.001"),
-        (dict(epochs=0.0), "--epochs must be positive, not 0.0"),
-        (dict(content_weight=-1.0), "--content-weight must be 0 or more, not -1.0"),
-        (dict(style_weight=float("nan")), "--style-weight must be 0 or more, not nan"),
-        (dict(tv_weight=-1.0), "--tv-weight must be 0 or more"),
-        (dict(stability_weight=-1.0), "--stability-weight must be 0 or more"),
-        (dict(distill_weight=-1.0), "--distill-weight must be 0 or more"),
+        (dict(iterations=0), "iterations must be at least 1, not 0"),
+        (dict(checkpoint_every=0), "checkpoint_every must be at least 1, not 0"),
+        (dict(sample_every=0), "sample_every must be at least 1, not 0"),
+        (dict(batch_size=0), "batch_size must be at least 1, not 0"),
+        (dict(width=0), "width must be from 1 to 128, not 0"),
+        (dict(width=500), "width must be from 1 to 128, not 500"),  # no loadable file has it
+        (dict(threads=0), "threads must be at least 1, not 0"),
+        (dict(blocks=0), "blocks must be from 1 to 32, not 0"),
+        (dict(blocks=500), "blocks must be from 1 to 32, not 500"),
+        (dict(image_size=0), "image_size must be at least 8, not 0"),
+        (dict(image_size=7), "image_size must be at least 8, not 7"),  # relu4_3: 3 poolings
+        (dict(image_size=8, content_layer="relu5_3"), "image_size must be at least 16, not 8"),
+        (dict(image_size=4, style_image=None, teacher=teacher), "image_size must be at least 5, not 4"),
+        (dict(style_size=-1), "style_size must be positive (0: as it is), not -1"),
+        (dict(seed=-1), "seed must be 0 or more, not -1"),
+        (dict(lr=0.0), "lr must be positive, not 0.0"),
+        (dict(lr=-1e-3), "lr must be positive, not -0.001"),
+        (dict(epochs=0.0), "epochs must be positive, not 0.0"),
+        (dict(content_weight=-1.0), "content_weight must be 0 or more, not -1.0"),
+        (dict(style_weight=float("nan")), "style_weight must be 0 or more, not nan"),
+        (dict(tv_weight=-1.0), "tv_weight must be 0 or more"),
+        (dict(stability_weight=-1.0), "stability_weight must be 0 or more"),
+        (dict(distill_weight=-1.0), "distill_weight must be 0 or more"),
         (dict(content_weight=0.0, style_weight=0.0, tv_weight=0.0), "every loss weight is 0"),
-        (dict(vgg="vgg11"), "--vgg: unknown VGG architecture 'vgg11'"),
-        (dict(style_layers="relu1_2:lots"), "--style-layers: bad layer weight 'relu1_2:lots'"),
-        (dict(style_layers="relu1_2:-1"), "--style-layers weights must be 0 or more, not relu1_2:-1.0"),
+        (dict(vgg="vgg11"), "vgg: unknown VGG architecture 'vgg11'"),
+        (dict(style_layers="relu1_2:lots"), "style_layers: bad layer weight 'relu1_2:lots'"),
+        (dict(style_layers="relu1_2:-1"), "style_layers weights must be 0 or more, not relu1_2:-1.0"),
         (dict(content_layer="relu9_9"), "unknown vgg16 layer(s): relu9_9"),
     ]
     for overrides, message in cases:
@@ -572,7 +573,7 @@ def test_bare_command_fine_tunes_the_real_time_base(
     assert bare.style_weight == BASE_STYLE_WEIGHT and bare.structure_target == STRUCTURE_TARGET
     assert config(tmp_path, photo_dir, arch=None, width=None, blocks=None, iterations=None,
                   quality="draft").iterations == QUALITY_ITERATIONS["draft"]
-    with pytest.raises(VidstyleError, match="--quality must be one of"):
+    with pytest.raises(VidstyleError, match="^quality must be one of"):
         config(tmp_path, photo_dir, quality="best-ever")
     classic = config(tmp_path, photo_dir, arch=None, width=None, iterations=None)  # blocks given
     assert (classic.arch, classic.width, classic.init, classic.style_weight) == ("johnson", 16, None, 10)

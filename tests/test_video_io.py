@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 from media import make_audio, make_corrupt_video, make_size_change, make_video, pattern
 
+from vidstyle.defaults import DEFAULT_PRESET
 from vidstyle.errors import VidstyleError
 from vidstyle.io.fileio import atomic_output
 from vidstyle.io.frames import Frame
-from vidstyle.io.video import DEFAULT_PRESET, VideoReader, VideoWriter, is_video_file, probe
+from vidstyle.io.video import VideoReader, VideoWriter, is_video_file, probe
 from vidstyle.io.video import reader as reader_module
+from vidstyle.settings import EncodingSettings
 
 # Mean absolute error (0-255) allowed after a lossy encode of the test pattern.
 CODEC_TOLERANCE = 6.0
@@ -39,7 +41,7 @@ def copy_video(
             info.height,
             time_base=info.time_base,
             fps=info.fps,
-            preset="ultrafast",
+            encoding=EncodingSettings(preset="ultrafast"),
             audio_source=src if info.has_audio else None,
             **kwargs,
         ) as writer:
@@ -300,7 +302,8 @@ def test_avi_frames_come_back_in_display_order(tmp_path: Path, vfr: bool) -> Non
     frames = read_all(src)
     info = probe(src)
     # The default preset uses B-frames elsewhere: AVI has no timestamps to reorder them by.
-    with VideoWriter(out, 64, 48, time_base=info.time_base, fps=info.fps, preset=DEFAULT_PRESET) as w:
+    encoding = EncodingSettings(preset=DEFAULT_PRESET)
+    with VideoWriter(out, 64, 48, time_base=info.time_base, fps=info.fps, encoding=encoding) as w:
         for frame in frames:
             w.write(frame.image, frame.pts)
     written = read_all(out)

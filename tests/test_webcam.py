@@ -35,6 +35,7 @@ from vidstyle.jobs.webcam import (
     Command,
     Recorder,
     ViewState,
+    _Session,
     compose_view,
     draw_overlay,
     fit_frame,
@@ -44,6 +45,8 @@ from vidstyle.jobs.webcam import (
     run_webcam,
 )
 from vidstyle.models.transformer import TransformerNet
+from vidstyle.settings import Look
+from vidstyle.stylizers.base import preserve_colors
 from vidstyle.stylizers.fast import FastStylizer
 from vidstyle.weights import save_style
 
@@ -310,13 +313,35 @@ def test_view_toggles_and_strength() -> None:
     press(state, "n")
     assert not state.original  # a new style is shown, not hidden
     press(state, "---")
-    assert state.strength == pytest.approx(0.7)
+    assert state.look.strength == pytest.approx(0.7)
     press(state, "+=+++++")
-    assert state.strength == 1.0  # clamped
+    assert state.look.strength == 1.0  # clamped
     press(state, "-" * 15)
-    assert state.strength == 0.0
+    assert state.look.strength == 0.0
     press(state, "chf")
-    assert state.preserve_color and state.help and state.fullscreen
+    assert state.look.preserve_color and state.help and state.fullscreen
+
+
+def test_keys_change_the_look_not_the_stylizer(tmp_path: Path, styles: list[Path]) -> None:
+    """Strength and colours are the view's :class:`Look`, passed with each frame: the
+    stylizer (shared by every frame, its network loaded once) is never touched."""
+    stylizer = load_stylizers([str(styles[0])], "cpu")[0]
+    before = dict(vars(stylizer))
+    state = ViewState([stylizer.name])
+    session = _Session(
+        None, [stylizer], state, window=None, size=None, mirror=False, output_dir=tmp_path, log=None
+    )  # type: ignore[arg-type]
+    frame = Frame(pattern(1, 64, 48), 0.0, 0)
+    styled = session._render(frame)
+    assert np.abs(styled.astype(int) - frame.image).mean() > SAME_PICTURE
+    press(state, "-" * 10)
+    assert state.look == Look(strength=0.0)
+    assert np.array_equal(session._render(frame), frame.image)
+    press(state, "+" * 10 + "c")
+    assert state.look == Look(preserve_color=True)
+    assert np.array_equal(session._render(frame), preserve_colors(styled, frame.image))
+    assert vars(stylizer).keys() == before.keys()
+    assert all(vars(stylizer)[name] is value for name, value in before.items())
 
 
 def test_action_keys_are_returned_for_the_session() -> None:
@@ -365,7 +390,7 @@ def test_parse_and_fit_size() -> None:
     assert parse_size("640x480") == (640, 480)
     assert parse_size("320") == 320
     for bad in ("big", "0x0", "640x", "1x2x3"):
-        with pytest.raises(VidstyleError, match="--size"):
+        with pytest.raises(VidstyleError, match="^size "):
             parse_size(bad)
     wide = pattern(0, 160, 90)
     assert fit_frame(wide, (64, 48)).shape == (48, 64, 3)

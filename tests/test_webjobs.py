@@ -14,10 +14,11 @@ from tests.clirun import run_cli
 from tests.conftest import make_style
 from tests.media import make_video
 from vidstyle.app.sheet import thumbnail
-from vidstyle.app.webjobs import Job, Look, Stopped, one_line, preview, stylize_upload
+from vidstyle.app.webjobs import Job, Stopped, one_line, preview, stylize_upload
 from vidstyle.errors import VidstyleError
 from vidstyle.io.locations import beside
 from vidstyle.progress import FrameProgress, listening
+from vidstyle.settings import Look, NetworkSettings
 from vidstyle.weights import read_info
 
 
@@ -29,10 +30,11 @@ def photo(tmp_path: Path) -> Path:
 
 
 def test_preview_follows_strength(photo: Path, tiny_style: Path, one_thread: None) -> None:
-    original, styled = preview(photo, Look(str(tiny_style)))
+    network = NetworkSettings(str(tiny_style))
+    original, styled = preview(photo, network, Look())
     assert original.shape == styled.shape == (48, 64, 3)
     assert np.abs(styled.astype(int) - original).mean() > 10
-    _, unstyled = preview(photo, Look(str(tiny_style), strength=0.0))
+    _, unstyled = preview(photo, network, Look(strength=0.0))
     assert np.array_equal(unstyled, original)
 
 
@@ -42,7 +44,8 @@ def test_job_reports_and_stops(tmp_path: Path, tiny_style: Path, one_thread: Non
     make_video(clip, frames=300, fps=25)
     out = tmp_path / "out"
     out.mkdir()
-    job = Job(lambda: stylize_upload(clip, Look(str(tiny_style), temporal=0.4), out)).start()
+    network = NetworkSettings(str(tiny_style), temporal=0.4)
+    job = Job(lambda: stylize_upload(clip, network, Look(), out)).start()
     while job.report.done < 3 and job.running:
         job.wait(0.05)
     assert job.report.total == 300 and job.fraction() > 0 and "eta" in job.describe()
@@ -53,7 +56,7 @@ def test_job_reports_and_stops(tmp_path: Path, tiny_style: Path, one_thread: Non
 
 
 def test_job_result_and_name(photo: Path, tiny_style: Path, tmp_path: Path, one_thread: None) -> None:
-    job = Job(lambda: stylize_upload(photo, Look(str(tiny_style)), tmp_path)).start()
+    job = Job(lambda: stylize_upload(photo, NetworkSettings(str(tiny_style)), Look(), tmp_path)).start()
     assert job.wait(60) and job.error is None
     assert Path(job.result.output) == tmp_path / "photo.tiny.png"
 

@@ -3,8 +3,8 @@
 The Python API behind the ``vidstyle`` command line::
 
     import vidstyle
-    stylizer = vidstyle.FastStylizer("starry_night")
-    vidstyle.stylize_media("in.mp4", "out.mp4", stylizer)
+    stylizer = vidstyle.make_stylizer(vidstyle.NetworkSettings("starry_night"))
+    vidstyle.stylize_media("in.mp4", "out.mp4", stylizer, look=vidstyle.Look(strength=0.8))
 """
 
 from __future__ import annotations
@@ -27,21 +27,33 @@ __version__ = VERSION
 #: the API's names and their modules, imported on first use: the command line's --help and
 #: --version then answer without loading PyTorch
 _API = {
+    "EncodingSettings": "settings",
     "FastStylizer": "stylizers.fast",
+    "Limits": "settings",
+    "Look": "settings",
+    "NetworkSettings": "settings",
+    "SettingsError": "errors",
     "Style": "weights",
     "StylizeResult": "jobs.stylize",
     "VidstyleError": "errors",
     "list_styles": "weights",
     "load_style": "weights",
+    "make_stylizer": "stylizers.factory",
     "save_style": "weights",
     "stylize_media": "jobs.stylize",
 }
 __all__ = sorted(_API)
 
 if TYPE_CHECKING:
+    from .errors import SettingsError as SettingsError
     from .errors import VidstyleError as VidstyleError
     from .jobs.stylize import StylizeResult as StylizeResult
     from .jobs.stylize import stylize_media as stylize_media
+    from .settings import EncodingSettings as EncodingSettings
+    from .settings import Limits as Limits
+    from .settings import Look as Look
+    from .settings import NetworkSettings as NetworkSettings
+    from .stylizers.factory import make_stylizer as make_stylizer
     from .stylizers.fast import FastStylizer as FastStylizer
     from .weights import Style as Style
     from .weights import list_styles as list_styles

@@ -102,3 +102,8 @@ class TrainDefaults:
     checkpoint_every = 100
     sample_every = 100
     device = "auto"
+    #: mixed precision: fp16 on CUDA, bf16 on CPUs that compute it natively
+    amp = True
+    #: structure (vidstyle.quality) that fine-tuning the base network keeps, steering its style
+    #: weight (vidstyle.training.balance): above the 0.72 the styles are held to on average
+    structure_target = 0.75

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .errors import VidstyleError
+from .errors import SettingsError
+from .settings import PRECISIONS, check_precision
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -19,15 +20,15 @@ def select_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise VidstyleError("--device cuda: no CUDA GPU is available (try --device cpu)")
+        raise SettingsError("device", "{name} cuda: no CUDA GPU is available (try {name} cpu)")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise VidstyleError("--device mps: Apple MPS is not available (try --device cpu)")
+        raise SettingsError("device", "{name} mps: Apple MPS is not available (try {name} cpu)")
     if name.split(":")[0] not in DEVICES[1:]:
-        raise VidstyleError(f"unknown device {name!r} (choose from {', '.join(DEVICES)})")
+        raise SettingsError("device", f"unknown {{name}} {name!r} (choose from {', '.join(DEVICES)})")
     return torch.device(name)
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+__all__ = ["DEVICES", "PRECISIONS", "cpu_has_native_bf16", "select_device", "select_dtype"]
 
 
 def cpu_has_native_bf16() -> bool:
@@ -45,13 +46,11 @@ def cpu_has_native_bf16() -> bool:
 
 def select_dtype(precision: str, device: torch.device) -> torch.dtype:
     """Inference dtype: ``auto`` is fp16 on CUDA, bf16 on CPUs that have it, else fp32."""
-    precision = precision.lower()
-    if precision not in PRECISIONS:
-        raise VidstyleError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+    precision = check_precision(precision)
     if precision == "auto":
         if device.type == "cuda":
             return torch.float16
         return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else torch.float32
     if precision == "fp16" and device.type == "cpu":
-        raise VidstyleError("--precision fp16 needs a GPU; on the CPU use bf16 or fp32")
+        raise SettingsError("precision", "{name} fp16 needs a GPU; on the CPU use bf16 or fp32")
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

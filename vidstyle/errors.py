@@ -23,6 +23,24 @@ class VidstyleError(Exception):
             self.exit_code = exit_code
 
 
+class SettingsError(VidstyleError):
+    """A setting out of its range, named by its field (``strength``, ``style_scale``).
+
+    The library cannot know what the user typed to set it, so ``message`` says ``{name}``
+    where the setting is named (at its start when it does not): ``str()`` puts the field
+    there, the command line its own option's flag (``--strength``) through :meth:`naming`.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message if "{name}" in message else "{name} " + message
+        super().__init__(self.naming(field))
+
+    def naming(self, name: str) -> str:
+        """The message with the setting called ``name``."""
+        return self.message.replace("{name}", name)
+
+
 class Stopped(VidstyleError):
     """A job stopped on purpose (Ctrl-C, ``kill``) that says what it kept: the CLI prints
     the message as it is, not as an error, and exits with ``exit_code`` (130 or 143)."""

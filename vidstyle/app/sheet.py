@@ -17,7 +17,8 @@ from ..io.fileio import check_output_path
 from ..io.images import read_image, resize_max, write_image
 from ..io.sources import open_source
 from ..jobs.stylize import DEMO_CLIP
-from ..stylizers.fast import FastStylizer
+from ..settings import NetworkSettings
+from ..stylizers.factory import make_stylizer
 from ..weights import StyleInfo, list_styles
 
 #: the longest side of a sheet's tiles, in pixels, by default
@@ -48,7 +49,7 @@ def first_frame(path: str | Path, max_size: int | None = None, index: int = 0) -
 def stylized(photo: np.ndarray, styles: list[StyleInfo], device: str = "auto") -> Iterator[np.ndarray]:
     """``photo`` in each style in turn, as ``vidstyle stylize`` paints it at that size."""
     for info in styles:
-        yield FastStylizer(str(info.path), device=device)([photo])[0]
+        yield make_stylizer(NetworkSettings(str(info.path), device=device, temporal=0.0))([photo])[0]
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:

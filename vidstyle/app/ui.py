@@ -14,13 +14,12 @@ from typing import Any
 from ..errors import VidstyleError
 from ..io.images import is_image_path
 from ..jobs.stylize import StylizeResult
-from ..stylizers.temporal import DEFAULT_WEIGHT
+from ..settings import MAX_TEMPORAL, Look, NetworkSettings
 from ..training.train import QUALITY_ITERATIONS
 from ..weights import DEFAULT_STYLE, StyleInfo, list_styles, match_style
 from .sheet import thumbnail, thumbnail_photo
 from .webjobs import (
     Job,
-    Look,
     one_line,
     preview,
     samples_of,
@@ -154,21 +153,24 @@ def _stylize_tab(gr: Any, studio: Studio) -> None:
                 studio.choices(), value=studio.default_style(), label="Style", elem_id="style"
             )
             with gr.Row():
-                strength = gr.Slider(0, 1, 1, step=0.05, label="Strength", info="0: the original")
+                strength = gr.Slider(0, 1, Look.strength, step=0.05, label="Strength", info="0: the original")
                 temporal = gr.Slider(
                     0,
-                    0.95,
-                    DEFAULT_WEIGHT,
+                    MAX_TEMPORAL,
+                    NetworkSettings.temporal,
                     step=0.05,
                     label="Temporal smoothing",
                     info="videos: less flicker",
                 )
             with gr.Row():
                 scale = gr.Dropdown(
-                    SCALES, value="auto", label="Painted size", info="below 1: coarser strokes, faster"
+                    SCALES,
+                    value=NetworkSettings.style_scale,
+                    label="Painted size",
+                    info="below 1: coarser strokes, faster",
                 )
                 with gr.Column(min_width=120):
-                    keep = gr.Checkbox(False, label="Keep colours")
+                    keep = gr.Checkbox(Look.preserve_color, label="Keep colours")
                     hq = gr.Checkbox(False, label="HQ mode (photos: minutes)")
         with gr.Column(scale=7):
             upload = gr.File(label="Photo or video", elem_id="upload", height=120)
@@ -192,7 +194,7 @@ def _stylize_tab(gr: Any, studio: Studio) -> None:
         if not upload:
             return None, None, ""
         try:
-            return *preview(upload, Look(style, strength, keep, temporal, scale)), ""
+            return *preview(upload, *_settings(style, strength, keep, temporal, scale)), ""
         except Exception as exc:  # any failure is a line on the page
             return None, None, _error(one_line(exc))
 
@@ -203,8 +205,8 @@ def _stylize_tab(gr: Any, studio: Studio) -> None:
         if not upload:
             return _error("drop a photo or a video first"), *_hidden(gr)
         work = stylize_upload_hq if hq else stylize_upload
-        look = Look(style, strength, keep, temporal, scale)
-        job = studio.start(request.session_hash, partial(work, upload, look, studio.new_folder()))
+        settings = _settings(style, strength, keep, temporal, scale)
+        job = studio.start(request.session_hash, partial(work, upload, *settings, studio.new_folder()))
         _follow(job, progress, "frames")
         if job.error is not None:
             return _error(one_line(job.error)), *_hidden(gr)
@@ -224,6 +226,13 @@ def _stylize_tab(gr: Any, studio: Studio) -> None:
     )
     run.click(stylize, [upload, *look, hq], [status, photo, video, download])
     stop.click(halt, None, status, queue=False)
+
+
+def _settings(
+    style: str, strength: float, keep: bool, temporal: float, scale: str
+) -> tuple[NetworkSettings, Look]:
+    """The page's controls as the settings of a job (``vidstyle stylize``'s options)."""
+    return NetworkSettings(style, temporal=temporal, style_scale=scale), Look(strength, keep)
 
 
 def _hidden(gr: Any) -> tuple[Any, ...]:

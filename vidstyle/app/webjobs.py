@@ -8,7 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,14 @@ import numpy as np
 
 from ..defaults import DATA_ENV_VAR
 from ..errors import VidstyleError
+from ..io.frames import Stylizer
 from ..io.images import is_image_path, resize_max
 from ..jobs.stylize import StylizeResult, default_output, plan_fast_job, stylize_media
 from ..progress import clock, listening, notify
-from ..stylizers.fast import FastStylizer, apply_look, resize_to
+from ..settings import Look, NetworkSettings
+from ..stylizers.base import apply_look
+from ..stylizers.factory import make_stylizer
+from ..stylizers.fast import resize_to
 from ..weights import ENV_VAR
 from .sheet import first_frame
 
@@ -110,20 +114,9 @@ class Job:
         return " · ".join([*parts, f"eta {clock(report.eta)}"])
 
 
-@dataclass(frozen=True)
-class Look:
-    """The page's settings of a fast job, as ``vidstyle stylize``'s options."""
-
-    style: str
-    strength: float = 1.0
-    preserve_color: bool = False
-    temporal: float = 0.0
-    style_scale: str = "auto"
-
-
 @lru_cache(maxsize=4)
-def _stylizer(style: str, style_scale: str) -> FastStylizer:
-    return FastStylizer(style, style_scale=style_scale)
+def _stylizer(network: NetworkSettings) -> Stylizer:
+    return make_stylizer(network)
 
 
 @lru_cache(maxsize=2)
@@ -132,42 +125,40 @@ def _frame(path: str) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _painted(path: str, style: str, style_scale: str) -> np.ndarray:
-    return _stylizer(style, style_scale).paint([_frame(path)])[0]
+def _painted(path: str, network: NetworkSettings) -> np.ndarray:
+    return _stylizer(network).paint([_frame(path)])[0]
 
 
-def preview(path: str | Path, look: Look) -> tuple[np.ndarray, np.ndarray]:
+def preview(path: str | Path, network: NetworkSettings, look: Look) -> tuple[np.ndarray, np.ndarray]:
     """The first frame of ``path`` and its stylized picture, as the whole job would paint
-    it (the network's picture is kept, so strength and colours change it at once)."""
+    it (the network's picture is kept, so a new ``look`` changes it at once)."""
     frame = _frame(str(path))
-    painted = resize_to(_painted(str(path), look.style, look.style_scale), frame.shape[1], frame.shape[0])
-    out = apply_look(painted, frame, look.strength, look.preserve_color)
+    picture = _painted(str(path), replace(network, temporal=0.0))  # one frame: nothing to blend
+    out = apply_look(resize_to(picture, frame.shape[1], frame.shape[0]), frame, look)
     return resize_max(frame, SHOW_SIDE), resize_max(out, SHOW_SIDE)
 
 
-def stylize_upload(path: str | Path, look: Look, folder: Path) -> StylizeResult:
+def stylize_upload(path: str | Path, network: NetworkSettings, look: Look, folder: Path) -> StylizeResult:
     """Fast mode, as ``vidstyle stylize PATH -s STYLE`` runs it, into ``folder`` as
     ``NAME.STYLE.EXT`` (a video as MP4, for the browser to play)."""
-    stylizer = FastStylizer(
-        look.style, strength=look.strength, preserve_color=look.preserve_color, style_scale=look.style_scale
-    )
-    output = default_output(path, stylizer.name, folder, playable=True)
-    return stylize_media(path, output, progress=False, **plan_fast_job(stylizer, temporal=look.temporal))
+    options = plan_fast_job(network)
+    output = default_output(path, options["stylizer"].name, folder, playable=True)
+    return stylize_media(path, output, look=look, progress=False, **options)
 
 
-def stylize_upload_hq(path: str | Path, look: Look, folder: Path) -> StylizeResult:
-    """HQ mode (``--mode hq``) for a photo: optimised towards the style's painting."""
+def stylize_upload_hq(path: str | Path, network: NetworkSettings, look: Look, folder: Path) -> StylizeResult:
+    """HQ mode (``--mode hq``) for a photo: optimised towards the painting of
+    ``network.style`` (HQ takes nothing else of the network's settings)."""
     from ..jobs.hq import stylize_hq
 
     if not is_image_path(Path(path)):
         raise VidstyleError("HQ mode here takes a photo (a video: vidstyle stylize --mode hq)")
-    output = default_output(path, f"hq-{Path(look.style).stem}", folder)
+    output = default_output(path, f"hq-{Path(network.style).stem}", folder)
     return stylize_hq(
         Path(path),
         output,
-        look.style,
-        strength=look.strength,
-        preserve_color=look.preserve_color,
+        network.style,
+        look=look,
         progress=False,
         work_dir=folder / "hq-work",
     )

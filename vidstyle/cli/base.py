@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from ..errors import SettingsError, VidstyleError
+
 if TYPE_CHECKING:
     from ..jobs.stylize import StylizeResult
 
@@ -42,7 +44,25 @@ class _ClassicHelp:
 
 
 class Command(_ClassicHelp, TyperCommand):
-    """A command with :class:`_ClassicHelp`."""
+    """A command with :class:`_ClassicHelp`, whose settings errors name its options.
+
+    The library names a bad setting by its field (``style_scale``), as it cannot know how
+    it was given; a command's options are named as the fields they set, so the error is
+    said again here with the option's flag (``--style-scale``).
+    """
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            raise VidstyleError(exc.naming(self.flag(exc.field)), exit_code=exc.exit_code) from None
+
+    def flag(self, field: str) -> str:
+        """The option that sets ``field`` (its long flag), else the field's own name."""
+        for param in self.params:
+            if param.name == field and isinstance(param, TyperOption):
+                return next((opt for opt in param.opts if opt.startswith("--")), param.opts[0])
+        return field
 
 
 class Group(_ClassicHelp, TyperGroup):

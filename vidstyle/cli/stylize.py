@@ -8,24 +8,24 @@ import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from ..defaults import (
-    DEFAULT_CRF,
-    DEFAULT_PRESET,
     DEFAULT_SEGMENT_SECONDS,
     DEFAULT_SEQUENCE_FPS,
     DEFAULT_STYLE,
-    DEFAULT_STYLE_SCALE,
-    DEFAULT_WEIGHT,
     HQ_SIZE,
     NETWORK_SIDE,
     PAINT_SIDE,
 )
 from ..errors import VidstyleError
+from ..settings import MAX_CRF, MAX_TEMPORAL, MIN_CRF, EncodingSettings, Limits, Look, NetworkSettings
 from .base import option_given, wrote
+
+#: one of the settings dataclasses (:mod:`vidstyle.settings`)
+Settings = TypeVar("Settings")
 
 if TYPE_CHECKING:
     from ..jobs.hq import HQConfig
@@ -122,7 +122,7 @@ def stylize(
             "the input's; never enlarges). Both modes.",
             rich_help_panel=IO_PANEL,
         ),
-    ] = None,
+    ] = Limits.max_size,
     mode: Annotated[
         str,
         typer.Option(
@@ -133,7 +133,7 @@ def stylize(
     ] = "fast",
     device: Annotated[
         str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.", rich_help_panel=SPEED_PANEL)
-    ] = "auto",
+    ] = NetworkSettings.device,
     threads: Annotated[
         int | None,
         typer.Option(
@@ -148,14 +148,14 @@ def stylize(
         typer.Option(
             min=0.0, max=1.0, metavar="X", help="Blend with the original.", rich_help_panel=LOOK_PANEL
         ),
-    ] = 1.0,
+    ] = Look.strength,
     preserve_color: Annotated[
         bool, typer.Option(help="Keep the source colours.", rich_help_panel=LOOK_PANEL)
-    ] = False,
+    ] = Look.preserve_color,
     max_frames: Annotated[
         int | None,
         typer.Option(min=1, metavar="N", help="Only the first N frames.", rich_help_panel=IO_PANEL),
-    ] = None,
+    ] = Limits.max_frames,
     fps: Annotated[
         float | None,
         typer.Option(
@@ -168,15 +168,19 @@ def stylize(
     crf: Annotated[
         int,
         typer.Option(
-            min=0, max=51, metavar="N", help="H.264 quality (lower is better).", rich_help_panel=IO_PANEL
+            min=MIN_CRF,
+            max=MAX_CRF,
+            metavar="N",
+            help="H.264 quality (lower is better).",
+            rich_help_panel=IO_PANEL,
         ),
-    ] = DEFAULT_CRF,
+    ] = EncodingSettings.crf,
     preset: Annotated[
         str,
         typer.Option(
             metavar="PRESET", help="x264 speed preset (slower: smaller files).", rich_help_panel=IO_PANEL
         ),
-    ] = DEFAULT_PRESET,
+    ] = EncodingSettings.preset,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing output.", rich_help_panel=IO_PANEL)
     ] = False,
@@ -194,7 +198,7 @@ def stylize(
             "size, whichever is larger (HD: half size).",
             rich_help_panel=FAST_PANEL,
         ),
-    ] = DEFAULT_STYLE_SCALE,
+    ] = NetworkSettings.style_scale,
     batch_size: Annotated[
         int, typer.Option(min=1, metavar="N", help="Frames per network call.", rich_help_panel=FAST_PANEL)
     ] = 1,
@@ -215,17 +219,17 @@ def stylize(
             "passes; auto is bf16 on CPUs with it, else fp32 (no fp16).",
             rich_help_panel=SPEED_PANEL,
         ),
-    ] = "auto",
+    ] = NetworkSettings.precision,
     temporal: Annotated[
         float,
         typer.Option(
             min=0.0,
-            max=0.95,
+            max=MAX_TEMPORAL,
             metavar="X",
             help="Videos: flow-guided blending with the previous output on consistent pixels (0 = off).",
             rich_help_panel=FAST_PANEL,
         ),
-    ] = DEFAULT_WEIGHT,
+    ] = NetworkSettings.temporal,
     vgg: Annotated[
         str | None, typer.Option(metavar="NAME", help="vgg16 or vgg19.", rich_help_panel=HQ_PANEL)
     ] = None,
@@ -414,24 +418,32 @@ def _styles_given(styles: list[str] | None, output: str, mode: str) -> list[str]
     return styles
 
 
+def _settings(given: dict[str, Any], kind: type[Settings], **values: Any) -> Settings:
+    """The settings dataclass ``kind`` from the options given, each of which is named as the
+    field it sets (its other fields keep their defaults), and ``values``."""
+    fields = {field.name for field in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    return kind(**{name: given[name] for name in fields if name in given} | values)
+
+
+def _frame_settings(given: dict[str, Any]) -> dict[str, Any]:
+    """How the frames of any job are finished, taken and encoded, as options of its function."""
+    return {
+        "look": _settings(given, Look),
+        "limits": _settings(given, Limits),
+        "encoding": _settings(given, EncodingSettings),
+    }
+
+
 def _here_options(ctx: typer.Context, style: str) -> dict[str, Any]:
     """The options of a fast job in this process (:func:`~vidstyle.jobs.stylize.stylize_media`'s)
     with ``style``, as the command line gave them."""
     from ..jobs.stylize import plan_fast_job
-    from ..stylizers.fast import FastStylizer
 
     given = ctx.params
-    stylizer = FastStylizer(
-        style,
-        device=given["device"],
-        precision=given["precision"],
-        strength=given["strength"],
-        preserve_color=given["preserve_color"],
-        style_scale=given["style_scale"],
-    )
-    options = plan_fast_job(stylizer, given["threads"], given["workers"], given["temporal"])
-    names = ("max_size", "max_frames", "fps", "batch_size", "crf", "preset", "overwrite")
-    return options | {name: given[name] for name in names} | {"progress": not given["as_json"]}
+    network = _settings(given, NetworkSettings, style=style)
+    options = plan_fast_job(network, given["threads"], given["workers"])
+    here = {name: given[name] for name in ("fps", "batch_size", "overwrite")}
+    return options | _frame_settings(given) | here | {"progress": not given["as_json"]}
 
 
 def _batch_here(ctx: typer.Context, style: str) -> Callable[..., list[Any]]:
@@ -465,14 +477,9 @@ def _stylize_hq(input: Path, output: Path, style: str, given: dict[str, Any]) ->
         restart=given["restart"],
         keep_work=given["keep_work"],
         device=given["device"],
-        strength=given["strength"],
-        preserve_color=given["preserve_color"],
-        max_size=given["max_size"],
-        max_frames=given["max_frames"],
-        crf=given["crf"],
-        preset=given["preset"],
         overwrite=given["overwrite"],
         progress=not given["as_json"],
+        **_frame_settings(given),
     )
 
 
@@ -505,17 +512,20 @@ def _batch_on_ray(given: dict[str, Any]) -> Callable[..., list[Any]]:
 
 
 def _ray_options(given: dict[str, Any]) -> dict[str, Any]:
-    """The options of a job on Ray (:class:`~vidstyle.jobs.distributed.RayOptions`, the style and
-    --overwrite), as the command line gave them."""
-    names = ("style", "device", "precision", "strength", "preserve_color", "style_scale", "temporal")
-    names += ("max_size", "max_frames", "crf", "preset", "segment_seconds", "task_cpus", "task_gpus")
-    names += ("restart", "keep_work", "overwrite")
-    options = {name: given[name] for name in names} | {
+    """The options of a job on Ray (its settings, :class:`~vidstyle.jobs.distributed.RayOptions`
+    and --overwrite), as the command line gave them."""
+    from ..jobs.distributed import RayOptions
+
+    ray = {field.name for field in dataclasses.fields(RayOptions)}
+    options = {name: given[name] for name in (*ray, "overwrite") if name in given} | {
         "progress": not given["as_json"],
         "log": lambda line: typer.echo(line, err=True),
+        "network": _settings(given, NetworkSettings),
+        **_frame_settings(given),
     }
     if given["mode"] == "hq":  # frames tied together by HQ's own temporal loss, not blended
-        options |= {"hq": dataclasses.asdict(_hq_config(given)), "temporal": 0.0}
+        hq = dataclasses.asdict(_hq_config(given))
+        options |= {"hq": hq, "network": dataclasses.replace(options["network"], temporal=0.0)}
     return options
 
 

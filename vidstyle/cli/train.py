@@ -129,7 +129,7 @@ def train(
         typer.Option(
             metavar="S",
             help="Steer the style weight so the scene's edges keep this structure (0 = off; "
-            "default 0.76 fine-tuning the base network, else off).",
+            f"default {TrainDefaults.structure_target:g} fine-tuning the base network, else off).",
         ),
     ] = None,
     seed: Annotated[
@@ -147,7 +147,9 @@ def train(
     device: Annotated[
         str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.")
     ] = TrainDefaults.device,
-    amp: Annotated[bool, typer.Option(help="Mixed precision (CUDA fp16; CPU bf16 where supported).")] = True,
+    amp: Annotated[
+        bool, typer.Option(help="Mixed precision (CUDA fp16; CPU bf16 where supported).")
+    ] = TrainDefaults.amp,
     threads: Annotated[int | None, typer.Option(metavar="N", help="CPU threads for PyTorch.")] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the checkpoint (of a stopped run).")

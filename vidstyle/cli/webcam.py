@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..defaults import WEBCAM_MAX_LATENCY, WEBCAM_SIZE, WEBCAM_STYLE_SCALE
+from ..settings import Look, NetworkSettings
 
 
 def webcam(
@@ -39,7 +40,9 @@ def webcam(
             "processing resolution; below 1: coarser and faster; auto: as in `stylize`).",
         ),
     ] = str(WEBCAM_STYLE_SCALE),
-    device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.")] = "auto",
+    device: Annotated[
+        str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or mps.")
+    ] = NetworkSettings.device,
     mirror: Annotated[bool, typer.Option("--mirror", help="Flip left-right, like a mirror.")] = False,
     record: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Record the stylized stream from the start.")
@@ -55,8 +58,12 @@ def webcam(
         float | None, typer.Option(min=0.0, metavar="SECONDS", help="Stop after this many seconds.")
     ] = None,
     loop: Annotated[bool, typer.Option("--loop", help="Restart a video file source at its end.")] = False,
-    strength: Annotated[float, typer.Option(min=0.0, max=1.0, metavar="X", help="Initial strength.")] = 1.0,
-    preserve_color: Annotated[bool, typer.Option(help="Start with the camera's colours kept.")] = False,
+    strength: Annotated[
+        float, typer.Option(min=0.0, max=1.0, metavar="X", help="Initial strength.")
+    ] = Look.strength,
+    preserve_color: Annotated[
+        bool, typer.Option(help="Start with the camera's colours kept.")
+    ] = Look.preserve_color,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing --record file.")
     ] = False,
@@ -113,8 +120,7 @@ def webcam(
         max_frames=max_frames,
         duration=duration,
         loop=loop,
-        strength=strength,
-        preserve_color=preserve_color,
+        look=Look(strength, preserve_color),
         overwrite=overwrite,
         virtual_cam=virtual_cam_device or virtual_cam,
         threads=threads,

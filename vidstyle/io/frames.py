@@ -21,6 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..settings import Look
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -82,9 +84,11 @@ class Stylizer(Protocol):
 
     :meth:`paint` makes the stylizer's pictures of a batch of images, at the size it paints
     at; the job runs it on its network threads, several batches at once where it has
-    several workers. :meth:`finish` brings one picture to its source image (its size, its
-    look). Calling the stylizer does both. ``vidstyle.stylizers.base.BaseStylizer`` gives
-    the defaults: nothing to reset or cancel, pictures finished as they are.
+    several workers. :meth:`finish` brings one picture to its source image: its size, and
+    the :class:`~vidstyle.settings.Look` the job passes (a value apart from the stylizer,
+    which a live session may change from frame to frame). Calling the stylizer does both.
+    ``vidstyle.stylizers.base.BaseStylizer`` gives the defaults: nothing to reset or cancel,
+    pictures finished in their look as they are.
     """
 
     #: a name for messages and results (a style's name)
@@ -102,13 +106,13 @@ class Stylizer(Protocol):
 
     def paint(self, images: list[np.ndarray]) -> list[np.ndarray]: ...
 
-    def finish(self, painted: np.ndarray, source: np.ndarray) -> np.ndarray: ...
+    def finish(self, painted: np.ndarray, source: np.ndarray, look: Look) -> np.ndarray: ...
 
     def cancel(self) -> None:
         """Stop the frame in progress soon (another thread calls it: Ctrl-C)."""
         ...
 
-    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]: ...
+    def __call__(self, images: list[np.ndarray], look: Look = ...) -> list[np.ndarray]: ...
 
 
 @runtime_checkable
@@ -121,6 +125,12 @@ class FrameSink(Protocol):
     """
 
     def write(self, image: np.ndarray, frame: Frame) -> None: ...
+
+    def cut_short(self, frame_seconds: float) -> None:
+        """The input was cut short of its end (``max_frames``): end what the sink carries
+        beside the frames (a video file's audio) one frame, ``frame_seconds``, after the last
+        frame written. A sink that carries nothing else has nothing to cut."""
+        ...
 
     def __enter__(self) -> FrameSink: ...
 

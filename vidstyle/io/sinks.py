@@ -15,6 +15,7 @@ from types import TracebackType
 import numpy as np
 
 from ..errors import VidstyleError
+from ..settings import EncodingSettings
 from .fileio import (
     OutputLock,
     atomic_output,
@@ -27,7 +28,7 @@ from .fileio import (
 from .frames import Frame, FrameSink, SourceInfo
 from .images import is_image_path, write_image
 from .locations import Pattern, is_pattern, parse_pattern
-from .video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoWriter
+from .video import FORMATS, VideoWriter
 
 
 class VideoFileSink:
@@ -42,13 +43,12 @@ class VideoFileSink:
         path: Path,
         info: SourceInfo,
         *,
-        crf: int = DEFAULT_CRF,
-        preset: str = DEFAULT_PRESET,
+        encoding: EncodingSettings = EncodingSettings(),
         encoder_threads: int = 0,
         overwrite: bool = True,
     ) -> None:
         self.path, self.info, self.overwrite = Path(path), info, overwrite
-        self._options = {"crf": crf, "preset": preset, "encoder_threads": encoder_threads}
+        self._options = {"encoding": encoding, "encoder_threads": encoder_threads}
         self._stack = contextlib.ExitStack()
         self._writer: VideoWriter | None = None
         self.last_time: float | None = None
@@ -73,10 +73,10 @@ class VideoFileSink:
         )
         return self._stack.enter_context(writer)
 
-    def end_audio_at(self, seconds: float) -> None:
-        """Cut the carried audio at ``seconds`` (the video was cut short of its source)."""
-        if self._writer is not None:
-            self._writer.set_max_time(seconds)
+    def cut_short(self, frame_seconds: float) -> None:
+        """The carried audio ends with the video, ``frame_seconds`` after its last frame."""
+        if self._writer is not None and self.last_time is not None:
+            self._writer.set_max_time(self.last_time + frame_seconds)
 
     def __enter__(self) -> VideoFileSink:
         return self
@@ -102,6 +102,9 @@ class ImageFileSink:
                 "name a video file or an image sequence such as out/%05d.png"
             )
         self._image = image
+
+    def cut_short(self, frame_seconds: float) -> None:
+        """An image carries nothing beside its frame."""
 
     def __enter__(self) -> ImageFileSink:
         return self
@@ -149,6 +152,9 @@ class ImageSequenceSink:
         if new:
             self._new.append(path)
 
+    def cut_short(self, frame_seconds: float) -> None:
+        """Image files carry nothing beside their frames."""
+
     def __enter__(self) -> ImageSequenceSink:
         return self
 
@@ -195,8 +201,7 @@ def open_sink(
     *,
     inputs: tuple[Path, ...] = (),
     overwrite: bool = False,
-    crf: int = DEFAULT_CRF,
-    preset: str = DEFAULT_PRESET,
+    encoding: EncodingSettings = EncodingSettings(),
     encoder_threads: int = 0,
 ) -> FrameSink:
     """The sink for ``output``, checked before any frame is made (a one-line
@@ -215,7 +220,7 @@ def open_sink(
         return ImageFileSink(path, overwrite=overwrite)
     if path.suffix.lower() in FORMATS:
         return VideoFileSink(
-            path, info, crf=crf, preset=preset, encoder_threads=encoder_threads, overwrite=overwrite
+            path, info, encoding=encoding, encoder_threads=encoder_threads, overwrite=overwrite
         )
     raise VidstyleError(
         f"unsupported output type {path.suffix or '(none)'!r}: use a video ({', '.join(FORMATS)}), "

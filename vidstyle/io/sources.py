@@ -12,7 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..defaults import DEFAULT_SEQUENCE_FPS
-from ..errors import VidstyleError
+from ..errors import SettingsError, VidstyleError
 from .camera import Camera, CameraLost
 from .fileio import Closing
 from .frames import Frame, FrameSource, SourceInfo
@@ -98,7 +98,7 @@ class ImageSequence(Closing):
         if not paths:
             raise VidstyleError(f"no images in {label}")
         if not fps > 0:
-            raise VidstyleError(f"--fps must be above 0, not {fps:g}")
+            raise SettingsError("fps", f"must be above 0, not {fps:g}")
         self.paths = paths[:max_frames]
         self.max_size = max_size
         first = read_image(self.paths[0], max_size=max_size)

@@ -112,6 +112,9 @@ class VirtualCamera(Closing):
         self._camera.send(letterbox(image, self.width, self.height))
         self.frames += 1
 
+    def cut_short(self, frame_seconds: float) -> None:
+        """A live picture carries nothing beside its frames."""
+
     def close(self) -> None:
         """Release the device, so other programs (or a next session) can send to it."""
         if self._camera is not None:

@@ -23,18 +23,19 @@ import time
 from abc import ABC, abstractmethod
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..errors import VidstyleError
+from ..errors import SettingsError, VidstyleError
 from ..io.fileio import check_output_path
 from ..io.images import is_image_path, scaled_size
 from ..io.video import FORMATS, probe
 from ..progress import FrameProgress
-from ..weights import DEFAULT_STYLE, find_style, read_info
+from ..settings import EncodingSettings, Limits, Look, NetworkSettings
+from ..weights import find_style, read_info
 from . import segments as seg
 from .batch import BatchItem, attempt, run_batch
 from .stylize import StylizeResult, cpu_cores, share_cores, stylize_media
@@ -156,10 +157,10 @@ def _signal_handlers_kept() -> Iterator[None]:
 class RayOptions:
     """How a job on Ray runs: the keyword options of :func:`stylize_on_ray` and
     :func:`stylize_batch_on_ray` beside the settings its frames depend on (those of a
-    :class:`~vidstyle.jobs.segments.SegmentJob`: ``precision``, ``strength``, ``temporal``...).
+    :class:`~vidstyle.jobs.segments.SegmentJob`: network, look, encoding, limits).
 
-    Each task declares ``task_cpus`` cores and ``task_gpus`` GPUs (default: one with
-    ``--device cuda``, else none); with a GPU it stylizes there (``device`` auto). At most
+    Each task declares ``task_cpus`` cores and ``task_gpus`` GPUs (default: one where the
+    network's device is cuda, else none); with a GPU it stylizes there (device auto). At most
     ``tasks`` tasks run at once (default: as many as the cluster has room for). Each
     segment starts ``warmup`` frames early, and each join cross-fades over ``blend``
     frames (defaults: the job's, :attr:`~vidstyle.jobs.segments.SegmentJob.warmup` and
@@ -169,10 +170,8 @@ class RayOptions:
     (:func:`~vidstyle.jobs.segments.stylize_segment`).
     """
 
-    device: str = "auto"
     warmup: int | None = None
     blend: int | None = None
-    max_frames: int | None = None
     segment_seconds: float = seg.DEFAULT_SEGMENT_SECONDS
     task_cpus: int = 1
     task_gpus: float | None = None
@@ -185,19 +184,26 @@ class RayOptions:
     task: Task = seg.stylize_segment
 
     def __post_init__(self) -> None:
-        if self.gpus < 0:
-            raise VidstyleError("--task-gpus must be at least 0")
+        if self.task_cpus < 1:
+            raise SettingsError("task_cpus", "must be at least 1")
+        if self.task_gpus is not None and not self.task_gpus >= 0:
+            raise SettingsError("task_gpus", "must be at least 0")
+
+    def for_device(self, device: str) -> RayOptions:
+        """These options with ``task_gpus`` decided for a network on ``device``."""
+        return self if self.task_gpus is not None else replace(self, task_gpus=float(device == "cuda"))
 
     @property
     def gpus(self) -> float:
-        return self.task_gpus if self.task_gpus is not None else float(self.device == "cuda")
+        """The GPUs each task takes, once :meth:`for_device` has decided them."""
+        return self.task_gpus or 0.0
 
-    def job(self, style: Path, **frames: Any) -> seg.SegmentJob:
-        """The settings every task runs with, ``frames`` those of the frames (checked here,
-        before any task starts); each file's own input and container go in with
-        :func:`dataclasses.replace`."""
-        device = self.device if self.device != "auto" else ("cuda" if self.gpus else "cpu")
-        return seg.SegmentJob("", str(style), device=device, cpus=self.task_cpus, **frames)
+    def job(self, network: NetworkSettings, **frames: Any) -> seg.SegmentJob:
+        """The settings every task runs with: ``network`` on the tasks' device (a GPU where
+        they take one, for ``auto``), and ``frames``, the rest of the frames' settings; each
+        file's own input and container go in with :func:`dataclasses.replace`."""
+        device = network.device if network.device != "auto" else ("cuda" if self.gpus else "cpu")
+        return seg.SegmentJob("", replace(network, device=device), cpus=self.task_cpus, **frames)
 
     def say(self, line: str) -> None:
         if self.log is not None:
@@ -207,23 +213,27 @@ class RayOptions:
 def stylize_on_ray(
     input: str | Path,
     output: str | Path,
-    style: str | Path = DEFAULT_STYLE,
+    network: NetworkSettings = NetworkSettings(),
     *,
+    look: Look = Look(),
+    encoding: EncodingSettings = EncodingSettings(),
+    limits: Limits = Limits(),
+    hq: dict[str, Any] | None = None,
     work_dir: Path | None = None,
     overwrite: bool = False,
     **options: Any,
 ) -> StylizeResult:
     """Stylize the video ``input`` into the video ``output``, a Ray task per segment; the
     output has the frames, timestamps and audio of a one-process run. Fast mode, or HQ
-    mode with ``hq`` (:class:`~vidstyle.jobs.hq.HQConfig`'s fields as a dict, ``temporal=0``,
-    and ``style`` a painting or a style whose painting HQ optimises towards).
+    mode with ``hq`` (:class:`~vidstyle.jobs.hq.HQConfig`'s fields as a dict, ``temporal``
+    0, and ``network.style`` a painting or a style whose painting HQ optimises towards).
 
-    ``options`` are those of :class:`RayOptions` and the frames' settings of a
-    :class:`~vidstyle.jobs.segments.SegmentJob`. Finished segments stay in ``work_dir``
+    The frames' settings are those of a :class:`~vidstyle.jobs.segments.SegmentJob`;
+    ``options`` those of :class:`RayOptions`. Finished segments stay in ``work_dir``
     (default ``OUTPUT.segments``) until the output is written, so a stopped job goes on
     where it was. (An image ``input`` is one task.)
     """
-    settings, job = _prepare(style, options)
+    settings, job = _prepare(network, options, look=look, encoding=encoding, limits=limits, hq=hq)
     input, output = Path(input), Path(output)
     if not input.is_file():
         raise VidstyleError(f"input not found: {input}")
@@ -235,8 +245,12 @@ def stylize_on_ray(
 def stylize_batch_on_ray(
     inputs: list[Path],
     output_dir: Path,
-    style: str | Path = DEFAULT_STYLE,
+    network: NetworkSettings = NetworkSettings(),
     *,
+    look: Look = Look(),
+    encoding: EncodingSettings = EncodingSettings(),
+    limits: Limits = Limits(),
+    hq: dict[str, Any] | None = None,
     overwrite: bool = False,
     on_item: Callable[[int, int, BatchItem], None] | None = None,
     tag: str | None = None,
@@ -248,11 +262,11 @@ def stylize_batch_on_ray(
 
     Each video is joined as soon as its last segment is done. Its finished segments wait in
     ``.NAME.segments`` beside its output (hidden, so that no later batch over the folder
-    takes them for inputs), so a stopped batch goes on where it was. ``options`` are those
-    of :func:`stylize_on_ray`; ``tag`` marks the outputs' names (see
+    takes them for inputs), so a stopped batch goes on where it was. The settings and
+    ``options`` are those of :func:`stylize_on_ray`; ``tag`` marks the outputs' names (see
     :func:`~vidstyle.jobs.batch.output_for`).
     """
-    settings, job = _prepare(style, options)
+    settings, job = _prepare(network, options, look=look, encoding=encoding, limits=limits, hq=hq)
 
     def on_ray(pairs: list[tuple[Path, Path]], report: Callable[[BatchItem], None]) -> None:
         files = []
@@ -268,15 +282,16 @@ def stylize_batch_on_ray(
     return run_batch(inputs, output_dir, on_ray, overwrite=overwrite, on_item=on_item, tag=tag)
 
 
-def _prepare(style: str | Path, options: dict[str, Any]) -> tuple[RayOptions, seg.SegmentJob]:
-    """The job's :class:`RayOptions` and the tasks' settings (the other ``options``),
-    checked before anything is written: Ray installed, the style a weights file (not a
-    painting or another program's file)."""
+def _prepare(
+    network: NetworkSettings, options: dict[str, Any], **frames: Any
+) -> tuple[RayOptions, seg.SegmentJob]:
+    """The job's :class:`RayOptions` (from ``options``) and the tasks' settings, checked
+    before anything is written: Ray installed, the style a weights file (not a painting or
+    another program's file)."""
     import_ray()
-    names = {field.name for field in fields(RayOptions)}
-    settings = RayOptions(**{name: value for name, value in options.items() if name in names})
-    style_path = _style_file(style, hq_mode=options.get("hq") is not None)
-    return settings, settings.job(style_path, **{k: v for k, v in options.items() if k not in names})
+    settings = RayOptions(**options).for_device(network.device)
+    style_path = _style_file(network.style, hq_mode=frames["hq"] is not None)
+    return settings, settings.job(replace(network, style=str(style_path)), **frames)
 
 
 def _style_file(style: str | Path, hq_mode: bool) -> Path:
@@ -299,7 +314,7 @@ def _open(
     image = is_image_path(input)
     if not image and output.suffix.lower() not in FORMATS:
         raise VidstyleError(f"--backend ray writes a video file ({', '.join(FORMATS)}), not {output}")
-    check_output_path(output, inputs=(input, Path(job.style)), overwrite=overwrite)
+    check_output_path(output, inputs=(input, Path(job.network.style)), overwrite=overwrite)
     job = replace(job, input=str(input.resolve()), suffix=output.suffix.lower())
     if image:
         return _Image(input, output, job, overwrite)
@@ -391,9 +406,9 @@ class _Video(_File):
         warmup = job.warmup if settings.warmup is None else settings.warmup
         blend = job.blend if settings.blend is None else settings.blend
         self.plan = seg.plan(
-            input, settings.segment_seconds, warmup=warmup, blend=blend, max_frames=settings.max_frames
+            input, settings.segment_seconds, warmup=warmup, blend=blend, max_frames=job.limits.max_frames
         )
-        manifest = seg.job_manifest(job, self.plan, settings.max_frames)
+        manifest = seg.job_manifest(job, self.plan)
         self.work = seg.WorkDir(work_dir, manifest, job.suffix, settings.restart)
         self.work.claim_plan(self.plan.segments)
         self.todo = [s for s in self.plan.segments if self.work.record(s.index) is None]
@@ -449,7 +464,7 @@ class _Video(_File):
         starting Ray, running the segments and joining them)."""
         seconds = time.perf_counter() - self.began
         info = probe(self.input)
-        width, height = scaled_size(info.width, info.height, self.job.max_size)
+        width, height = scaled_size(info.width, info.height, self.job.limits.max_size)
         return StylizeResult(
             str(self.output),
             width,
@@ -513,7 +528,7 @@ def _stylize_image(job: seg.SegmentJob, segment: None, path: str, overwrite: boo
     stylizer = job.stylizer()
     share_cores(stylizer, job.cpus, 1)
     return stylize_media(
-        job.input, path, stylizer, max_size=job.max_size, overwrite=overwrite, progress=False
+        job.input, path, stylizer, look=job.look, limits=job.limits, overwrite=overwrite, progress=False
     )
 
 

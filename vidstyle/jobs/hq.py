@@ -22,23 +22,23 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..defaults import HQ_SIZE
 from ..device import cpu_has_native_bf16, select_device
-from ..errors import VidstyleError
+from ..errors import SettingsError, VidstyleError
 from ..io.fileio import check_output_path
 from ..io.images import is_image_path, read_image, resize_max, scaled_size, to_images, to_tensor, write_image
 from ..io.sources import open_source
-from ..io.video import DEFAULT_CRF, DEFAULT_PRESET
 from ..models.vgg import VGGFeatures, layer_names
 from ..progress import FrameProgress
 from ..quality import lab_pixels
+from ..settings import EncodingSettings, Limits, Look, NetworkSettings
 from ..stylizers.base import BaseStylizer
-from ..stylizers.fast import FastStylizer, apply_look
+from ..stylizers.factory import make_stylizer
+from ..stylizers.fast import FastStylizer, resize_to
 from ..stylizers.flow import FLOW_METHODS, consistent_flow, warp
 from ..training import vgg_weights
 from ..training.losses import (
@@ -136,43 +136,44 @@ class HQConfig:
     def __post_init__(self) -> None:
         """Reject bad settings up front rather than after minutes of optimisation."""
         if self.vgg not in ("vgg16", "vgg19"):
-            raise VidstyleError(f"--vgg must be vgg16 or vgg19, not {self.vgg!r}")
-        names = layer_names(self.vgg)
-        for option, spec in (
-            ("--content-layers", self.content_layers),
-            ("--style-layers", self.style_layers),
-        ):
-            try:
-                layers = parse_layer_weights(spec)
-            except ValueError as exc:
-                raise VidstyleError(f"{option}: {exc}") from None
-            unknown = [n for n in layers if n not in names]
-            if unknown:
-                raise VidstyleError(f"{option}: unknown {self.vgg} layer(s) {', '.join(unknown)}")
-            if any(w < 0 for w in layers.values()) or sum(layers.values()) <= 0:
-                raise VidstyleError(f"{option}: layer weights must be >= 0 with a positive sum")
+            raise SettingsError("vgg", f"must be vgg16 or vgg19, not {self.vgg!r}")
+        for field in ("content_layers", "style_layers"):
+            self._check_layers(field)
         weights = ("content_weight", "style_weight", "tv_weight", "palette_weight", "temporal_weight")
         for name in (*weights, "adam_eps"):
             if not getattr(self, name) >= 0:
-                raise VidstyleError(f"--{name.replace('_', '-')} must be >= 0")
+                raise SettingsError(name, "must be >= 0")
         if self.pool not in ("max", "avg"):
-            raise VidstyleError(f"--pool must be max or avg, not {self.pool!r}")
+            raise SettingsError("pool", f"must be max or avg, not {self.pool!r}")
         match = _INIT_RE.match(self.init)
         if match is None or (match["ratio"] is not None and not 0 <= float(match["ratio"]) <= 1):
-            raise VidstyleError(
-                f"--init must be content, noise, blend:R (0<=R<=1), fast or fast:NAME, not {self.init!r}"
+            raise SettingsError(
+                "init", f"must be content, noise, blend:R (0<=R<=1), fast or fast:NAME, not {self.init!r}"
             )
         if self.optimizer not in LEARNING_RATES:
-            raise VidstyleError(f"--optimizer must be lbfgs or adam, not {self.optimizer!r}")
-        if self.iterations < 1 or self.iterations_next < 1 or self.scales < 1:
-            raise VidstyleError("--iterations, --iterations-next and --scales must be at least 1")
+            raise SettingsError("optimizer", f"must be lbfgs or adam, not {self.optimizer!r}")
+        for name in ("iterations", "iterations_next", "scales"):
+            if getattr(self, name) < 1:
+                raise SettingsError(name, "must be at least 1")
         if self.precision not in HQ_PRECISIONS:
             choices = ", ".join(HQ_PRECISIONS)
-            raise VidstyleError(f"--mode hq: --precision must be {choices}, not {self.precision!r}")
+            raise SettingsError("precision", f"HQ mode's {{name}} must be {choices}, not {self.precision!r}")
         if self.size is not None and self.size < 1:
-            raise VidstyleError("--size must be positive")
+            raise SettingsError("size", "must be positive")
         if self.flow not in FLOW_METHODS:
-            raise VidstyleError(f"--flow must be one of {', '.join(FLOW_METHODS)}, not {self.flow!r}")
+            raise SettingsError("flow", f"must be one of {', '.join(FLOW_METHODS)}, not {self.flow!r}")
+
+    def _check_layers(self, field: str) -> None:
+        """The layer weights of ``field``: known layers of ``vgg``, weights >= 0, a positive sum."""
+        try:
+            layers = parse_layer_weights(getattr(self, field))
+        except ValueError as exc:
+            raise SettingsError(field, f"{{name}}: {exc}") from None
+        unknown = [n for n in layers if n not in layer_names(self.vgg)]
+        if unknown:
+            raise SettingsError(field, f"{{name}}: unknown {self.vgg} layer(s) {', '.join(unknown)}")
+        if any(w < 0 for w in layers.values()) or sum(layers.values()) <= 0:
+            raise SettingsError(field, "{name}: layer weights must be >= 0 with a positive sum")
 
 
 @dataclass
@@ -320,7 +321,9 @@ class Gatys:
         if self.init["net"] is None:
             return None
         path = self.init["fast"] or self.matching_style()
-        return FastStylizer(path, device=self.device) if path is not None else None
+        if path is None:
+            return None
+        return make_stylizer(NetworkSettings(path, device=str(self.device), temporal=0.0))
 
     def matching_style(self) -> Path | None:
         """The installed style network trained on this painting, if any: the one whose weights
@@ -524,8 +527,8 @@ class WorkDir(BaseWorkDir):
 class HQStylizer(BaseStylizer):
     """A stateful :class:`~vidstyle.io.frames.Stylizer`: call it with frames in order.
 
-    Each frame is optimised at ``config.size`` (the result is resized back to the frame's
-    size), warm-started and temporally tied to the previous one. Frames already in the
+    Each frame is optimised at ``config.size`` (:meth:`finish` brings the result to the
+    frame's size and look), warm-started and temporally tied to the previous one. Frames already in the
     work directory are read back instead of recomputed, so a rerun resumes.
     """
 
@@ -534,14 +537,11 @@ class HQStylizer(BaseStylizer):
         engine: Gatys,
         work: WorkDir | None = None,
         *,
-        strength: float = 1.0,
-        preserve_color: bool = False,
         total: int | None = None,
         progress: FrameProgress | None = None,
         name: str = "hq",
     ) -> None:
         self.engine, self.work, self.config = engine, work, engine.config
-        self.strength, self.preserve_color = strength, preserve_color
         self.total, self.progress = total, progress
         self.device, self.name = engine.device, name
         self.index = 0
@@ -552,7 +552,13 @@ class HQStylizer(BaseStylizer):
         self._step_seconds = 0.0
 
     def paint(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Each frame's optimised picture, at the size it was optimised at."""
         return [self._one(frame) for frame in frames]
+
+    def finish(self, painted: np.ndarray, source: np.ndarray, look: Look) -> np.ndarray:
+        """The output for ``source``: its picture at the frame's size, in ``look``."""
+        height, width = source.shape[:2]
+        return super().finish(resize_to(painted, width, height), source, look)
 
     def cancel(self) -> None:
         """Stop the frame in progress within one optimiser step (Ctrl-C); finished frames stay."""
@@ -575,9 +581,7 @@ class HQStylizer(BaseStylizer):
         self._previous = (raw, content)
         self.index += 1
         self._show(self.index)
-        h, w = frame.shape[:2]
-        out = raw if raw.shape[:2] == (h, w) else cv2.resize(raw, (w, h), interpolation=cv2.INTER_CUBIC)
-        return apply_look(out, frame, self.strength, self.preserve_color)
+        return raw
 
     def _compute(self, content: np.ndarray, index: int) -> np.ndarray:
         """Optimise one frame, warm-started from the previous one when there is one."""
@@ -642,7 +646,7 @@ def default_work_dir(output: Path) -> Path:
 
 
 def manifest(config: HQConfig, input: Path, style_image: np.ndarray, max_size: int | None) -> dict[str, Any]:
-    """Everything a finished frame depends on (post-processing such as strength excluded)."""
+    """Everything a finished frame depends on (not its :class:`~vidstyle.settings.Look`)."""
     input = Path(input)
     return {
         "version": MANIFEST_VERSION,
@@ -664,26 +668,23 @@ def stylize_hq(
     restart: bool = False,
     keep_work: bool = False,
     device: str = "auto",
-    strength: float = 1.0,
-    preserve_color: bool = False,
-    max_size: int | None = None,
-    max_frames: int | None = None,
-    crf: int = DEFAULT_CRF,
-    preset: str = DEFAULT_PRESET,
+    look: Look = Look(),
+    limits: Limits = Limits(),
+    encoding: EncodingSettings = EncodingSettings(),
     overwrite: bool = False,
     progress: bool = True,
     vgg: VGGFeatures | None = None,
 ) -> StylizeResult:
     """Stylize a video or image in HQ mode, resuming from ``work_dir`` (default beside output).
 
-    The work directory is removed after a successful run unless ``keep_work``.
+    The work directory is removed after a successful run unless ``keep_work``. Frames are
+    finished in ``look``, taken within ``limits`` and encoded with ``encoding``, as in fast
+    mode (:func:`~vidstyle.jobs.stylize.stylize_media`).
     """
     input, output = Path(input), Path(output)
     config = config or HQConfig()
     if not input.is_file():
         raise VidstyleError(f"input not found: {input}")
-    if not 0.0 <= strength <= 1.0:
-        raise VidstyleError("--strength must be between 0 and 1")
     style_file = (Path(style),) if Path(style).is_file() else ()  # a painting, never to be replaced
     check_output_path(output, inputs=(input, *style_file), overwrite=overwrite)
     work_dir = work_dir or default_work_dir(output)
@@ -691,30 +692,21 @@ def stylize_hq(
     style_image, style_name = load_style_image(style)
     torch_device = select_device(device)
     engine = Gatys(config, style_image, torch_device, vgg)
-    with open_source(input, max_frames=max_frames) as source:
+    with open_source(input, max_frames=limits.max_frames) as source:
         total, width, height = source.info.frame_count, source.info.width, source.info.height
-    for limit in (max_size, config.size):
+    for limit in (limits.max_size, config.size):
         width, height = scaled_size(width, height, limit)
     engine.check_size((height, width))
-    work = WorkDir(work_dir, manifest(config, input, style_image, max_size), restart)
+    work = WorkDir(work_dir, manifest(config, input, style_image, limits.max_size), restart)
     with FrameProgress(total, description="hq", enabled=progress) as bar:
-        stylizer = HQStylizer(
-            engine,
-            work,
-            strength=strength,
-            preserve_color=preserve_color,
-            total=total,
-            progress=bar,
-            name=f"hq:{style_name}",
-        )
+        stylizer = HQStylizer(engine, work, total=total, progress=bar, name=f"hq:{style_name}")
         result = stylize_media(
             input,
             output,
             stylizer,
-            max_size=max_size,
-            max_frames=max_frames,
-            crf=crf,
-            preset=preset,
+            look=look,
+            limits=limits,
+            encoding=encoding,
             overwrite=overwrite,
             progress=False,
         )

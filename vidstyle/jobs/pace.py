@@ -26,6 +26,7 @@ import numpy as np
 from .stylize import cpu_cores
 
 if TYPE_CHECKING:
+    from ..settings import Look
     from ..stylizers.fast import FastStylizer
 
 #: seconds over which the busy cores are measured at the start of a session
@@ -209,12 +210,12 @@ class LivePace:
 
         return torch.get_num_threads() if self.tuner is None else self.tuner.threads
 
-    def paint(self, stylizer: FastStylizer, image: np.ndarray) -> np.ndarray:
-        """``stylizer``'s picture of ``image``; its network time goes to the tuner, per
-        painted pixel so that a change of size does not count as a change of speed."""
+    def paint(self, stylizer: FastStylizer, image: np.ndarray, look: Look) -> np.ndarray:
+        """``stylizer``'s picture of ``image`` in ``look``; its network time goes to the
+        tuner, per painted pixel so that a change of size does not count as a change of speed."""
         factor = self.scale.factor
         start = time.perf_counter()
-        out = painted(stylizer, image, factor)
+        out = painted(stylizer, image, factor, look)
         if self.tuner is not None:
             self.tuner.record((time.perf_counter() - start) / factor**2)
         return out
@@ -237,15 +238,15 @@ def live_pace(device: str, threads: int | None = None, max_latency: float | None
     return LivePace(ThreadTuner(start_threads(), cpu_cores(), torch.set_num_threads), scale)
 
 
-def painted(stylizer: FastStylizer, image: np.ndarray, factor: float) -> np.ndarray:
-    """``stylizer``'s output for ``image``, painted at ``factor`` of its usual size (and
-    brought back to the frame's size)."""
+def painted(stylizer: FastStylizer, image: np.ndarray, factor: float, look: Look) -> np.ndarray:
+    """``stylizer``'s output for ``image`` in ``look``, painted at ``factor`` of its usual
+    size (and brought back to the frame's size)."""
     if factor >= 1:
-        return stylizer([image])[0]
+        return stylizer([image], look)[0]
     base = stylizer.style_scale
     height, width = image.shape[:2]
     stylizer.style_scale = factor * stylizer.network_size(width, height)[0] / width
     try:
-        return stylizer([image])[0]
+        return stylizer([image], look)[0]
     finally:
         stylizer.style_scale = base

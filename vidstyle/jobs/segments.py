@@ -32,16 +32,18 @@ import cv2
 import numpy as np
 
 from ..defaults import DEFAULT_SEGMENT_SECONDS
-from ..device import DEVICES, PRECISIONS, select_device
-from ..errors import VidstyleError
+from ..device import DEVICES, select_device
+from ..errors import SettingsError, VidstyleError
 from ..io.fileio import Closing, atomic_output
 from ..io.frames import Frame, SourceInfo
 from ..io.images import is_image_path, read_image, write_image
 from ..io.sinks import VideoFileSink
-from ..io.video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoReader
+from ..io.video import FORMATS, VideoReader
 from ..io.video.writer import _AudioCarrier
-from ..stylizers.fast import DEFAULT_STYLE_SCALE, FastStylizer, check_style_scale
-from ..stylizers.temporal import DEFAULT_WEIGHT, TemporalBlender
+from ..settings import EncodingSettings, Limits, Look, NetworkSettings
+from ..stylizers.factory import make_stylizer
+from ..stylizers.fast import FastStylizer
+from ..stylizers.temporal import TemporalBlender
 from ..weights import read_info
 from . import hq
 from .stylize import MAX_WORKERS, run_job, share_cores
@@ -178,7 +180,7 @@ def cut(
     with the last segment). Each join is blended over ``blend`` frames, or over all of
     the later segment's frames but its last where it has fewer."""
     if not seconds > 0:
-        raise VidstyleError(f"--segment-seconds must be above 0, not {seconds:g}")
+        raise SettingsError("segment_seconds", f"must be above 0, not {seconds:g}")
     step = seconds / time_base
     starts = [pts[0]]
     for key in keys:
@@ -205,77 +207,59 @@ def cut(
 @dataclass(frozen=True)
 class SegmentJob:
     """What a segment's frames depend on, as plain values: a task builds its stylizer from
-    them (the weights file is read where the task runs)."""
+    them (the weights file is read where the task runs).
+
+    ``network.style`` is a weights file's path (in HQ mode a painting's, or a style's whose
+    painting HQ optimises towards); ``network.device`` is where each task runs, never
+    ``auto`` (the job resolves it, see :meth:`~vidstyle.jobs.distributed.RayOptions.job`).
+    """
 
     input: str
-    style: str  # a weights file's path
-    device: str = "cpu"
-    precision: str = "auto"
-    strength: float = 1.0
-    preserve_color: bool = False
-    style_scale: str = DEFAULT_STYLE_SCALE
-    temporal: float = DEFAULT_WEIGHT
-    max_size: int | None = None
-    crf: int = DEFAULT_CRF
-    preset: str = DEFAULT_PRESET
+    network: NetworkSettings
+    look: Look = Look()
+    encoding: EncodingSettings = EncodingSettings()
+    limits: Limits = Limits()
     #: the segments' container, the output's suffix (the join copies their packets)
     suffix: str = ".mp4"
     #: cores a task may use: its network workers, PyTorch and encoder threads share them
     cpus: int = 1
     #: HQ mode's settings (the fields of :class:`~vidstyle.jobs.hq.HQConfig`): each frame is
-    #: optimised towards ``style`` (a painting, or a style's stored painting) instead of
-    #: going through a network; None: fast mode
+    #: optimised towards ``network.style`` instead of going through a network; None: fast mode
     hq: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        """Refuse bad settings here, before any task starts (a one-line error each)."""
+        """Refuse settings that no segment could run with, before any task starts (each
+        dataclass has checked its own values)."""
         if self.hq is not None:
             hq.HQConfig(**self.hq)
-            if self.temporal:
-                raise VidstyleError("--temporal is fast mode's blending; HQ mode ties frames together itself")
-        if not 0.0 <= self.strength <= 1.0:
-            raise VidstyleError("--strength must be between 0 and 1")
-        if not 0.0 <= self.temporal < 1.0:
-            raise VidstyleError("--temporal must be at least 0 and below 1")
-        check_style_scale(self.style_scale)
-        if self.device.split(":")[0] not in DEVICES or self.device == "auto":
-            raise VidstyleError(f"a segment runs on cpu, cuda or mps, not {self.device!r}")
-        if self.precision not in PRECISIONS:
-            raise VidstyleError(f"unknown precision {self.precision!r} (choose from {', '.join(PRECISIONS)})")
-        if self.cpus < 1:
-            raise VidstyleError("--task-cpus must be at least 1")
+            if self.network.temporal:
+                problem = "{name} is fast mode's blending; HQ mode ties frames together itself"
+                raise SettingsError("temporal", problem)
+        device = self.network.device
+        if device.split(":")[0] not in DEVICES or device == "auto":
+            raise SettingsError("device", f"{{name}} {device!r}: a segment runs on cpu, cuda or mps")
 
     def stylizer(self, frames: Path | None = None) -> FastStylizer | TemporalBlender | hq.HQStylizer:
         """The job's stylizer; in HQ mode finished frames are kept in the folder ``frames``
         where one is given, so that a stopped segment goes on at its next frame."""
         if self.hq is not None:
             return self._hq_stylizer(frames)
-        fast = FastStylizer(
-            self.style,
-            device=self.device,
-            precision=self.precision,
-            strength=self.strength,
-            preserve_color=self.preserve_color,
-            style_scale=self.style_scale,
-        )
-        return TemporalBlender(fast, self.temporal) if self.temporal > 0 else fast
+        return make_stylizer(self.network)
 
     def _hq_stylizer(self, frames: Path | None) -> hq.HQStylizer:
         config = hq.HQConfig(**self.hq)
-        painting, name = hq.load_style_image(self.style)
-        engine = hq.Gatys(config, painting, select_device(self.device))
+        painting, name = hq.load_style_image(self.network.style)
+        engine = hq.Gatys(config, painting, select_device(self.network.device))
         # the folder belongs to one segment of one job (the segments' manifest holds the
         # job), so frames of other settings in it are a restarted job's: dropped
-        manifest = hq.manifest(config, Path(self.input), painting, self.max_size)
+        manifest = hq.manifest(config, Path(self.input), painting, self.limits.max_size)
         work = hq.WorkDir(frames, manifest, restart=True) if frames is not None else None
-        return hq.HQStylizer(
-            engine, work, strength=self.strength, preserve_color=self.preserve_color, name=f"hq:{name}"
-        )
+        return hq.HQStylizer(engine, work, name=f"hq:{name}")
 
     @property
     def warmup(self) -> int:
         """Frames each segment starts early: the blending's history, or HQ's one frame."""
-        return HQ_WARMUP if self.hq is not None else warmup_frames(self.temporal)
+        return HQ_WARMUP if self.hq is not None else warmup_frames(self.network.temporal)
 
     @property
     def blend(self) -> int:
@@ -286,15 +270,21 @@ class SegmentJob:
     @property
     def style_name(self) -> str:
         """The style as results name it: ``hq:NAME`` in HQ mode, as in one process."""
-        style = Path(self.style)
+        style = Path(self.network.style)
         name = style.stem if is_image_path(style) else read_info(style).name
         return f"hq:{name}" if self.hq is not None else name
 
     def settings(self) -> dict[str, Any]:
-        """The settings a finished segment was made with (cores do not change its frames)."""
-        settings = asdict(self)
-        del settings["cpus"], settings["input"], settings["style"]
-        return settings
+        """The settings a finished segment was made with, in one flat record (not the
+        input and style, which the manifest records by content; cores do not change its
+        frames)."""
+        network = asdict(self.network)
+        del network["style"]
+        parts = (network, asdict(self.look), asdict(self.encoding), asdict(self.limits))
+        return {key: value for part in parts for key, value in part.items()} | {
+            "suffix": self.suffix,
+            "hq": self.hq,
+        }
 
 
 class SegmentSource(Closing):
@@ -404,7 +394,7 @@ def blend_join(
     tails = JoinFrames(folder, segment.number, "tail")
     tail_at = {pts: position for position, pts in enumerate(tail)}
     path = Path(folder) / f"join-{segment.number:05d}{job.suffix}"
-    with VideoFileSink(path, info, crf=job.crf, preset=job.preset, encoder_threads=job.cpus) as sink:
+    with VideoFileSink(path, info, encoding=job.encoding, encoder_threads=job.cpus) as sink:
         for position, pts in enumerate(head):
             image = heads.read(position)
             if pts in tail_at:
@@ -416,7 +406,7 @@ def blend_join(
 def encoder_info(job: SegmentJob) -> SourceInfo:
     """What a sink encodes the job's frames with (size, rate, time base), as the segments'
     sinks had it from their sources."""
-    with VideoReader(job.input, max_size=job.max_size) as reader:
+    with VideoReader(job.input, max_size=job.limits.max_size) as reader:
         video = reader.info
     return SourceInfo(job.input, video.width, video.height, video.fps, video.time_base)
 
@@ -450,13 +440,11 @@ def stylize_segment(job: SegmentJob, segment: Segment, path: str) -> dict[str, A
     # an HQ frame starts from the one before it: one frame at a time
     workers = min(job.cpus, MAX_WORKERS) if device == "cpu" and job.hq is None else 1
     share_cores(stylizer, max(1, job.cpus // workers), workers)
-    with SegmentSource(job.input, segment, job.max_size) as source:
-        sink = VideoFileSink(
-            Path(path), source.info, crf=job.crf, preset=job.preset, encoder_threads=job.cpus
-        )
+    with SegmentSource(job.input, segment, job.limits.max_size) as source:
+        sink = VideoFileSink(Path(path), source.info, encoding=job.encoding, encoder_threads=job.cpus)
         routed = _Routed(sink, segment, Path(path).parent)
         with sink:
-            run_job(source, stylizer, [routed], workers=workers, progress=False)  # type: ignore[list-item]
+            run_job(source, stylizer, [routed], look=job.look, workers=workers, progress=False)  # type: ignore[list-item]
     if isinstance(stylizer, hq.HQStylizer) and stylizer.work is not None:
         stylizer.work.remove()  # the segment's file holds its frames now
     return {
@@ -558,16 +546,16 @@ def default_work_dir(output: Path, hidden: bool = False) -> Path:
     return Path(output).with_name(f"{'.' if hidden else ''}{Path(output).name}.segments")
 
 
-def job_manifest(job: SegmentJob, plan: Plan, max_frames: int | None) -> dict[str, Any]:
+def job_manifest(job: SegmentJob, plan: Plan) -> dict[str, Any]:
     """Everything a finished segment depends on: the input and style files (by size, date
     and content), the settings and the plan."""
-    source, style = Path(job.input), Path(job.style)
+    source, style = Path(job.input), Path(job.network.style)
     stat = source.stat()
     return {
         "version": MANIFEST_VERSION,
         "input": {"path": str(source.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns},
         "style": {"path": str(style.resolve()), "sha256": hashlib.sha256(style.read_bytes()).hexdigest()},
-        "settings": {**job.settings(), "max_frames": max_frames},
+        "settings": job.settings(),
         "segments": [asdict(segment) for segment in plan.segments],
     }
 

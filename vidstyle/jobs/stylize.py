@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ from ..errors import VidstyleError
 from ..io.frames import Frame, FrameSink, FrameSource, Stylizer
 from ..io.images import is_image_path, scaled_size
 from ..io.locations import beside
-from ..io.sinks import VideoFileSink, open_sink
+from ..io.sinks import open_sink
 from ..io.sources import open_source
-from ..io.video import DEFAULT_CRF, DEFAULT_PRESET, FORMATS
+from ..io.video import FORMATS
 from ..progress import FrameProgress
+from ..settings import EncodingSettings, Limits, Look, NetworkSettings
 from ..stylizers.base import Paint, as_stylizer
-from ..stylizers.temporal import TemporalBlender
+from ..stylizers.factory import make_stylizer
 from . import pipeline
 from .pipeline import PipelineStats
 
@@ -136,16 +138,14 @@ def default_output(input: str | Path, style: str, folder: Path | None = None, pl
 
 
 def plan_fast_job(
-    stylizer: Stylizer | Paint, threads: int | None = None, workers: int | None = None, temporal: float = 0.0
+    network: NetworkSettings, threads: int | None = None, workers: int | None = None
 ) -> dict[str, Any]:
     """The options of :func:`stylize_media` for a fast job, as the command line makes them:
-    the stylizer (blending frames when ``temporal``) and the cores' plan for it."""
+    the stylizer ``network`` describes (:func:`~vidstyle.stylizers.factory.make_stylizer`)
+    and the cores' plan for it."""
+    stylizer = make_stylizer(network)
     plan = share_cores(stylizer, threads, workers)
-    return {
-        "stylizer": TemporalBlender(stylizer, temporal) if temporal > 0 else stylizer,
-        "workers": plan.workers,
-        "encoder_threads": plan.encoder_threads,
-    }
+    return {"stylizer": stylizer, "workers": plan.workers, "encoder_threads": plan.encoder_threads}
 
 
 #: the most memory the frames waiting between two stages may take (a 4K video's peak was
@@ -158,12 +158,13 @@ def run_job(
     stylizer: Stylizer | Paint,
     sinks: list[FrameSink],
     *,
+    look: Look = Look(),
     batch_size: int = 1,
     workers: int = 1,
     progress: bool = True,
 ) -> PipelineStats:
     """Stylize every frame of ``source`` into every sink, in order, through the threaded
-    pipeline (decode, ``workers`` network threads, encode).
+    pipeline (decode, ``workers`` network threads, encode), each finished in ``look``.
 
     The stylizer starts afresh. One whose finishing carries state from frame to frame
     (:class:`~vidstyle.stylizers.temporal.TemporalBlender`) paints on the network threads
@@ -173,7 +174,9 @@ def run_job(
     """
     stylizer = as_stylizer(stylizer)
     stylizer.reset()
-    network, finish = (stylizer.paint, stylizer.finish) if stylizer.sequential_finish else (stylizer, None)
+    sequential = stylizer.sequential_finish
+    network = stylizer.paint if sequential else partial(stylizer, look=look)
+    finish = partial(stylizer.finish, look=look) if sequential else None
 
     def write(image: np.ndarray, frame: Frame) -> None:
         for sink in sinks:
@@ -212,13 +215,12 @@ def stylize_media(
     output: str | Path,
     stylizer: Stylizer | Paint,
     *,
-    max_size: int | None = None,
-    max_frames: int | None = None,
+    look: Look = Look(),
+    limits: Limits = Limits(),
+    encoding: EncodingSettings = EncodingSettings(),
     fps: float | None = None,
     batch_size: int = 1,
     workers: int = 1,
-    crf: int = DEFAULT_CRF,
-    preset: str = DEFAULT_PRESET,
     encoder_threads: int = 0,
     overwrite: bool = False,
     progress: bool = True,
@@ -227,13 +229,15 @@ def stylize_media(
     :func:`~vidstyle.io.sources.open_source` and :func:`~vidstyle.io.sinks.open_sink`): a video
     keeps its timestamps and audio, every file is written atomically.
 
-    ``fps`` is the rate of an image-sequence input. ``workers`` threads stylize alternate
+    Frames are finished in ``look``, taken within ``limits``, and a video encoded with
+    ``encoding``. ``fps`` is the rate of an image-sequence input. ``workers`` threads stylize alternate
     frames; ``encoder_threads`` 0 lets the encoder choose (:func:`share_cores` plans both).
     Frames that fail to decode (a damaged file) or are missing (a truncated one) are counted
     in ``lost_frames``; the output is still a valid video of what decoded.
     """
     stylizer = as_stylizer(stylizer)
     start = time.perf_counter()
+    max_size, max_frames = limits.max_size, limits.max_frames
     with open_source(input, max_size=max_size, max_frames=max_frames, fps=fps) as source:
         info = source.info
         sink = open_sink(
@@ -241,18 +245,17 @@ def stylize_media(
             info,
             inputs=info.files,
             overwrite=overwrite,
-            crf=crf,
-            preset=preset,
+            encoding=encoding,
             encoder_threads=encoder_threads,
         )
         with sink:
             stats = run_job(
-                source, stylizer, [sink], batch_size=batch_size, workers=workers, progress=progress
+                source, stylizer, [sink], look=look, batch_size=batch_size, workers=workers, progress=progress
             )
             if stats.frames == 0:
                 raise VidstyleError(f"no frame of {info.label} could be decoded")
-            if isinstance(sink, VideoFileSink) and max_frames is not None and stats.frames >= max_frames:
-                sink.end_audio_at(sink.last_time + 1 / max(info.fps, 1e-6))  # the audio ends with the video
+            if max_frames is not None and stats.frames >= max_frames:
+                sink.cut_short(1 / max(info.fps, 1e-6))  # a video's audio ends with its frames
         lost = source.lost_frames
     seconds = time.perf_counter() - start
     width, height = scaled_size(info.width, info.height, max_size)

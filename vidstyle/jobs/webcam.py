@@ -28,7 +28,7 @@ from ..defaults import WEBCAM_MAX_LATENCY as DEFAULT_MAX_LATENCY
 from ..defaults import WEBCAM_SIZE as DEFAULT_SIZE
 from ..defaults import WEBCAM_STYLE_SCALE as STYLE_SCALE
 from ..device import select_device
-from ..errors import Terminated, VidstyleError
+from ..errors import SettingsError, Terminated, VidstyleError
 from ..io.camera import Camera, CameraLost
 from ..io.fileio import check_output_path, require_folder
 from ..io.frames import Frame, FrameSink, SourceInfo
@@ -36,6 +36,8 @@ from ..io.images import resize_max, write_image
 from ..io.sinks import VideoFileSink
 from ..io.vcam import VirtualCamera, load_pyvirtualcam
 from ..io.video import FORMATS
+from ..settings import Look, NetworkSettings
+from ..stylizers.factory import make_stylizer
 from ..stylizers.fast import FastStylizer
 from ..weights import DEFAULT_STYLE, list_styles
 from .pace import LivePace, PaintScale, live_pace
@@ -99,14 +101,17 @@ def key_help() -> list[tuple[str, str]]:
 
 @dataclass
 class ViewState:
-    """What the preview shows. Only keys change it, so it is testable without a window."""
+    """What the preview shows. Only keys change it, so it is testable without a window.
+
+    The ``look`` (strength, colours) is the value each frame is finished in: keys replace
+    it, and the stylizers stay as they were made.
+    """
 
     styles: list[str]
     style: int = 0
     original: bool = False
     split: bool = False
-    strength: float = 1.0
-    preserve_color: bool = False
+    look: Look = Look()
     help: bool = False
     fullscreen: bool = False
 
@@ -139,9 +144,9 @@ class ViewState:
             self.split, self.original = not self.split, False
         elif command in (Command.STRONGER, Command.WEAKER):
             step = STRENGTH_STEP if command is Command.STRONGER else -STRENGTH_STEP
-            self.strength = round(min(1.0, max(0.0, self.strength + step)), 2)
+            self.look = replace(self.look, strength=round(min(1.0, max(0.0, self.look.strength + step)), 2))
         elif command is Command.COLORS:
-            self.preserve_color = not self.preserve_color
+            self.look = replace(self.look, preserve_color=not self.look.preserve_color)
         elif command is Command.HELP:
             self.help = not self.help
         elif command is Command.FULLSCREEN:
@@ -159,7 +164,8 @@ def parse_size(text: str) -> tuple[int, int] | int:
     if len(parts) in (1, 2) and all(p.strip().isdigit() and int(p) >= 16 for p in parts):
         numbers = [int(p) for p in parts]
         return (numbers[0], numbers[1]) if len(numbers) == 2 else numbers[0]
-    raise VidstyleError(f"--size {text!r}: use WIDTHxHEIGHT (e.g. 640x480) or a longest side (e.g. 640)")
+    problem = "use WIDTHxHEIGHT (e.g. 640x480) or a longest side (e.g. 640)"
+    raise SettingsError("size", f"{{name}} {text!r}: {problem}")
 
 
 def fit_frame(image: np.ndarray, size: tuple[int, int] | int | None) -> np.ndarray:
@@ -202,9 +208,9 @@ def status_line(state: ViewState, fps: float, width: int, height: int) -> str:
         parts.append("original")
     if state.split:
         parts.append("split")
-    if state.strength < 1:
-        parts.append(f"strength {state.strength:.0%}")
-    if state.preserve_color:
+    if state.look.strength < 1:
+        parts.append(f"strength {state.look.strength:.0%}")
+    if state.look.preserve_color:
         parts.append("colours kept")
     if not state.help:
         parts.append("h: help")
@@ -380,8 +386,8 @@ def load_stylizers(
     names = list(styles or []) or [str(info.path) for info in installed]
     if not names:
         raise VidstyleError("no styles installed; pass -s NAME_OR_PATH (see `vidstyle styles`)")
-    target = select_device(device)
-    return [FastStylizer(name, device=target, style_scale=style_scale) for name in names]
+    network = NetworkSettings(device=str(select_device(device)), style_scale=style_scale, temporal=0.0)
+    return [make_stylizer(replace(network, style=name)) for name in names]
 
 
 @dataclass
@@ -497,9 +503,7 @@ class _Session:
             image = cv2.flip(image, 1)
         stylized = None
         if not self.state.original:
-            stylizer = self.stylizers[self.state.style]
-            stylizer.strength, stylizer.preserve_color = self.state.strength, self.state.preserve_color
-            stylized = self.pace.paint(stylizer, image)
+            stylized = self.pace.paint(self.stylizers[self.state.style], image, self.state.look)
         return compose_view(self.state, image, stylized)
 
     def _present(self, view: np.ndarray, frame: Frame) -> None:
@@ -596,8 +600,7 @@ def run_webcam(
     max_frames: int | None = None,
     duration: float | None = None,
     loop: bool = False,
-    strength: float = 1.0,
-    preserve_color: bool = False,
+    look: Look = Look(),
     overwrite: bool = False,
     virtual_cam: bool | str = False,
     threads: int | None = None,
@@ -616,6 +619,7 @@ def run_webcam(
         output_dir: where snapshots and ``r`` recordings go.
         window: show the preview window (False: headless, ``log`` gets periodic fps lines).
         loop: restart a video file source at its end.
+        look: the strength and colours the session starts with (keys change them).
         virtual_cam: also send each shown frame, without the overlay, to a virtual camera
             (:class:`~vidstyle.io.vcam.VirtualCamera`): True for the first free one, or its
             device (``/dev/video10``, ``OBS Virtual Camera``).
@@ -636,7 +640,7 @@ def run_webcam(
     require_folder(output_dir, "output directory")
     pace = live_pace(select_device(device).type, threads, max_latency)  # before the models load
     stylizers = load_stylizers(styles, device, style_scale)
-    state = ViewState([s.name for s in stylizers], strength=strength, preserve_color=preserve_color)
+    state = ViewState([s.name for s in stylizers], look=look)
     preview = PreviewWindow() if window else None
     try:
         with (

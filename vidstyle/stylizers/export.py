@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..defaults import MAX_OPSET, MIN_OPSET, OPSET, VERSION
-from ..errors import VidstyleError
+from ..errors import SettingsError, VidstyleError
 from ..io.fileio import atomic_output, check_output_path
 from ..models.transformer import DepthToSpace, SpaceToDepth, StyleNetwork
 from ..weights import load_style
@@ -77,7 +77,7 @@ def export_onnx(
     The file is written atomically; an existing ``output`` is refused unless ``overwrite``.
     """
     if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise VidstyleError(f"--opset must be from {MIN_OPSET} to {MAX_OPSET}, not {opset}")
+        raise SettingsError("opset", f"must be from {MIN_OPSET} to {MAX_OPSET}, not {opset}")
     onnx = _import_onnx()
     loaded = load_style(style)
     output = Path(output)

@@ -14,8 +14,8 @@ import torch
 
 from ..defaults import DEFAULT_STYLE_SCALE, NETWORK_SIDE, PAINT_SIDE
 from ..device import select_device, select_dtype
-from ..errors import VidstyleError
 from ..io.images import pad_min, to_images, to_tensor
+from ..settings import DEFAULT_TILE, Look, check_tile, parse_style_scale
 from ..weights import Style, load_style
 from .base import BaseStylizer
 from .tiling import auto_core, pass_bytes, pass_pixels, stylize_tiled
@@ -23,53 +23,9 @@ from .tiling import auto_core, pass_bytes, pass_pixels, stylize_tiled
 #: frames smaller than this each way are padded for the networks (and cropped back): their
 #: 9x9 reflection padding needs 5 pixels once they have padded to a multiple of 4
 NETWORK_MIN_SIDE = 8
-#: the largest ``style_scale``: 4 already makes a 1080p frame 16 times the work and memory
-MAX_STYLE_SCALE = 4.0
 #: ``style_scale`` below 1 never shrinks a frame's short side under this many pixels: the
 #: networks need a few pixels each way, and strokes wider than the frame paint nothing
 MIN_SCALED_SIDE = 16
-#: ``tile``'s default: frames whose network pass would outgrow ``vidstyle.stylizers.tiling.PASS_BYTES``
-#: are stylized in tiles, others whole (normalised exactly)
-DEFAULT_TILE = "auto"
-
-
-def preserve_colors(stylized: np.ndarray, original: np.ndarray) -> np.ndarray:
-    """Keep the stylized luminance and the original's colour (chroma), in YCrCb."""
-    out = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb)
-    out[..., 1:] = cv2.cvtColor(original, cv2.COLOR_RGB2YCrCb)[..., 1:]
-    return cv2.cvtColor(out, cv2.COLOR_YCrCb2RGB)
-
-
-def blend(stylized: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
-    """``strength`` of the stylized frame over the original (1 = fully stylized)."""
-    if strength >= 1:
-        return stylized
-    return cv2.addWeighted(stylized, strength, original, 1 - strength, 0)
-
-
-def check_style_scale(value: float | str) -> float | None:
-    """A ``style_scale`` as a factor, or None for ``auto``; a one-line error for a bad one."""
-    if value == "auto":
-        return None
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        scale = float("nan")
-    if not 0 < scale <= MAX_STYLE_SCALE:  # NaN fails too
-        raise VidstyleError(
-            f"--style-scale must be auto or a number in (0, {MAX_STYLE_SCALE:g}], not {value!r}"
-        )
-    return scale
-
-
-def check_tile(value: int | str | None) -> int | str | None:
-    """A ``tile`` setting as given (``auto``, None, or a positive side in pixels); a one-line
-    error for any other."""
-    if value == "auto" or value is None:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    raise VidstyleError(f"tile must be auto, None or a positive number of pixels, not {value!r:.30}")
 
 
 def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -80,15 +36,11 @@ def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
-def apply_look(stylized: np.ndarray, original: np.ndarray, strength: float, keep_colors: bool) -> np.ndarray:
-    """The post-processing shared by every stylizer: colour preservation, then strength."""
-    if keep_colors:
-        stylized = preserve_colors(stylized, original)
-    return blend(stylized, original, strength)
-
-
 class FastStylizer(BaseStylizer):
-    """Runs a style network on frames.
+    """Runs a style network on frames; each picture is finished at its frame's size in the
+    :class:`~vidstyle.settings.Look` the job passes (strength, colours), which is no part of
+    the stylizer. :func:`~vidstyle.stylizers.factory.make_stylizer` makes one from
+    :class:`~vidstyle.settings.NetworkSettings`.
 
     Args:
         style: a loaded :class:`Style`, a shipped style name or a weights path.
@@ -96,8 +48,6 @@ class FastStylizer(BaseStylizer):
         precision: ``auto`` (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32),
             ``fp32``, ``bf16`` or ``fp16``. Reduced precision moves output pixels by under
             one level on average (a few at most); ``fp32`` gives the reference result.
-        strength: blend of stylized and original, 0..1.
-        preserve_color: keep the source colours, take only luminance from the style.
         style_scale: the brush-stroke size. A network paints strokes of a fixed size in
             pixels, so frames are resized by this factor for the network and the result is
             resized back (as in Johnson et al.'s code): below 1, strokes get coarser against
@@ -123,21 +73,16 @@ class FastStylizer(BaseStylizer):
         style: Style | str | Path,
         device: str | torch.device = "auto",
         precision: str = "auto",
-        strength: float = 1.0,
-        preserve_color: bool = False,
         style_scale: float | str = DEFAULT_STYLE_SCALE,
         tile: int | str | None = DEFAULT_TILE,
     ) -> None:
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError("strength must be between 0 and 1")
-        self.style_scale = check_style_scale(style_scale)
+        self.style_scale = parse_style_scale(style_scale)
         self.tile = check_tile(tile)
         self.device = select_device(device) if isinstance(device, str) else device
         self.style = style if isinstance(style, Style) else load_style(style, self.device)
         self.dtype = select_dtype(precision, self.device)
         self.net = self.style.net.to(self.device, self.dtype).eval()
         self.net = self.net.to(memory_format=torch.channels_last)
-        self.strength, self.preserve_color = strength, preserve_color
         # a GPU's free memory before any pass: PyTorch's allocator keeps what passes used,
         # and a later frame must not be tiled for that
         self._gpu_budget = pass_bytes(self.device) if self.device.type == "cuda" else None
@@ -211,8 +156,7 @@ class FastStylizer(BaseStylizer):
         inputs = [pad_min(resize_to(f, net_width, net_height), NETWORK_MIN_SIDE) for f in frames]
         return [o[:net_height, :net_width] for o in self._network(inputs)]
 
-    def finish(self, painted: np.ndarray, source: np.ndarray) -> np.ndarray:
-        """The output for ``source`` from its painted picture: at the frame's size, with
-        ``preserve_color`` and ``strength`` applied."""
+    def finish(self, painted: np.ndarray, source: np.ndarray, look: Look) -> np.ndarray:
+        """The output for ``source`` from its painted picture: at the frame's size, in ``look``."""
         height, width = source.shape[:2]
-        return apply_look(resize_to(painted, width, height), source, self.strength, self.preserve_color)
+        return super().finish(resize_to(painted, width, height), source, look)

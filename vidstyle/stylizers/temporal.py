@@ -21,6 +21,7 @@ import numpy as np
 from ..defaults import DEFAULT_WEIGHT
 from ..io.frames import Stylizer
 from ..io.images import resize_max
+from ..settings import Look
 from .base import BaseStylizer, Paint, as_stylizer
 from .flow import consistency_mask, dis_flow, to_gray
 
@@ -84,15 +85,14 @@ class TemporalBlender(BaseStylizer):
         inner: the per-frame stylizer (a plain function paints, see
             :func:`~vidstyle.stylizers.base.as_stylizer`).
         weight: how much of the warped previous output to keep on consistent pixels
-            (0 = off, per-frame output; towards 1 = steadier, slower to follow changes).
+            (0 = off, per-frame output; towards 1 = steadier, slower to follow changes;
+            :class:`~vidstyle.settings.NetworkSettings` checks the range users may give).
         flow_size: longest side at which the flow is computed.
     """
 
     sequential_finish = True
 
     def __init__(self, inner: Stylizer | Paint, weight: float = DEFAULT_WEIGHT, flow_size: int = 256) -> None:
-        if not 0.0 <= weight < 1.0:
-            raise ValueError("temporal weight must be in [0, 1)")
         self.inner, self.weight, self.flow_size = as_stylizer(inner), weight, flow_size
         # ULTRAFAST at 256 px: 5 ms a frame; the consistency check rejects what it gets wrong
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
@@ -134,7 +134,8 @@ class TemporalBlender(BaseStylizer):
         (:meth:`FastStylizer.paint`)."""
         return self.inner.paint(frames)
 
-    def finish(self, painted: np.ndarray, source: np.ndarray) -> np.ndarray:
-        """The output for ``source``: its painted picture blended, then finished by the
-        inner stylizer (:meth:`FastStylizer.finish` brings it to the frame)."""
-        return self.inner.finish(self.blend(source, painted), source)
+    def finish(self, painted: np.ndarray, source: np.ndarray, look: Look) -> np.ndarray:
+        """The output for ``source``: its painted picture blended, then finished in ``look``
+        by the inner stylizer (:meth:`FastStylizer.finish` brings it to the frame). The look
+        comes after the blend, so the history is the style's alone whatever the look."""
+        return self.inner.finish(self.blend(source, painted), source, look)

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from ..defaults import DATA_ENV_VAR as DATA_ENV_VAR  # re-exported: the training photos' variable
 from ..defaults import DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainDefaults
 from ..device import cpu_has_native_bf16, select_device
-from ..errors import Stopped, Terminated, VidstyleError, signals_as_interrupts
+from ..errors import SettingsError, Stopped, Terminated, VidstyleError, signals_as_interrupts
 from ..io.fileio import check_output_path, same_file
 from ..io.images import read_image, resize_max, to_images, to_tensor, write_image
 from ..models import ARCHITECTURES, StyleNetwork, VGGFeatures
@@ -66,9 +66,8 @@ BASE_STYLE = DEFAULT_STYLE
 #: style weight of that fine-tuning: the base network holds on to its own painting, and at
 #: the from-scratch weight (10) a new style took over too slowly to finish in the standard run
 BASE_STYLE_WEIGHT = 30.0
-#: structure (vidstyle.quality) that fine-tuning the base network keeps, steering its style
-#: weight (vidstyle.training.balance): above the 0.72 the styles are held to on average
-STRUCTURE_TARGET = 0.75
+#: structure that fine-tuning the base network keeps (see :class:`~vidstyle.defaults.TrainDefaults`)
+STRUCTURE_TARGET = TrainDefaults.structure_target
 #: iterations a run times before it says how long it expects to take; the first, which
 #: sets up the kernels, is not counted
 ESTIMATE_AFTER = 3
@@ -129,7 +128,7 @@ class TrainConfig:
     sample_every: int = TrainDefaults.sample_every
     sample_image: Path | None = None
     device: str = TrainDefaults.device
-    amp: bool = False
+    amp: bool = TrainDefaults.amp
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -164,17 +163,17 @@ class TrainConfig:
         if self.structure_target is None:
             self.structure_target = 0.0
         if not 0 <= self.structure_target < 1:
-            raise VidstyleError(
-                f"--structure-target must be from 0 (off) to under 1, not {self.structure_target}"
+            raise SettingsError(
+                "structure_target", f"must be from 0 (off) to under 1, not {self.structure_target}"
             )
         self.arch = self.arch or "johnson"
         if self.arch not in ARCHITECTURES:
-            raise VidstyleError(f"unknown --arch {self.arch!r} (known: {', '.join(ARCHITECTURES)})")
+            raise SettingsError("arch", f"unknown {{name}} {self.arch!r} (known: {', '.join(ARCHITECTURES)})")
         if self.width is None:
             self.width = DEFAULT_WIDTHS[self.arch]
         if self.quality not in QUALITY_ITERATIONS:
             known = ", ".join(QUALITY_ITERATIONS)
-            raise VidstyleError(f"--quality must be one of {known}, not {self.quality!r}")
+            raise SettingsError("quality", f"must be one of {known}, not {self.quality!r}")
         if self.iterations is None:
             self.iterations = QUALITY_ITERATIONS[self.quality]
 
@@ -183,11 +182,11 @@ class TrainConfig:
         try:
             names = layer_names(self.vgg)
         except ValueError as exc:
-            raise VidstyleError(f"--vgg: {exc}") from None
+            raise SettingsError("vgg", f"{{name}}: {exc}") from None
         try:
             weights = parse_layer_weights(self.style_layers)
         except ValueError as exc:
-            raise VidstyleError(f"--style-layers: {exc}") from None
+            raise SettingsError("style_layers", f"{{name}}: {exc}") from None
         unknown = [name for name in (self.content_layer, *weights) if name not in names]
         if unknown:
             raise VidstyleError(
@@ -195,57 +194,58 @@ class TrainConfig:
             )
         bad = [f"{name}:{w}" for name, w in weights.items() if not (math.isfinite(w) and w >= 0)]
         if bad:
-            raise VidstyleError(f"--style-layers weights must be 0 or more, not {', '.join(bad)}")
+            raise SettingsError("style_layers", f"{{name}} weights must be 0 or more, not {', '.join(bad)}")
 
     def _check_counts(self) -> None:
         """Refuse counts and sizes that would fail mid-run (a division by zero at the first
         checkpoint, a crop that vanishes in a network) or finish having trained nothing."""
         counts = {
             "iterations": self.iterations,
-            "batch-size": self.batch_size,
-            "checkpoint-every": self.checkpoint_every,
-            "sample-every": self.sample_every,
+            "batch_size": self.batch_size,
+            "checkpoint_every": self.checkpoint_every,
+            "sample_every": self.sample_every,
             "threads": 1 if self.threads is None else self.threads,
         }
-        for option, value in counts.items():
+        for field, value in counts.items():
             if value < 1:
-                raise VidstyleError(f"--{option} must be at least 1, not {value}")
+                raise SettingsError(field, f"must be at least 1, not {value}")
         # the limits of a loadable weights file; 0 blocks (encoder and decoder alone) is a slip
         if not 1 <= self.width <= MAX_WIDTH:
-            raise VidstyleError(f"--width must be from 1 to {MAX_WIDTH}, not {self.width}")
+            raise SettingsError("width", f"must be from 1 to {MAX_WIDTH}, not {self.width}")
         if self.blocks is not None and not 1 <= self.blocks <= MAX_BLOCKS:
-            raise VidstyleError(f"--blocks must be from 1 to {MAX_BLOCKS}, not {self.blocks}")
+            raise SettingsError("blocks", f"must be from 1 to {MAX_BLOCKS}, not {self.blocks}")
         smallest = max(MIN_IMAGE_SIZE, self.vgg_min_size)
         if self.image_size < smallest:
-            raise VidstyleError(
-                f"--image-size must be at least {smallest}, not {self.image_size} "
-                "(smaller crops vanish in the networks' downsampling)"
+            raise SettingsError(
+                "image_size",
+                f"must be at least {smallest}, not {self.image_size} "
+                "(smaller crops vanish in the networks' downsampling)",
             )
         if self.style_size is not None and self.style_size < 0:
-            raise VidstyleError(f"--style-size must be positive (0: as it is), not {self.style_size}")
+            raise SettingsError("style_size", f"must be positive (0: as it is), not {self.style_size}")
         if self.seed < 0:
-            raise VidstyleError(f"--seed must be 0 or more, not {self.seed}")
+            raise SettingsError("seed", f"must be 0 or more, not {self.seed}")
 
     def _check_rates(self) -> None:
         """Refuse a learning rate or epoch count that is not positive and loss weights that are
         negative (they would maximise their loss); NaN fails every comparison, so it is refused too."""
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise VidstyleError(f"--lr must be positive, not {self.lr}")
+            raise SettingsError("lr", f"must be positive, not {self.lr}")
         if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
-            raise VidstyleError(f"--epochs must be positive, not {self.epochs}")
+            raise SettingsError("epochs", f"must be positive, not {self.epochs}")
         weights = {
-            "content-weight": self.content_weight,
-            "style-weight": self.style_weight,
-            "tv-weight": self.tv_weight,
-            "stability-weight": self.stability_weight,
-            "palette-weight": self.palette_weight,
-            "distill-weight": self.distill_weight,
+            "content_weight": self.content_weight,
+            "style_weight": self.style_weight,
+            "tv_weight": self.tv_weight,
+            "stability_weight": self.stability_weight,
+            "palette_weight": self.palette_weight,
+            "distill_weight": self.distill_weight,
         }
-        for option, value in weights.items():
+        for field, value in weights.items():
             if not (math.isfinite(value) and value >= 0):
-                raise VidstyleError(f"--{option} must be 0 or more, not {value}")
+                raise SettingsError(field, f"must be 0 or more, not {value}")
         if self.teacher is None:
-            del weights["distill-weight"]  # it weighs nothing without a teacher
+            del weights["distill_weight"]  # it weighs nothing without a teacher
         if not any(weights.values()):
             raise VidstyleError("every loss weight is 0: there is nothing to train")
 

@@ -5,11 +5,9 @@ import cv2  # noqa: F401  (before PyAV: loading FFmpeg's libraries first makes H
 # isort: split
 from ..ffmpeglog import ffmpeg_logging
 from .reader import MAX_FRAME_PIXELS, VideoInfo, VideoReader, is_video_file, probe
-from .writer import DEFAULT_CRF, DEFAULT_PRESET, FORMATS, VideoWriter
+from .writer import FORMATS, VideoWriter
 
 __all__ = [
-    "DEFAULT_CRF",
-    "DEFAULT_PRESET",
     "FORMATS",
     "MAX_FRAME_PIXELS",
     "VideoInfo",

@@ -12,8 +12,8 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
-from ...defaults import DEFAULT_CRF, DEFAULT_PRESET
 from ...errors import VidstyleError
+from ...settings import X264_PRESETS, EncodingSettings
 
 
 @dataclass(frozen=True)
@@ -30,17 +30,6 @@ FORMATS = {
     ".avi": _Format("libx264", "libmp3lame", frame_slots=True),
     ".webm": _Format("libvpx-vp9", "libopus"),  # WebM allows only VP8/VP9/AV1 video
 }
-X264_PRESETS = (
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-)
 BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
 AVFMT_TS_NEGATIVE = 0x40000  # the muxer can store negative timestamps
 
@@ -63,8 +52,7 @@ class VideoWriter:
         *,
         time_base: Fraction,
         fps: float,
-        crf: int = DEFAULT_CRF,
-        preset: str = DEFAULT_PRESET,
+        encoding: EncodingSettings = EncodingSettings(),
         audio_source: Path | None = None,
         max_time: float | None = None,
         encoder_threads: int = 0,
@@ -76,10 +64,6 @@ class VideoWriter:
             raise VidstyleError(
                 f"cannot write {path.name}: unsupported output format; use one of {supported}"
             )
-        if preset not in X264_PRESETS:
-            raise VidstyleError(f"unknown preset {preset!r}; use one of {', '.join(X264_PRESETS)}")
-        if not 0 <= crf <= 51:
-            raise VidstyleError(f"crf must be between 0 and 51, got {crf}")
         self.width, self.height = width - width % 2, height - height % 2
         if self.width < 2 or self.height < 2:
             raise VidstyleError(
@@ -96,7 +80,7 @@ class VideoWriter:
 
         self._container = av.open(str(path), "w")
         try:
-            self._stream = self._add_video_stream(fmt, rate, crf, preset, encoder_threads)
+            self._stream = self._add_video_stream(fmt, rate, encoding, encoder_threads)
             self._audio = (
                 _AudioCarrier(audio_source, self._container, fmt.audio_codec, max_time)
                 if audio_source is not None
@@ -107,8 +91,9 @@ class VideoWriter:
             raise
 
     def _add_video_stream(
-        self, fmt: _Format, rate: Fraction, crf: int, preset: str, threads: int
+        self, fmt: _Format, rate: Fraction, encoding: EncodingSettings, threads: int
     ) -> av.video.stream.VideoStream:
+        crf, preset = encoding.crf, encoding.preset
         stream = self._container.add_stream(fmt.video_codec, rate=rate)
         ctx = stream.codec_context
         ctx.width, ctx.height, ctx.pix_fmt = self.width, self.height, "yuv420p"
