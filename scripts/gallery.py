@@ -6,7 +6,8 @@
 
 ``--hq STYLE`` adds a column per named style with HQ mode's result (per-photo Gatys
 optimisation at its defaults, from the full painting in ../shared/data/styles): the
-reference a network of that style aims for.
+reference a network of that style aims for. HQ results take minutes each on a CPU, so
+they are kept in ``--hq-cache`` (PNG per style, photo and size) and reused by later runs.
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ def hq_engine(style: Style, paintings: Path, size: int) -> Gatys:
     return Gatys(HQConfig(size=size), image, torch.device("cpu"))
 
 
+def hq_cell(engine: Gatys, image: np.ndarray, key: str, cache: Path) -> np.ndarray:
+    """HQ mode's result for ``image``, from ``cache`` where an earlier run left it."""
+    path = cache / f"{key}.png"
+    if path.is_file():
+        return read_image(path)
+    result = engine.stylize(image)[0]
+    cache.mkdir(parents=True, exist_ok=True)
+    write_image(path, result)
+    print(f"HQ {key} done", flush=True)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("styles", nargs="*")
@@ -59,6 +72,7 @@ def main() -> None:
     parser.add_argument("--hq", nargs="+", default=[], metavar="STYLE", help="add HQ-mode columns")
     parser.add_argument("--paintings", type=Path, default=ROOT.parent / "shared/data/styles")
     parser.add_argument("--hq-size", type=int, default=HQConfig().size, help="longest side HQ optimises at")
+    parser.add_argument("--hq-cache", type=Path, default=Path.home() / ".cache/vidstyle/gallery_hq")
     args = parser.parse_args()
 
     styles = [load_style(s) for s in args.styles] or [load_style(i.path) for i in list_styles()]
@@ -76,7 +90,11 @@ def main() -> None:
         image = resize_max(read_image(photo), args.size)
         cells = [label(fit(image, args.cell), photo.stem)]
         cells += [fit(st([image])[0], args.cell) for st in stylizers]
-        cells += [fit(engine.stylize(resize_max(image, args.hq_size))[0], args.cell) for engine in engines]
+        hq_image = resize_max(image, args.hq_size)
+        cells += [
+            fit(hq_cell(engine, hq_image, f"{name}.{photo.stem}.{args.hq_size}", args.hq_cache), args.cell)
+            for name, engine in zip(args.hq, engines, strict=True)
+        ]
         rows.append(np.hstack(cells))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_image(args.output, np.vstack(rows), quality=85)

@@ -565,6 +565,9 @@ def test_a_signal_stops_training_with_weights_and_a_checkpoint(
 def test_bare_command_fine_tunes_the_real_time_base(
     tmp_path: Path, photo_dir: Path, random_vgg: Path
 ) -> None:
+    from conftest import make_style
+
+    from vidstyle.defaults import TrainDefaults
     from vidstyle.training.train import BASE_STYLE, BASE_STYLE_WEIGHT, QUALITY_ITERATIONS, STRUCTURE_TARGET
     from vidstyle.weights import find_style
 
@@ -578,6 +581,11 @@ def test_bare_command_fine_tunes_the_real_time_base(
     classic = config(tmp_path, photo_dir, arch=None, width=None, iterations=None)  # blocks given
     assert (classic.arch, classic.width, classic.init, classic.style_weight) == ("johnson", 16, None, 10)
     assert classic.structure_target == 0
+    # the palette term is on wherever there is a style loss, off for pure distillation
+    assert bare.palette_weight == classic.palette_weight == TrainDefaults.palette_weight > 0
+    teacher = make_style(tmp_path / "teacher.safetensors")
+    pupil = config(tmp_path, photo_dir, teacher=teacher, style_image=None, arch="lite", width=8)
+    assert pupil.palette_weight == 0 and pupil.style_weight == 0
 
     with pytest.warns(UserWarning):  # the photo folder holds an unreadable file
         path = train(dataclasses.replace(bare, iterations=2))

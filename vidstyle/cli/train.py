@@ -121,9 +121,13 @@ def train(
         float, typer.Option(metavar="W", help="Temporal stability term; 0 = off.")
     ] = TrainDefaults.stability_weight,
     palette_weight: Annotated[
-        float,
-        typer.Option(metavar="W", help="Pull the colours to the painting's, in its proportions; 0 = off."),
-    ] = TrainDefaults.palette_weight,
+        float | None,
+        typer.Option(
+            metavar="W",
+            help="Pull the colours to the painting's, in their proportions (0 = off; default "
+            f"{TrainDefaults.palette_weight:g}, 0 with --teacher).",
+        ),
+    ] = None,
     structure_target: Annotated[
         float | None,
         typer.Option(

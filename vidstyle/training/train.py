@@ -119,7 +119,7 @@ class TrainConfig:
     stability_weight: float = TrainDefaults.stability_weight
     #: weight of the palette term (vidstyle.training.losses.palette_loss, CIELAB units): pulls the
     #: output's colours to the painting's in their proportions; 0 = off
-    palette_weight: float = TrainDefaults.palette_weight
+    palette_weight: float | None = None
     #: steer the style weight to keep this structure (vidstyle.training.balance); ``None``: the
     #: base network's fine-tuning keeps :data:`STRUCTURE_TARGET`, other runs do not steer (0)
     structure_target: float | None = None
@@ -140,6 +140,8 @@ class TrainConfig:
             self.style_weight = 10.0 if perceptual else 0.0
         if self.tv_weight is None:
             self.tv_weight = 1.0 if perceptual else 0.0
+        if self.palette_weight is None:
+            self.palette_weight = TrainDefaults.palette_weight if perceptual else 0.0
         if self.blocks is None and self.init is None:
             self.blocks = 5
         if self.style_size == 0:
