@@ -73,6 +73,10 @@ STRUCTURE_TARGET = TrainDefaults.structure_target
 ESTIMATE_AFTER = 3
 #: the iteration of a run's first sample, when samples are further apart: an early look
 FIRST_SAMPLE = 20
+#: the palette term compares the colours of the outputs averaged over 2 x 2 pixels: a
+#: quarter of the values to sort (0.2 s a step instead of 0.68 s for 4 crops of 256 px on 2
+#: cores, 40% of the whole step), still thousands of colours a crop
+PALETTE_POOL = 2
 
 
 @dataclass
@@ -592,7 +596,8 @@ def train(
                     d = config.distill_weight * F.mse_loss(y.float(), wanted.float())
                 t = config.tv_weight * tv_loss(y.float())
                 if painting_lab is not None:
-                    pal = config.palette_weight * palette_loss(y, painting_lab, gen)
+                    colours = F.avg_pool2d(y, PALETTE_POOL)
+                    pal = config.palette_weight * palette_loss(colours, painting_lab, gen)
                 if config.stability_weight > 0:
                     x2, grid = perturb(x, gen)
                     y2 = model(x2)
