@@ -338,7 +338,7 @@ def test_a_damaged_manifest_says_so_and_offers_restart(tmp_path: Path, keep: flo
     manifest = tmp_path / "w" / MANIFEST_NAME
     text = manifest.read_bytes()
     manifest.write_bytes(text[: int(len(text) * keep)])  # cut short
-    with pytest.raises(VidstyleError, match=r"damaged manifest.json .*--restart") as caught:
+    with pytest.raises(VidstyleError, match=r"damaged manifest.json .*use restart to start over") as caught:
         seg.WorkDir(tmp_path / "w", job, ".mp4")
     assert "other settings" not in str(caught.value) and second.exists()
     assert seg.WorkDir(tmp_path / "w", job, ".mp4", restart=True).done == {}

@@ -389,7 +389,7 @@ def test_painting_or_directory_given_as_a_style_network(tmp_path: Path) -> None:
     hidden = tmp_path / "painting_without_suffix"
     Image.new("RGB", (32, 24)).save(hidden, format="PNG")
     for path in (painting, hidden):
-        with pytest.raises(VidstyleError, match=r"is an image, not a style network: use it with --mode hq"):
+        with pytest.raises(VidstyleError, match=r"is an image, not a style network: use it with mode hq"):
             load_style(path)
     with pytest.raises(VidstyleError, match=f"{re.escape(str(tmp_path))} is a directory, not a style"):
         load_style(tmp_path)

@@ -120,7 +120,7 @@ def test_each_way_of_renaming_keeps_an_existing_file(
 def test_an_output_that_appears_while_writing_is_kept(tmp_path: Path) -> None:
     out = tmp_path / "out.txt"
     with (
-        pytest.raises(VidstyleError, match=r"already exists \(use --overwrite"),
+        pytest.raises(VidstyleError, match=r"already exists \(use overwrite"),
         fileio.atomic_output(out, replace=False) as tmp,
     ):
         tmp.write_text("mine")

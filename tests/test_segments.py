@@ -264,7 +264,7 @@ def test_work_dir_refuses_other_settings_unless_restart(tmp_path: Path) -> None:
     (tmp_path / "work" / "segment-00002.mp4").write_bytes(b"the user's")  # never recorded
     again = seg.WorkDir(tmp_path / "work", {"settings": {"crf": 23}}, ".mp4")
     assert again.record(0) == {"frames": 5} and again.record(1) is None
-    with pytest.raises(VidstyleError, match=r"other settings \(changed: settings.crf\).*--restart"):
+    with pytest.raises(VidstyleError, match=r"other settings \(changed: settings.crf\).*or restart to"):
         seg.WorkDir(tmp_path / "work", {"settings": {"crf": 18}}, ".mp4")
     fresh = seg.WorkDir(tmp_path / "work", {"settings": {"crf": 18}}, ".mp4", restart=True)
     assert fresh.done == {} and not work.file(0).exists()

@@ -451,8 +451,28 @@ def test_a_look_is_checked_once_and_names_its_field() -> None:
             Look(strength=bad)
         assert caught.value.field == "strength"
         assert str(caught.value) == "strength must be between 0 and 1"
-        assert caught.value.naming("--strength") == "--strength must be between 0 and 1"
+        assert caught.value.naming(lambda field: "--" + field) == "--strength must be between 0 and 1"
     assert Look(0.25, True) == Look(strength=0.25, preserve_color=True)
+
+
+def test_library_errors_name_settings_as_fields_and_the_cli_as_flags(
+    tmp_path: Path, tiny_style: Path, capsys
+) -> None:
+    """A message's ``{field}`` is the field in the library and the command's flag on the
+    command line; braces that name no setting of the message (a user's file name) stay."""
+    from vidstyle.errors import VidstyleError
+    from vidstyle.io.fileio import check_output_path
+
+    photo, out = tmp_path / "photo.png", tmp_path / "{name}.png"
+    Image.fromarray(pattern(0, 32, 24)).save(photo)
+    out.write_bytes(b"the user's")
+    with pytest.raises(VidstyleError) as caught:
+        check_output_path(out, overwrite=False)
+    assert str(caught.value) == f"output {out} already exists (use overwrite to replace it)"
+    assert caught.value.naming(str.upper) == f"output {out} already exists (use OVERWRITE to replace it)"
+    code, _, err = run_cli(["stylize", photo, "-s", tiny_style, "-o", out], capsys)
+    assert (code, err) == (1, f"error: output {out} already exists (use --overwrite to replace it)\n")
+    assert out.read_bytes() == b"the user's"
 
 
 def test_make_stylizer_blends_frames_when_temporal(tiny_style: Path) -> None:

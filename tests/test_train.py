@@ -180,7 +180,7 @@ def test_training_writes_a_loadable_style(
         ["vidstyle", "train", str(cfg.style_image), "--data", str(photo_dir), f"--output={cfg.output}"],
     )
     cfg.output.write_bytes(b"an older run")
-    with pytest.raises(VidstyleError, match=r"already exists \(use --overwrite"):
+    with pytest.raises(VidstyleError, match=r"already exists \(use overwrite"):
         train(cfg)
     assert cfg.output.read_bytes() == b"an older run"
     notes: list[str] = []
@@ -218,7 +218,7 @@ def test_resume_after_interrupt_matches_uninterrupted_run(
     with pytest.raises(VidstyleError) as err:
         train(cfg, progress=stop_at(3))
     assert str(err.value) == (
-        f"stopped at iteration 3; weights so far in {cfg.output} (continue with --resume)"
+        f"stopped at iteration 3; weights so far in {cfg.output} (continue with resume)"
     )
     assert err.value.exit_code == 130 and err.value.prefix == ""
     saved = torch.load(cfg.checkpoint_path, weights_only=True)
@@ -228,7 +228,7 @@ def test_resume_after_interrupt_matches_uninterrupted_run(
     assert partial.info.metadata["training"]["planned_iterations"] == 4
     for key, value in partial.net.state_dict().items():
         assert torch.equal(value, saved["model"][key]), key
-    with pytest.raises(VidstyleError, match="use --resume"):
+    with pytest.raises(VidstyleError, match="use resume to continue"):
         train(cfg)
     # finishing at the checkpoint trains nothing more; the file keeps the last losses
     checkpoint = cfg.checkpoint_path.read_bytes()
@@ -326,7 +326,7 @@ def test_fine_tuning_starts_from_the_given_network(tmp_path: Path, photo_dir: Pa
 
 
 def test_training_needs_a_style_image_or_a_teacher(tmp_path: Path, photo_dir: Path) -> None:
-    with pytest.raises(VidstyleError, match="give a style image, or a --teacher"):
+    with pytest.raises(VidstyleError, match="give a style image, or a teacher network"):
         config(tmp_path, photo_dir, style_image=None)
     with pytest.raises(VidstyleError, match="unknown arch 'big'"):
         config(tmp_path, photo_dir, arch="big")
@@ -396,13 +396,13 @@ def test_output_may_not_replace_an_input(tmp_path: Path, photo_dir: Path, tiny_s
         (dict(output=linked), "is the style image"),
         (dict(output=photo_dir / "rgb0.jpg"), f"is inside the training folder {photo_dir}"),
         (dict(output=photo_dir / "nested" / "new.safetensors"), "is inside the training folder"),
-        (dict(init=tiny_style, blocks=None, output=tiny_style), "is the --init network"),
-        (dict(teacher=tiny_style, output=tiny_style), "is the --teacher network"),
-        (dict(vgg_weights=vgg_file, output=vgg_file), "is the --vgg-weights file"),
-        (dict(sample_image=sample, output=sample), "is the --sample-image"),
+        (dict(init=tiny_style, blocks=None, output=tiny_style), "is the init network"),
+        (dict(teacher=tiny_style, output=tiny_style), "is the teacher network"),
+        (dict(vgg_weights=vgg_file, output=vgg_file), "is the vgg_weights file"),
+        (dict(sample_image=sample, output=sample), "is the sample_image photo"),
         (dict(output=tmp_path / "out" / "net.ckpt"), ".ckpt names the run's own checkpoint"),
         (dict(output=tmp_path / "missing" / "net.safetensors"), "does not exist"),
-        (dict(output=existing), "already exists (use --overwrite to replace it)"),
+        (dict(output=existing), "already exists (use overwrite to replace it)"),
     ]
     inputs = [style, tiny_style, vgg_file, sample, photo_dir / "rgb0.jpg", existing]
     before = [path.read_bytes() for path in inputs]

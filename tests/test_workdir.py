@@ -134,7 +134,7 @@ def test_a_damaged_manifest_asks_for_restart_which_removes_what_it_still_lists(t
     manifest = tmp_path / "w" / MANIFEST_NAME
     manifest.write_text(manifest.read_text()[:-40])  # cut short
     (tmp_path / "w" / "notes.txt").write_text("mine")
-    with pytest.raises(VidstyleError, match=rf"damaged {MANIFEST_NAME} \(cut short\): use --restart"):
+    with pytest.raises(VidstyleError, match=rf"damaged {MANIFEST_NAME} \(cut short\): use restart to"):
         hq.WorkDir(tmp_path / "w", JOB)
     assert hq.WorkDir(tmp_path / "w", JOB, restart=True).finished() == 0
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [MANIFEST_NAME, "notes.txt"]

@@ -11,34 +11,42 @@ class VidstyleError(Exception):
     """A problem the user can fix (bad input, missing file, refused overwrite...).
 
     The CLI prints ``error: <message>`` and exits with ``exit_code``; no traceback.
+
+    A message that tells the user which setting to change names it ``{field}``, for each
+    field listed in ``settings`` (``restart``, ``style_weight``): the library cannot know how
+    the setting was given, so ``str()`` says the field's name (a Python caller's keyword)
+    and the command line its own option's flag (``--restart``) through :meth:`naming`.
     """
 
     exit_code: int = 1
     #: what the CLI puts before the message
     prefix: str = "error: "
 
-    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, settings: tuple[str, ...] = (), exit_code: int | None = None) -> None:
+        self.template, self.settings = message, settings
+        super().__init__(self.naming(str))
         if exit_code is not None:
             self.exit_code = exit_code
+
+    def naming(self, flag: Callable[[str], str]) -> str:
+        """The message with each setting's ``{field}`` said as ``flag(field)``."""
+        message = self.template
+        for field in self.settings:
+            message = message.replace("{" + field + "}", flag(field))
+        return message
 
 
 class SettingsError(VidstyleError):
     """A setting out of its range, named by its field (``strength``, ``style_scale``).
 
-    The library cannot know what the user typed to set it, so ``message`` says ``{name}``
-    where the setting is named (at its start when it does not): ``str()`` puts the field
-    there, the command line its own option's flag (``--strength``) through :meth:`naming`.
+    ``message`` says ``{name}`` where the setting is named (at its start when it does not);
+    see :class:`VidstyleError` for how it is said.
     """
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
-        self.message = message if "{name}" in message else "{name} " + message
-        super().__init__(self.naming(field))
-
-    def naming(self, name: str) -> str:
-        """The message with the setting called ``name``."""
-        return self.message.replace("{name}", name)
+        message = message if "{name}" in message else "{name} " + message
+        super().__init__(message.replace("{name}", "{" + field + "}"), settings=(field,))
 
 
 class Stopped(VidstyleError):

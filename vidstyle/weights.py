@@ -242,8 +242,9 @@ def _is_image(path: Path) -> bool:
 def _image_given(path: Path) -> VidstyleError:
     """The error for a painting passed where a trained network is expected."""
     return VidstyleError(
-        f"{path} is an image, not a style network: use it with --mode hq (optimises with any "
-        "painting), or train a network from it with `vidstyle train`"
+        f"{path} is an image, not a style network: use it with {{mode}} hq (optimises with any "
+        "painting), or train a network from it with `vidstyle train`",
+        settings=("mode",),
     )
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from ..errors import SettingsError, VidstyleError
+from ..errors import VidstyleError
 
 if TYPE_CHECKING:
     from ..jobs.stylize import StylizeResult
@@ -44,18 +44,20 @@ class _ClassicHelp:
 
 
 class Command(_ClassicHelp, TyperCommand):
-    """A command with :class:`_ClassicHelp`, whose settings errors name its options.
+    """A command with :class:`_ClassicHelp`, whose errors name its options.
 
-    The library names a bad setting by its field (``style_scale``), as it cannot know how
-    it was given; a command's options are named as the fields they set, so the error is
-    said again here with the option's flag (``--style-scale``).
+    The library names a setting in its messages by its field (``style_scale``), as it
+    cannot know how it was given; a command's options are named as the fields they set, so
+    the error is said again here with the option's flag (``--style-scale``).
     """
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SettingsError as exc:
-            raise VidstyleError(exc.naming(self.flag(exc.field)), exit_code=exc.exit_code) from None
+        except VidstyleError as exc:
+            if exc.settings:
+                exc.args = (exc.naming(self.flag),)
+            raise
 
     def flag(self, field: str) -> str:
         """The option that sets ``field`` (its long flag), else the field's own name."""

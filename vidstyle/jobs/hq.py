@@ -375,7 +375,8 @@ class Gatys:
                 if retries > MAX_RETRIES:
                     raise VidstyleError(
                         "HQ optimisation diverged (NaN/inf loss) even with a smaller step; "
-                        "try --optimizer adam or lower --style-weight"
+                        "try {optimizer} adam or a lower {style_weight}",
+                        settings=("optimizer", "style_weight"),
                     )
                 lr /= 10
                 with torch.no_grad():
@@ -570,7 +571,8 @@ class HQStylizer(BaseStylizer):
         raw = self.work.load(index) if self.work is not None else None
         if raw is not None and raw.shape != content.shape:
             raise VidstyleError(
-                f"finished frame {index + 1} of the work directory has another size; use --restart"
+                f"finished frame {index + 1} of the work directory has another size; use {{restart}}",
+                settings=("restart",),
             )
         if raw is None:
             start = time.monotonic()
@@ -658,6 +660,38 @@ def manifest(config: HQConfig, input: Path, style_image: np.ndarray, max_size: i
     }
 
 
+def open_hq_stylizer(
+    style: str | Path,
+    config: HQConfig,
+    *,
+    input: Path,
+    device: str = "auto",
+    max_size: int | None = None,
+    work_dir: Path | None = None,
+    restart: bool = False,
+    shape: tuple[int, int] | None = None,
+    total: int | None = None,
+    progress: FrameProgress | None = None,
+    vgg: VGGFeatures | None = None,
+) -> HQStylizer:
+    """The HQ stylizer that paints the frames of ``input`` towards ``style`` (a painting, or
+    an installed style's painting): the one way whole-video and segment jobs make one.
+
+    Frames finished in ``work_dir`` (when given) are read back instead of recomputed, if
+    they were made with the same settings (``restart``: drop any that were not). ``shape``,
+    the (height, width) frames are optimised at where the caller knows it, is checked
+    against the network's smallest size before the work directory is touched.
+    """
+    painting, name = load_style_image(style)
+    engine = Gatys(config, painting, select_device(device), vgg)
+    if shape is not None:
+        engine.check_size(shape)
+    work = None
+    if work_dir is not None:
+        work = WorkDir(work_dir, manifest(config, Path(input), painting, max_size), restart)
+    return HQStylizer(engine, work, total=total, progress=progress, name=f"hq:{name}")
+
+
 def stylize_hq(
     input: Path,
     output: Path,
@@ -689,17 +723,24 @@ def stylize_hq(
     check_output_path(output, inputs=(input, *style_file), overwrite=overwrite)
     work_dir = work_dir or default_work_dir(output)
     check_work_folder(work_dir)
-    style_image, style_name = load_style_image(style)
-    torch_device = select_device(device)
-    engine = Gatys(config, style_image, torch_device, vgg)
     with open_source(input, max_frames=limits.max_frames) as source:
         total, width, height = source.info.frame_count, source.info.width, source.info.height
     for limit in (limits.max_size, config.size):
         width, height = scaled_size(width, height, limit)
-    engine.check_size((height, width))
-    work = WorkDir(work_dir, manifest(config, input, style_image, limits.max_size), restart)
     with FrameProgress(total, description="hq", enabled=progress) as bar:
-        stylizer = HQStylizer(engine, work, total=total, progress=bar, name=f"hq:{style_name}")
+        stylizer = open_hq_stylizer(
+            style,
+            config,
+            input=input,
+            device=device,
+            max_size=limits.max_size,
+            work_dir=work_dir,
+            restart=restart,
+            shape=(height, width),
+            total=total,
+            progress=bar,
+            vgg=vgg,
+        )
         result = stylize_media(
             input,
             output,
@@ -710,9 +751,12 @@ def stylize_hq(
             overwrite=overwrite,
             progress=False,
         )
-    if not keep_work:
-        work.remove()
+    if not keep_work and stylizer.work is not None:
+        stylizer.work.remove()
     return result
 
 
-__all__ = ["HQConfig", "Gatys", "HQStylizer", "WorkDir", "stylize_hq", "load_style_image", "default_work_dir"]
+__all__ = [
+    "HQConfig", "Gatys", "HQStylizer", "WorkDir", "open_hq_stylizer", "stylize_hq", "load_style_image",
+    "default_work_dir",
+]

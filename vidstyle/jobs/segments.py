@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from ..defaults import DEFAULT_SEGMENT_SECONDS
-from ..device import DEVICES, select_device
+from ..device import DEVICES
 from ..errors import SettingsError, VidstyleError
 from ..io.fileio import Closing, atomic_output
 from ..io.frames import Frame, SourceInfo
@@ -243,18 +243,18 @@ class SegmentJob:
         """The job's stylizer; in HQ mode finished frames are kept in the folder ``frames``
         where one is given, so that a stopped segment goes on at its next frame."""
         if self.hq is not None:
-            return self._hq_stylizer(frames)
+            # the folder belongs to one segment of one job (the segments' manifest holds
+            # the job), so frames of other settings in it are a restarted job's: dropped
+            return hq.open_hq_stylizer(
+                self.network.style,
+                hq.HQConfig(**self.hq),
+                input=Path(self.input),
+                device=self.network.device,
+                max_size=self.limits.max_size,
+                work_dir=frames,
+                restart=True,
+            )
         return make_stylizer(self.network)
-
-    def _hq_stylizer(self, frames: Path | None) -> hq.HQStylizer:
-        config = hq.HQConfig(**self.hq)
-        painting, name = hq.load_style_image(self.network.style)
-        engine = hq.Gatys(config, painting, select_device(self.network.device))
-        # the folder belongs to one segment of one job (the segments' manifest holds the
-        # job), so frames of other settings in it are a restarted job's: dropped
-        manifest = hq.manifest(config, Path(self.input), painting, self.limits.max_size)
-        work = hq.WorkDir(frames, manifest, restart=True) if frames is not None else None
-        return hq.HQStylizer(engine, work, name=f"hq:{name}")
 
     @property
     def warmup(self) -> int:
@@ -493,7 +493,9 @@ def join(
                 carrier.finish()
             if expected is not None and frames != expected:
                 raise VidstyleError(
-                    f"the segments hold {frames} frames, not the {expected} in their manifest; use --restart"
+                    f"the segments hold {frames} frames, not the {expected} in their manifest; "
+                    "use {restart}",
+                    settings=("restart",),
                 )
         finally:
             if carrier is not None:
@@ -508,7 +510,10 @@ def _video_packets(paths: list[Path], extradata: bytes | None) -> Iterator[av.Pa
             with av.open(str(path)) as segment:
                 source = segment.streams.video[0]
                 if source.codec_context.extradata != extradata:
-                    raise VidstyleError(f"segment {path.name} was encoded with other settings; use --restart")
+                    raise VidstyleError(
+                        f"segment {path.name} was encoded with other settings; use {{restart}}",
+                        settings=("restart",),
+                    )
                 yield from (packet for packet in segment.demux(source) if packet.size)
         except av.FFmpegError:
             raise VidstyleError(f"{path} is damaged: run the job again to make it again") from None

