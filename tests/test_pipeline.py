@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -141,3 +145,177 @@ def test_large_frames_wait_in_shorter_queues() -> None:
     four_k = queue_size(3840, 2160, 2)
     assert 2 <= four_k < pipeline.DEFAULT_QUEUE_SIZE and four_k * 3840 * 2160 * 3 <= QUEUE_BYTES
     assert queue_size(20000, 20000, 3) == 3
+
+
+# --- live runs: the newest frame only, a sink that stops the run, the sink in the caller --------
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Fail (rather than hang) when the block takes longer than ``seconds``."""
+
+    def hung(signum: int, frame: object) -> None:
+        raise AssertionError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def no_threads_left() -> bool:
+    return not [t for t in threading.enumerate() if t.name.startswith("vidstyle-")]
+
+
+def camera(n: int, interval: float = 0.004) -> Iterator[tuple[int, float]]:
+    """A live source: frame ``i`` with its capture time, one every ``interval`` seconds."""
+    for i in range(n):
+        time.sleep(interval)
+        yield i, time.monotonic()
+
+
+@pytest.mark.parametrize("latest_only", [True, False])
+def test_latest_only_drops_the_frames_the_network_cannot_keep_up_with(latest_only: bool) -> None:
+    """A network several times slower than the source: with ``latest_only`` the sink gets
+    only the frames that were newest when the network took one, in order, the last one too,
+    each about one frame's work after its capture; without it every frame waits its turn and
+    they fall behind by as many frames as the queues hold."""
+    seen: list[int] = []
+    latencies: list[float] = []
+
+    def slow(images):
+        time.sleep(0.03)
+        return images
+
+    def sink(image, item) -> None:
+        seen.append(item[0])
+        latencies.append(time.monotonic() - item[1])
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    stats = pipeline.run(camera(20), lambda item: image, slow, sink, live=True, latest_only=latest_only)
+    assert seen == sorted(set(seen)) and seen[-1] == 19 and stats.frames == len(seen)
+    assert stats.stopped_by is None
+    if latest_only:
+        assert 2 <= len(seen) < 15 and stats.dropped == 20 - len(seen)
+        assert max(latencies) < 0.15  # one frame painted (0.03 s), one waiting: not a queue of them
+    else:
+        assert seen == list(range(20)) and stats.dropped == 0
+        assert max(latencies) > 0.2  # the later frames waited for a queue of others
+
+
+def test_latest_only_with_a_slow_sink_paints_no_frame_ahead() -> None:
+    """A sink slower than the network holds the network back: it paints the newest frame
+    once the sink has taken its last one, so painted frames never queue for the sink."""
+    painted: list[int] = []
+    latencies: list[float] = []
+
+    def stylize(images):
+        painted.append(len(images))
+        return images
+
+    def slow_sink(image, item) -> None:
+        time.sleep(0.03)
+        latencies.append(time.monotonic() - item[1])
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    stats = pipeline.run(camera(40), lambda item: image, stylize, slow_sink, live=True, latest_only=True)
+    assert 2 <= stats.frames < 30 and stats.dropped == 40 - stats.frames
+    assert len(painted) == stats.frames
+    assert max(latencies) < 0.15  # two sink calls at most (0.03 s each), not a queue of them
+
+
+def test_latest_only_needs_one_worker() -> None:
+    with pytest.raises(ValueError, match="one worker"):
+        pipeline.run(frames(2), lambda f: f[1], lambda b: b, lambda im, f: None, workers=2, latest_only=True)
+
+
+@pytest.mark.parametrize("sink_in_caller", [False, True])
+def test_a_sink_ends_the_run_with_stop_run(sink_in_caller: bool) -> None:
+    """StopRun from the sink ends the run after that frame: it counts, nothing follows it,
+    no stage outlives the call, and the reason is what stopped the run."""
+    seen: list[int] = []
+
+    def sink(image, item) -> None:
+        seen.append(item[0])
+        if item[0] == 3:
+            raise pipeline.StopRun("enough")
+
+    with deadline(5):
+        stats = pipeline.run(
+            frames(1000), lambda f: f[1], lambda b: b, sink, queue_size=2, sink_in_caller=sink_in_caller
+        )
+    assert stats.stopped_by == "enough" and stats.frames == 4 and seen == [0, 1, 2, 3]
+    assert no_threads_left()
+
+
+def test_sink_in_the_caller_runs_on_the_main_thread() -> None:
+    """The sink stage (finish and sink) runs in the calling thread, here the main one, where
+    OpenCV's window must stay; the other stages still run in threads of their own."""
+    threads: set[tuple[str, bool]] = set()
+
+    def note(stage: str) -> None:
+        threads.add((stage, threading.current_thread() is threading.main_thread()))
+
+    def stylize(images):
+        note("network")
+        return images
+
+    def finish(image, source):
+        note("finish")
+        return image
+
+    with deadline(5):
+        stats = pipeline.run(
+            frames(10), lambda f: f[1], stylize, lambda im, f: note("sink"),
+            finish=finish, sink_in_caller=True,
+        )  # fmt: skip
+    assert stats.frames == 10
+    assert threads == {("network", False), ("finish", True), ("sink", True)}
+    assert no_threads_left()
+
+
+@pytest.mark.parametrize("stage", ["source", "network"])
+def test_sink_in_the_caller_still_gets_the_other_stages_errors(stage: str) -> None:
+    """A stage that fails while the caller waits for frames is raised there at once, not a
+    run that waits for ever on a network that is gone."""
+
+    def source():
+        for i, frame in frames(10_000):
+            if stage == "source" and i == 3:
+                raise OSError("camera gone")
+            time.sleep(0.002)
+            yield i, frame
+
+    def stylize(images):
+        if stage == "network" and int(images[0][0, 0, 0]) == 3:
+            raise RuntimeError("boom")
+        return images
+
+    error = OSError if stage == "source" else RuntimeError
+    start = time.monotonic()
+    with deadline(5), pytest.raises(error):
+        pipeline.run(
+            source(), lambda f: f[1], stylize, lambda im, f: None, live=True, latest_only=True,
+            sink_in_caller=True,
+        )  # fmt: skip
+    assert time.monotonic() - start < 1
+    assert no_threads_left()
+
+
+def test_ctrl_c_in_the_caller_ends_a_live_run() -> None:
+    """Ctrl-C while the sink runs in the caller is a live run's normal end there too."""
+
+    def sink(image, item) -> None:
+        if item[0] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with deadline(5):
+        stats = pipeline.run(
+            camera(1000), lambda item: np.zeros((4, 4, 3), np.uint8), lambda b: b, sink,
+            live=True, latest_only=True, sink_in_caller=True,
+        )  # fmt: skip
+    assert stats.stopped_by == "Ctrl-C" and 3 <= stats.frames <= 4  # frame 3 was interrupted, or just done
+    assert no_threads_left()

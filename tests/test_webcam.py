@@ -33,9 +33,11 @@ from vidstyle.jobs.webcam import (
     STYLE_SCALE,
     WINDOW_TITLE,
     Command,
+    LiveView,
+    Painter,
     Recorder,
     ViewState,
-    _Session,
+    camera_image,
     compose_view,
     draw_overlay,
     fit_frame,
@@ -328,18 +330,26 @@ def test_keys_change_the_look_not_the_stylizer(tmp_path: Path, styles: list[Path
     stylizer = load_stylizers([str(styles[0])], "cpu")[0]
     before = dict(vars(stylizer))
     state = ViewState([stylizer.name])
-    session = _Session(
-        None, [stylizer], state, window=None, size=None, mirror=False, output_dir=tmp_path, log=None
-    )  # type: ignore[arg-type]
+    paint = Painter([stylizer], state)
+    view = LiveView(state, window=None, output_dir=tmp_path, log=None, fps=30)
     frame = Frame(pattern(1, 64, 48), 0.0, 0)
-    styled = session._render(frame)
+
+    def render() -> np.ndarray:
+        """One frame through the session's stages (scaled, painted, composed), as the pipeline runs them."""
+        image = camera_image(frame, None, mirror=False)
+        return view.compose(paint([image])[0], image)
+
+    styled = render()
     assert np.abs(styled.astype(int) - frame.image).mean() > SAME_PICTURE
     press(state, "-" * 10)
     assert state.look == Look(strength=0.0)
-    assert np.array_equal(session._render(frame), frame.image)
+    assert np.array_equal(render(), frame.image)
     press(state, "+" * 10 + "c")
     assert state.look == Look(preserve_color=True)
-    assert np.array_equal(session._render(frame), preserve_colors(styled, frame.image))
+    assert np.array_equal(render(), preserve_colors(styled, frame.image))
+    press(state, "o")
+    image = camera_image(frame, None, mirror=False)
+    assert paint([image])[0] is image and np.array_equal(render(), frame.image)  # no network for "original"
     assert vars(stylizer).keys() == before.keys()
     assert all(vars(stylizer)[name] is value for name, value in before.items())
 

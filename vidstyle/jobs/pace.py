@@ -8,8 +8,9 @@ session starts with the cores that the last fraction of a second left free
 (:func:`free_threads`) and then keeps trying its neighbouring counts against measured frame
 times (:class:`ThreadTuner`), since other programs come and go. Where even that leaves the picture later than
 ``max_latency`` after its capture, the network paints a smaller picture (:class:`PaintScale`)
-until it catches up. Frames that arrive while a frame is painted are dropped, not queued
-(:class:`~vidstyle.io.camera.Camera` keeps the newest only), so latency is one frame's work.
+until it catches up. Frames that arrive while a frame is painted are dropped, not queued:
+the session's pipeline lets only the newest frame wait for the network (its ``latest_only``
+policy, :func:`vidstyle.jobs.pipeline.run`), so latency is about one frame's work.
 """
 
 from __future__ import annotations

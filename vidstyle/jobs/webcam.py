@@ -1,6 +1,16 @@
 """The live webcam session: a camera in, a stylized preview window, recordings and a
 virtual camera out.
 
+A session is the threaded pipeline of :mod:`vidstyle.jobs.pipeline` (:func:`live_session`):
+the camera's frames are its source, brought to the processing size (and mirrored) in the
+decode thread (:func:`camera_image`); :class:`Painter` paints each in the current style and
+look on the network thread; :class:`LiveView`, the sink stage, runs in the main thread
+(OpenCV's window needs it), where it composes the view, sends it to the virtual camera,
+records it, shows it with the overlay and carries out keys, ending the session with
+:class:`~vidstyle.jobs.pipeline.StopRun` (quit, window closed, a frame or time limit).
+Frame dropping is the pipeline's ``latest_only`` policy: only the newest frame waits for
+the network, so the picture shown is about one frame's work behind the camera.
+
 The pure parts (key bindings and the view state they change, view composition, overlay
 drawing) are kept apart from :class:`PreviewWindow`, the only code that needs a display,
 so they can be tested headless.
@@ -19,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -28,7 +39,7 @@ from ..defaults import WEBCAM_MAX_LATENCY as DEFAULT_MAX_LATENCY
 from ..defaults import WEBCAM_SIZE as DEFAULT_SIZE
 from ..defaults import WEBCAM_STYLE_SCALE as STYLE_SCALE
 from ..device import select_device
-from ..errors import SettingsError, Terminated, VidstyleError
+from ..errors import SettingsError, VidstyleError
 from ..io.camera import Camera, CameraLost
 from ..io.fileio import check_output_path, require_folder
 from ..io.frames import Frame, FrameSink, SourceInfo
@@ -40,7 +51,9 @@ from ..settings import Look, NetworkSettings
 from ..stylizers.factory import make_stylizer
 from ..stylizers.fast import FastStylizer
 from ..weights import DEFAULT_STYLE, list_styles
+from . import pipeline
 from .pace import LivePace, PaintScale, live_pace
+from .pipeline import StopRun
 
 WINDOW_TITLE = "vidstyle"
 STRENGTH_STEP = 0.1
@@ -406,40 +419,70 @@ class WebcamResult:
     snapshots: list[Path] = field(default_factory=list)
 
 
-class _Session:
-    """The frame loop: read the newest frame, stylize, show/record, react to keys.
+def camera_image(frame: Frame, size: tuple[int, int] | int | None, mirror: bool) -> np.ndarray:
+    """The picture of a camera frame that is painted and shown: brought to the processing
+    ``size`` (:func:`fit_frame`), mirrored if asked."""
+    image = fit_frame(frame.image, size)
+    return cv2.flip(image, 1) if mirror else image
 
-    ``sinks`` (a virtual camera) get every shown frame's clean view, without the overlay;
-    ``pace`` runs the network (threads, painted size) and hears each frame's latency.
+
+class Painter:
+    """The network stage: each picture in the style and look that ``state`` has when it is
+    painted (keys change them between frames; the stylizers stay as they were made), through
+    ``pace`` (threads, painted size). With "original" on the network is skipped and the
+    picture passes as it is."""
+
+    def __init__(self, stylizers: list[FastStylizer], state: ViewState, pace: LivePace | None = None) -> None:
+        self.stylizers, self.state = stylizers, state
+        self.pace = pace or LivePace(None, PaintScale(None))
+
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        if self.state.original:
+            return images
+        stylizer, look = self.stylizers[self.state.style], self.state.look
+        return [self.pace.paint(stylizer, image, look) for image in images]
+
+
+class LiveView:
+    """The sink stage, in the main thread (OpenCV's window must stay there): each painted
+    frame composed into the view (:meth:`compose`) and (:meth:`write`) sent to ``sinks`` (a
+    virtual camera gets the clean view, without the overlay), recorded, shown with the
+    overlay; keys carried out; the counters of the :class:`WebcamResult` kept.
+
+    :meth:`write` ends the session (:class:`~vidstyle.jobs.pipeline.StopRun`) after a frame
+    on quit, a closed window, ``max_frames`` shown or ``duration`` seconds; ``record``
+    starts a recording at the first frame. ``pace`` hears each frame's latency.
     """
 
     def __init__(
         self,
-        camera: Camera,
-        stylizers: list[FastStylizer],
         state: ViewState,
         *,
         window: PreviewWindow | None,
-        size: tuple[int, int] | int | None,
-        mirror: bool,
         output_dir: Path,
         log: Callable[[str], None] | None,
+        fps: float,
         sinks: Sequence[FrameSink] = (),
         pace: LivePace | None = None,
+        record: Path | None = None,
+        max_frames: int | None = None,
+        duration: float | None = None,
     ) -> None:
-        self.camera, self.stylizers, self.state, self.window = camera, stylizers, state, window
+        self.state, self.window, self.output_dir, self.log = state, window, output_dir, log
+        self.camera_fps, self.sinks = fps, sinks
         self.pace = pace or LivePace(None, PaintScale(None))
-        self.sinks = sinks
-        self.size, self.mirror, self.output_dir, self.log = size, mirror, output_dir, log
+        self.max_frames, self.duration = max_frames, duration
         self.recorder: Recorder | None = None
         self.recordings: list[Path] = []
         self.snapshots: list[Path] = []
         self.frames = self.dropped = 0
         self.latency_total = 0.0
+        self.start = time.monotonic()
+        self._record = record
         self._shown: deque[float] = deque(maxlen=FPS_WINDOW)
         self._last_index = -1
         self._toast: tuple[str, float] | None = None
-        self._next_log = time.monotonic() + LOG_EVERY
+        self._next_log = self.start + LOG_EVERY
 
     @property
     def fps(self) -> float:
@@ -447,43 +490,38 @@ class _Session:
             return 0.0
         return (len(self._shown) - 1) / max(1e-6, self._shown[-1] - self._shown[0])
 
-    def run(self, record: Path | None, max_frames: int | None, duration: float | None) -> WebcamResult:
-        start = time.monotonic()
-        stopped_by, lost = "end of video", None
-        try:
-            while True:
-                if max_frames is not None and self.frames >= max_frames:
-                    stopped_by = "max frames"
-                    break
-                if duration is not None and time.monotonic() - start >= duration:
-                    stopped_by = "duration"
-                    break
-                frame = self.camera.read()
-                if frame is None:
-                    break
-                view = self._render(frame)
-                for sink in self.sinks:  # first: a virtual camera that cannot open fails before any output
-                    sink.write(view, frame)
-                if record is not None:
-                    self._start_recording(record, view, frame)
-                    record = None
-                elif self.recorder is not None:
-                    self.recorder.write(view, frame)
-                self._present(view, frame)
-                reason = self._handle_keys(view, frame)
-                if reason is not None:
-                    stopped_by = reason
-                    break
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated: a normal stop here
-            stopped_by = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
-        except CameraLost as exc:
-            lost = exc
-        finally:
-            self._stop_recording()
-        if lost is not None:
-            kept = f"; recording kept: {', '.join(map(str, self.recordings))}" if self.recordings else ""
-            raise CameraLost(f"{lost}{kept}")
-        seconds = time.monotonic() - start
+    def compose(self, stylized: np.ndarray, source: np.ndarray) -> np.ndarray:
+        """The view of a painted frame (the pipeline's ``finish``), as the keys have set it now."""
+        return compose_view(self.state, source, stylized)
+
+    def write(self, view: np.ndarray, frame: Frame) -> None:
+        """Send, record and show one frame's view, then carry out a key."""
+        for sink in self.sinks:  # first: a virtual camera that cannot open fails before any output
+            sink.write(view, frame)
+        if self._record is not None:
+            path, self._record = self._record, None
+            self._start_recording(path, view, frame)
+        elif self.recorder is not None:
+            self.recorder.write(view, frame)
+        self._present(view, frame)
+        reason = self._handle_keys(view, frame) or self.limit()
+        if reason is not None:
+            raise StopRun(reason)
+
+    def limit(self) -> str | None:
+        """The limit (``max_frames``, ``duration``) the session has reached, if any."""
+        if self.max_frames is not None and self.frames >= self.max_frames:
+            return "max frames"
+        if self.duration is not None and time.monotonic() - self.start >= self.duration:
+            return "duration"
+        return None
+
+    def close(self) -> None:
+        """Finalise a recording in progress."""
+        self._stop_recording()
+
+    def result(self, stopped_by: str) -> WebcamResult:
+        seconds = time.monotonic() - self.start
         return WebcamResult(
             frames=self.frames,
             seconds=round(seconds, 3),
@@ -496,15 +534,6 @@ class _Session:
             recordings=self.recordings,
             snapshots=self.snapshots,
         )
-
-    def _render(self, frame: Frame) -> np.ndarray:
-        image = fit_frame(frame.image, self.size)
-        if self.mirror:
-            image = cv2.flip(image, 1)
-        stylized = None
-        if not self.state.original:
-            stylized = self.pace.paint(self.stylizers[self.state.style], image, self.state.look)
-        return compose_view(self.state, image, stylized)
 
     def _present(self, view: np.ndarray, frame: Frame) -> None:
         toast = self._toast[0] if self._toast and self._toast[1] > time.monotonic() else None
@@ -568,7 +597,7 @@ class _Session:
         self._notify(f"saved {path}")
 
     def _start_recording(self, path: Path, view: np.ndarray, frame: Frame) -> None:
-        recorder = Recorder(path, self.camera.fps)
+        recorder = Recorder(path, self.camera_fps)
         recorder.write(view, frame)  # a file that cannot be written fails here, before it counts
         self.recorder = recorder
         self._notify(f"recording to {path}")
@@ -580,6 +609,41 @@ class _Session:
         recorder.close()
         self.recordings.append(recorder.path)
         self._notify(f"saved {recorder.path} ({recorder.frames} frames)")
+
+
+def live_session(
+    camera: Camera, painter: Painter, view: LiveView, *, size: tuple[int, int] | int | None, mirror: bool
+) -> WebcamResult:
+    """The camera's frames through the pipeline: brought to ``size`` (and mirrored) in the
+    decode thread, painted by ``painter`` on the network thread, shown by ``view`` in this
+    one. Only the newest frame waits for the network (``latest_only``): the ones it cannot
+    keep up with are dropped, not queued. Ctrl-C and SIGTERM end the session normally.
+
+    The recording is finalised whatever ends the session; a lost camera is raised
+    afterwards, as :class:`CameraLost` naming the recordings kept.
+    """
+    stopped_by, lost = view.limit(), None
+    try:
+        if stopped_by is None:
+            stats = pipeline.run(
+                iter(camera.read, None),
+                partial(camera_image, size=size, mirror=mirror),
+                painter,
+                view.write,
+                finish=view.compose,
+                live=True,
+                latest_only=True,
+                sink_in_caller=True,
+            )
+            stopped_by = stats.stopped_by or "end of video"
+    except CameraLost as exc:
+        lost = exc
+    finally:
+        view.close()
+    if lost is not None:
+        kept = f"; recording kept: {', '.join(map(str, view.recordings))}" if view.recordings else ""
+        raise CameraLost(f"{lost}{kept}")
+    return view.result(stopped_by)
 
 
 def _stamp() -> str:
@@ -650,19 +714,19 @@ def run_webcam(
             sinks: list[FrameSink] = []
             if virtual_cam:
                 sinks.append(outputs.enter_context(_virtual_camera(virtual_cam, source.fps, size, log)))
-            session = _Session(
-                source,
-                stylizers,
+            view = LiveView(
                 state,
                 window=preview,
-                size=size,
-                mirror=mirror,
                 output_dir=output_dir,
                 log=log,
+                fps=source.fps,
                 sinks=sinks,
                 pace=pace,
+                record=None if record is None else Path(record),
+                max_frames=max_frames,
+                duration=duration,
             )
-            return session.run(None if record is None else Path(record), max_frames, duration)
+            return live_session(source, Painter(stylizers, state, pace), view, size=size, mirror=mirror)
     finally:
         if preview is not None:
             preview.close()
