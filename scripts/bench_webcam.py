@@ -74,7 +74,8 @@ def _options(args: argparse.Namespace) -> dict[str, object]:
     import inspect
 
     known = inspect.signature(run_webcam).parameters
-    wanted = {"threads": args.threads, "max_latency": args.max_latency}
+    latency = None if args.max_latency is None else args.max_latency / 1000  # ms, as `vidstyle webcam`
+    wanted = {"threads": args.threads, "max_latency": latency}
     return {k: v for k, v in wanted.items() if k in known and v is not None}
 
 
