@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Print training speed (iterations/s) at 256 px, batch 4, for several network widths, or the
-wall time one-command training takes to reach the quality targets.
+"""Print training speed (iterations/s) at 256 px and the default batch (4, or 2 where the CPU
+trains in fp32), for several network widths, or the wall time one-command training takes to
+reach the quality targets.
 
     python scripts/bench_train.py [--widths 8 16 32] [--iterations 6] [--device auto] [--no-amp]
     python scripts/bench_train.py --to-targets PAINTING [--data DIR] [--every 200] [--quality standard]
@@ -92,8 +93,10 @@ def main() -> None:
             photo = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
             Image.fromarray(photo).save(root / f"photos/{i}.jpg")
         Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)).save(root / "style.jpg")
+        batch = TrainConfig(style_image=root / "style.jpg", data=root, output=root / "o.safetensors",
+                            device=args.device, amp=args.amp).batch_size
         print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-              f"torch {torch.__version__}, amp={'on' if args.amp else 'off'}")
+              f"torch {torch.__version__}, amp={'on' if args.amp else 'off'}, batch {batch}")
         print(f"{'width':>5} {'s/iteration':>12} {'iterations/s':>13}")
         for width in args.widths:
             stamps: list[float] = []

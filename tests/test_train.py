@@ -413,6 +413,23 @@ def test_output_may_not_replace_an_input(tmp_path: Path, photo_dir: Path, tiny_s
     assert not (tmp_path / "missing").exists() and not base.checkpoint_path.exists()
 
 
+def test_the_batch_is_halved_where_the_cpu_trains_in_fp32(
+    tmp_path: Path, photo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without native bf16 a CPU trains in fp32 at about a third of the speed: the default
+    batch is halved there; a batch that is asked for is kept."""
+    from vidstyle.training import train as training
+
+    def batch(**settings: object) -> int | None:
+        return TrainConfig(style_image=tmp_path / "s.png", data=photo_dir, output=tmp_path / "o.safetensors",
+                           device="cpu", **settings).batch_size
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert (batch(), batch(amp=False), batch(batch_size=3)) == (4, 2, 3)
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    assert (batch(), batch(amp=False), batch(batch_size=3)) == (2, 2, 3)
+
+
 def test_training_options_are_checked_before_any_work(tmp_path: Path, photo_dir: Path) -> None:
     """Each bad setting is a one-line error naming its field, from TrainConfig (the command
     line names the option instead)."""

@@ -85,13 +85,19 @@ QUALITY_ITERATIONS = {"draft": 300, "standard": 500, "high": 1500}
 DEFAULT_WIDTHS = {"johnson": 16, "lite": 8}
 
 
+#: crops per training step: 4, and 2 where training computes in fp32 on the CPU (no native
+#: bf16: about a third of the speed), which halves the time a step takes there and still
+#: meets every quality target of one-command training on Composition VII (docs/training.md)
+TRAIN_BATCH_SIZE, FP32_CPU_TRAIN_BATCH_SIZE = 4, 2
+
+
 class TrainDefaults:
     """The defaults of :class:`vidstyle.training.train.TrainConfig` that ``vidstyle train`` shows."""
 
     distill_weight = 1.0
     image_size = 256
     style_size = 512
-    batch_size = 4
+    batch_size = None  # by how this machine trains: TRAIN_BATCH_SIZE or FP32_CPU_TRAIN_BATCH_SIZE
     quality = "standard"
     lr = 1e-3
     vgg = "vgg16"

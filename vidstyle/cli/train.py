@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from ..defaults import DATA_ENV_VAR, DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainDefaults
+from ..defaults import (
+    DATA_ENV_VAR,
+    DEFAULT_WIDTHS,
+    FP32_CPU_TRAIN_BATCH_SIZE,
+    QUALITY_ITERATIONS,
+    TRAIN_BATCH_SIZE,
+    TrainDefaults,
+)
 from ..errors import VidstyleError
 
 
@@ -69,7 +76,14 @@ def train(
             metavar="N", help="Longest side of the painting for the style loss, in pixels (0: as it is)."
         ),
     ] = TrainDefaults.style_size,
-    batch_size: Annotated[int, typer.Option(metavar="N", help="Crops per step.")] = TrainDefaults.batch_size,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help=f"Crops per step (default: {TRAIN_BATCH_SIZE}; {FP32_CPU_TRAIN_BATCH_SIZE} on a CPU "
+            "without native bf16, where a step takes about 3 times as long).",
+        ),
+    ] = TrainDefaults.batch_size,
     quality: Annotated[
         str,
         typer.Option(

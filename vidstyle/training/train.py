@@ -33,7 +33,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..defaults import DATA_ENV_VAR as DATA_ENV_VAR  # re-exported: the training photos' variable
-from ..defaults import DEFAULT_WIDTHS, QUALITY_ITERATIONS, TrainDefaults
+from ..defaults import (
+    DEFAULT_WIDTHS,
+    FP32_CPU_TRAIN_BATCH_SIZE,
+    QUALITY_ITERATIONS,
+    TRAIN_BATCH_SIZE,
+    TrainDefaults,
+)
 from ..device import cpu_has_native_bf16, select_device
 from ..errors import SettingsError, Stopped, Terminated, VidstyleError, signals_as_interrupts
 from ..io.fileio import check_output_path, same_file
@@ -102,7 +108,9 @@ class TrainConfig:
     image_size: int = TrainDefaults.image_size
     #: longest side of the style image for the style loss; ``None`` or 0: as it is
     style_size: int | None = TrainDefaults.style_size
-    batch_size: int = TrainDefaults.batch_size
+    #: crops per step; ``None``: :data:`~vidstyle.defaults.TRAIN_BATCH_SIZE`, or
+    #: :data:`~vidstyle.defaults.FP32_CPU_TRAIN_BATCH_SIZE` where the run computes in fp32 on a CPU
+    batch_size: int | None = TrainDefaults.batch_size
     #: ``None``: the iterations of ``quality``
     iterations: int | None = None
     quality: str = TrainDefaults.quality
@@ -150,6 +158,10 @@ class TrainConfig:
             self.blocks = 5
         if self.style_size == 0:
             self.style_size = None
+        if self.batch_size is None:
+            device = select_device(self.device)
+            fp32_cpu = device.type == "cpu" and not mixed_precision(device, self.amp)
+            self.batch_size = FP32_CPU_TRAIN_BATCH_SIZE if fp32_cpu else TRAIN_BATCH_SIZE
         if self.style_image is None and self.teacher is None:
             problem = "give a style image, or a {teacher} network to distill"
             raise VidstyleError(problem, settings=("teacher",))
@@ -529,8 +541,7 @@ def train(
     model: torch.nn.Module = net
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net)
-    # bf16 autocast only where the CPU computes bf16 natively; emulated it is many times slower
-    use_amp = config.amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()))
+    use_amp = mixed_precision(device, config.amp)
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and device.type == "cuda")
     gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
@@ -677,6 +688,12 @@ def train(
     if world > 1:
         dist.barrier()
     return config.output
+
+
+def mixed_precision(device: torch.device, amp: bool) -> bool:
+    """Whether a run on ``device`` trains in mixed precision: with ``amp``, on CUDA (fp16)
+    and where the CPU computes bf16 natively (emulated, bf16 is many times slower than fp32)."""
+    return amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()))
 
 
 def _estimate(iterations: int, per_iteration: float, device: torch.device) -> str:
