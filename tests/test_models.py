@@ -143,6 +143,9 @@ def test_vgg_features_returns_requested_layers_and_is_frozen() -> None:
     assert out["relu3_3"].shape == (1, 256, 8, 8)
     assert all(not p.requires_grad for p in vgg.parameters())
     assert len(vgg.features) == layer_names("vgg16").index("relu3_3") + 1
+    image = torch.rand(1, 3, 32, 32)
+    early = vgg(image, until="relu1_2")  # a content target: the layers after it are not run
+    assert set(early) == {"relu1_2"} and torch.equal(early["relu1_2"], vgg(image)["relu1_2"])
     vgg.train()
     assert not vgg.training
     with pytest.raises(ValueError, match="unknown vgg16 layer"):

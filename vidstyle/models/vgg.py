@@ -93,12 +93,16 @@ class VGGFeatures(nn.Module):
         """Always stays in eval mode: the loss network is frozen."""
         return super().train(False)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Activations of the requested layers for ``x`` (N x 3 x H x W, RGB in [0, 1])."""
+    def forward(self, x: torch.Tensor, until: str | None = None) -> dict[str, torch.Tensor]:
+        """Activations of the requested layers for ``x`` (N x 3 x H x W, RGB in [0, 1]);
+        with ``until`` (one of them), only those up to it: a content target at relu2_2 needs
+        a third of the work of the whole stack to relu4_3."""
         h = (x - self.mean) / self.std
         out: dict[str, torch.Tensor] = {}
         for i, layer in enumerate(self.features):
             h = layer(h)
             if i in self._index:
                 out[self._index[i]] = h
+                if self._index[i] == until:
+                    break
         return out

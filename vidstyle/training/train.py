@@ -609,7 +609,7 @@ def train(
                 c = s = d = stab = pal = zero
                 if vgg is not None:
                     with torch.no_grad():
-                        target = vgg(x)[config.content_layer]
+                        target = vgg(x, until=config.content_layer)[config.content_layer]
                     feats = vgg(y)
                     c = config.content_weight * content_loss(feats[config.content_layer], target)
                     if grams:
