@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,15 @@ from vidstyle.weights import save_style
 #: at frames 10 and 20)
 FPS = 10
 FRAMES, GOP = 30, 5
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_raises() -> None:
+    """Ctrl-C raises KeyboardInterrupt in the tests that send it, however the suite was
+    started: a shell starts a background job (``pytest ... &``) with SIGINT ignored, and
+    Python then keeps it ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def make_style(
