@@ -37,6 +37,7 @@ POLL = 0.25
 CSS = """
 .gradio-container {max-width: 1280px !important; margin: auto;}
 #styles .grid-wrap {min-height: 0 !important; height: auto !important; max-height: none !important;}
+#styles .caption-label {white-space: normal; overflow-wrap: anywhere; max-width: 100%;}
 #status {min-height: 1.6em; font-weight: 500;}
 #status.error, #status p:has(> .error) {color: #b91c1c;}
 footer {display: none !important;}
@@ -72,7 +73,11 @@ class Studio:
         self.thumbnails = [str(thumbnail(info, photo)) for info in self.styles]
 
     def gallery(self) -> list[tuple[str, str]]:
-        return [(path, info.name) for path, info in zip(self.thumbnails, self.styles, strict=True)]
+        """(thumbnail, caption) per style; a caption may break after an underscore (a
+        zero-width space there), so a narrow screen shows ``starry_`` / ``night_lite``
+        rather than cutting the name short."""
+        pairs = zip(self.thumbnails, self.styles, strict=True)
+        return [(path, info.name.replace("_", "_\u200b")) for path, info in pairs]
 
     def choices(self) -> list[tuple[str, str]]:
         return [(info.name, str(info.path)) for info in self.styles]
