@@ -418,15 +418,15 @@ def test_the_batch_is_halved_where_the_cpu_trains_in_fp32(
 ) -> None:
     """Without native bf16 a CPU trains in fp32 at about a third of the speed: the default
     batch is halved there; a batch that is asked for is kept."""
-    from vidstyle.training import train as training
+    from vidstyle import device
 
     def batch(**settings: object) -> int | None:
         return TrainConfig(style_image=tmp_path / "s.png", data=photo_dir, output=tmp_path / "o.safetensors",
                            device="cpu", **settings).batch_size
 
-    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     assert (batch(), batch(amp=False), batch(batch_size=3)) == (4, 2, 3)
-    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
     assert (batch(), batch(amp=False), batch(batch_size=3)) == (2, 2, 3)
 
 

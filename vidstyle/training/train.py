@@ -40,7 +40,7 @@ from ..defaults import (
     TRAIN_BATCH_SIZE,
     TrainDefaults,
 )
-from ..device import cpu_has_native_bf16, select_device
+from ..device import select_device, select_dtype
 from ..errors import SettingsError, Stopped, Terminated, VidstyleError, signals_as_interrupts
 from ..io.fileio import check_output_path, same_file
 from ..io.images import read_image, resize_max, to_images, to_tensor, write_image
@@ -542,7 +542,7 @@ def train(
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net)
     use_amp = mixed_precision(device, config.amp)
-    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    amp_dtype = select_dtype("auto", device)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and device.type == "cuda")
     gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
     sample_photo = _fixed_sample(config, sampler) if rank == 0 else None
@@ -691,9 +691,10 @@ def train(
 
 
 def mixed_precision(device: torch.device, amp: bool) -> bool:
-    """Whether a run on ``device`` trains in mixed precision: with ``amp``, on CUDA (fp16)
-    and where the CPU computes bf16 natively (emulated, bf16 is many times slower than fp32)."""
-    return amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()))
+    """Whether a run on ``device`` trains in mixed precision: with ``amp``, where inference
+    would run in reduced precision too (:func:`~vidstyle.device.select_dtype`: fp16 on CUDA,
+    bf16 where the CPU computes it natively; emulated, bf16 is many times slower than fp32)."""
+    return amp and select_dtype("auto", device) != torch.float32
 
 
 def _estimate(iterations: int, per_iteration: float, device: torch.device) -> str:
