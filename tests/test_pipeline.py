@@ -319,3 +319,22 @@ def test_ctrl_c_in_the_caller_ends_a_live_run() -> None:
         )  # fmt: skip
     assert stats.stopped_by == "Ctrl-C" and 3 <= stats.frames <= 4  # frame 3 was interrupted, or just done
     assert no_threads_left()
+
+
+def test_a_finished_worker_holds_nothing_of_its_work() -> None:
+    """A stage thread drops its work (the model, frames in flight) before it ends: a daemon
+    thread that frees tensors after being joined can still be at it while the interpreter
+    shuts down, which aborts the process."""
+    import weakref
+
+    class Work:
+        def __call__(self) -> None:
+            pass
+
+    work = Work()
+    alive = weakref.ref(work)
+    worker = pipeline._Worker(work, "test-worker")
+    worker.start()
+    worker.join()
+    del work
+    assert alive() is None, "the joined thread still holds its work"

@@ -115,3 +115,24 @@ def test_sheet(photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     assert width == 3 * (64 + 6) + 6 and rows * (48 + 18) < height  # tiles 64x48 with labels
     code, out, _ = run_cli(["sheet", photo, "-o", sheet], capsys)
     assert code == 1
+
+
+def test_closing_the_app_stops_running_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's Ctrl-C waits for each session's job to stop, so no job is still working
+    when the process ends."""
+    from vidstyle.app import ui
+
+    monkeypatch.setattr(ui, "list_styles", lambda *args, **kwargs: [])
+
+    def endless() -> None:
+        bar = FrameProgress(10**6, enabled=False)
+        while True:
+            bar.update(1)
+            threading.Event().wait(0.01)
+
+    studio = ui.Studio(tmp_path)
+    jobs = [studio.start(session, endless) for session in ("a", "b")]
+    assert all(job.running for job in jobs)
+    studio.stop_all()
+    assert not any(job.running for job in jobs)
+    assert all(isinstance(job.error, Stopped) for job in jobs)

@@ -106,6 +106,15 @@ class Studio:
         job.stop()
         return "stopping..."
 
+    def stop_all(self, seconds: float = 30) -> None:
+        """Stop every running job and wait for it, so that none is still working (a training
+        writing its checkpoint, a network mid-frame) when the server's process ends."""
+        running = [job for job in self.jobs.values() if job.running]
+        for job in running:
+            job.stop()
+        for job in running:
+            job.wait(seconds)
+
     def new_folder(self) -> Path:
         return Path(tempfile.mkdtemp(prefix="job-", dir=self.folder))
 
@@ -321,7 +330,8 @@ def serve(host: str = HOST, port: int = PORT, share: bool = False, say: Any = pr
     """Run the web app until Ctrl-C; ``say`` gets the address to open."""
     gr = load_gradio()
     with tempfile.TemporaryDirectory(prefix="vidstyle-ui-") as folder:
-        page = build(Studio(Path(folder)))
+        studio = Studio(Path(folder))
+        page = build(studio)
         page.queue()
         _, url, share_url = page.launch(
             server_name=host,
@@ -342,3 +352,4 @@ def serve(host: str = HOST, port: int = PORT, share: bool = False, say: Any = pr
             pass
         finally:
             page.close(verbose=False)
+            studio.stop_all()

@@ -62,7 +62,13 @@ class StopRun(Exception):
 
 
 class _Worker(threading.Thread):
-    """A daemon thread whose exception is re-raised by :meth:`check`."""
+    """A daemon thread whose exception is re-raised by :meth:`check`.
+
+    It lets go of its work (and with it the model and the frames in flight) before it
+    ends, and the pipeline takes its error back after joining it. A daemon thread that
+    frees a tensor after the join can still be doing so when the interpreter shuts down,
+    and a thread that waits for the GIL then is torn down mid-C++ (``terminate called``).
+    """
 
     def __init__(self, target: Callable[[], None], name: str) -> None:
         super().__init__(name=name, daemon=True)
@@ -74,6 +80,8 @@ class _Worker(threading.Thread):
             self._target_fn()
         except BaseException as exc:  # handed to the main thread
             self.error = exc
+        finally:
+            self._target_fn = None
 
     def check(self) -> None:
         if self.error is not None:
@@ -280,6 +288,7 @@ def run(
             cancel()
         for thread in threads:
             thread.join(timeout=_JOIN_SECONDS)
+            thread.error = None  # freed here, not by the thread on its way out
     return stats
 
 
