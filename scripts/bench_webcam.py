@@ -75,7 +75,7 @@ def _options(args: argparse.Namespace) -> dict[str, object]:
 
     known = inspect.signature(run_webcam).parameters
     latency = None if args.max_latency is None else args.max_latency / 1000  # ms, as `vidstyle webcam`
-    wanted = {"threads": args.threads, "max_latency": latency}
+    wanted = {"threads": args.threads, "max_latency": latency, "min_fps": args.min_fps}
     return {k: v for k, v in wanted.items() if k in known and v is not None}
 
 
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="run time per style or condition")
     parser.add_argument("--threads", type=int, help="PyTorch CPU threads (default: vidstyle's choice)")
     parser.add_argument("--max-latency", type=float, help="the session's latency target in ms")
+    parser.add_argument("--min-fps", type=float, help="the session's frame rate to keep (0: full size)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--window", action="store_true", help="show the preview window (needs a display)")
     parser.add_argument("--load", action="store_true", help="idle, 1 and 2 busy processes (default style)")

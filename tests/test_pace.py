@@ -12,6 +12,7 @@ from media import make_video, pattern
 
 from vidstyle.jobs import pace
 from vidstyle.jobs.pace import (
+    HOLD,
     SCALES,
     PaintScale,
     ThreadTuner,
@@ -127,6 +128,45 @@ def test_paint_scale_steps_down_while_behind_and_back_up() -> None:
     assert fixed.factor == 1.0
 
 
+def _show(
+    scale: PaintScale, frames: int, fps: float, camera_fps: float, work: float, start: float = 0.0
+) -> float:
+    """Show ``frames`` frames at ``fps`` from a camera delivering ``camera_fps``, each
+    painted in ``work`` seconds; the time after the last."""
+    for n in range(frames):
+        when = start + n / fps
+        scale.painted(work)
+        scale.record(0.05, when, round(when * camera_fps))
+    return start + frames / fps
+
+
+def test_paint_scale_keeps_the_frame_rate() -> None:
+    """Fewer frames shown than the rate to keep: smaller; a camera slower than that rate
+    sets the rate instead; back up only where the larger picture's work fits a frame."""
+    behind = PaintScale(target=None, fps=30, window=5)
+    _show(behind, 5, fps=15, camera_fps=30, work=1 / 15)
+    assert behind.factor == SCALES[1]
+    slow_camera = PaintScale(target=None, fps=30, window=5)
+    _show(slow_camera, 20, fps=15, camera_fps=15, work=1 / 20)
+    assert slow_camera.factor == 1.0  # all the camera gives is shown
+    tight = PaintScale(target=None, fps=30, window=5, step=1)
+    _show(tight, 20, fps=30, camera_fps=30, work=0.028)  # 0.039 s at full size: over the frame
+    assert tight.factor == SCALES[1]
+    roomy = PaintScale(target=None, fps=30, window=5, step=1)
+    _show(roomy, 5, fps=30, camera_fps=30, work=0.01)
+    assert roomy.factor == 1.0
+
+
+def test_paint_scale_waits_before_retrying_a_size_too_slow_for_the_rate() -> None:
+    scale = PaintScale(target=None, fps=30, window=5)
+    now = _show(scale, 5, fps=20, camera_fps=30, work=0.05)
+    assert scale.factor == SCALES[1]
+    now = _show(scale, 5 * (HOLD - 1), fps=30, camera_fps=30, work=0.01, start=now)
+    assert scale.factor == SCALES[1]  # room to grow, but the full size was too slow just now
+    _show(scale, 5, fps=30, camera_fps=30, work=0.01, start=now)
+    assert scale.factor == 1.0
+
+
 def test_painted_smaller_keeps_the_frame_size(tiny_style: Path) -> None:
     stylizer = FastStylizer(tiny_style, device="cpu", precision="fp32", style_scale=1.0)
     image = pattern(0, 96, 64)
@@ -145,9 +185,9 @@ def test_live_pace_fixed_or_tuned(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pace, "cpu_cores", lambda: 2)
     monkeypatch.setattr(pace, "others_busy", lambda: 1.0)
     fixed = live_pace("cpu", threads=2, max_latency=0)
-    assert fixed.tuner is None and set_to == [2] and fixed.scale.target is None
-    tuned = live_pace("cpu", max_latency=0.15)
-    assert tuned.threads == 1 and set_to == [2, 1] and tuned.scale.target == 0.15
+    assert fixed.tuner is None and set_to == [2] and fixed.scale.target is fixed.scale.fps is None
+    tuned = live_pace("cpu", max_latency=0.15, min_fps=30)
+    assert tuned.threads == 1 and set_to == [2, 1] and tuned.scale.target == 0.15 and tuned.scale.fps == 30
     assert live_pace("cuda").tuner is None and set_to == [2, 1]
 
 

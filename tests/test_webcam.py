@@ -120,6 +120,27 @@ def test_headless_recording_is_stylized_with_real_timestamps(
     assert distance(recorded[0].image, expected) < SAME_PICTURE
 
 
+def test_a_slow_network_paints_smaller_to_keep_the_frame_rate(
+    styles: list[Path], camera_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A network that shows only half the camera's frames paints a smaller picture; with
+    neither limit (latency, frame rate) it keeps the full size however slow it is."""
+    from vidstyle.jobs import pace
+
+    full = pace.painted
+
+    def slow(stylizer: FastStylizer, image: np.ndarray, factor: float, look: Look) -> np.ndarray:
+        time.sleep(0.1 * factor**2)  # like a network: time grows with the painted area
+        return full(stylizer, image, factor, look)
+
+    monkeypatch.setattr(pace, "painted", slow)
+    session = dict(camera=str(camera_video), loop=True, window=False, device="cpu", max_frames=40)
+    kept = run_webcam([str(styles[0])], min_fps=CAMERA_FPS, max_latency=0, **session)
+    assert kept.scale < 1.0 and kept.fps > 8
+    fixed = run_webcam([str(styles[0])], min_fps=0, max_latency=0, **session)
+    assert fixed.scale == 1.0
+
+
 def test_video_source_ends_the_session_unless_looped(
     tmp_path: Path, styles: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

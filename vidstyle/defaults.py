@@ -66,6 +66,8 @@ WEBCAM_SIZE = 640
 WEBCAM_STYLE_SCALE = 1.0
 #: seconds from capture to display over which the webcam paints a smaller picture
 WEBCAM_MAX_LATENCY = 0.15
+#: frames per second under which the webcam paints a smaller picture (a camera's usual rate)
+WEBCAM_MIN_FPS = 30.0
 
 # -- export (vidstyle.stylizers.export)
 #: the default opset: the lowest with every operator of the graph in its current form (ONNX

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..defaults import WEBCAM_MAX_LATENCY, WEBCAM_SIZE, WEBCAM_STYLE_SCALE
+from ..defaults import WEBCAM_MAX_LATENCY, WEBCAM_MIN_FPS, WEBCAM_SIZE, WEBCAM_STYLE_SCALE
 from ..settings import Look, NetworkSettings
 
 
@@ -103,6 +103,15 @@ def webcam(
             "display (0: always full size).",
         ),
     ] = WEBCAM_MAX_LATENCY * 1000,
+    min_fps: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            metavar="FPS",
+            help="Paint a smaller picture while fewer frames than this (or than the camera "
+            "delivers, if fewer) are shown per second (0: no frame-rate limit).",
+        ),
+    ] = WEBCAM_MIN_FPS,
 ) -> None:
     """Stylize a camera live, with a preview window, snapshots, recording and a virtual camera."""
     from ..jobs.webcam import parse_size, run_webcam
@@ -125,6 +134,7 @@ def webcam(
         virtual_cam=virtual_cam_device or virtual_cam,
         threads=threads,
         max_latency=max_latency / 1000,
+        min_fps=min_fps,
         log=lambda line: typer.echo(line, err=True),
     )
     typer.echo(

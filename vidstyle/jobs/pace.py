@@ -7,8 +7,9 @@ descheduled thread holds up the rest; on a busy machine fewer threads paint fast
 session starts with the cores that the last fraction of a second left free
 (:func:`free_threads`) and then keeps trying its neighbouring counts against measured frame
 times (:class:`ThreadTuner`), since other programs come and go. Where even that leaves the picture later than
-``max_latency`` after its capture, the network paints a smaller picture (:class:`PaintScale`)
-until it catches up. Frames that arrive while a frame is painted are dropped, not queued:
+``max_latency`` after its capture, or shows fewer frames than ``min_fps``, the network paints
+a smaller picture (:class:`PaintScale`) until it catches up. Frames that arrive while a
+frame is painted are dropped, not queued:
 the session's pipeline lets only the newest frame wait for the network (its ``latest_only``
 policy, :func:`vidstyle.jobs.pipeline.run`), so latency is about one frame's work.
 """
@@ -167,35 +168,86 @@ class ThreadTuner:
 SCALES = (1.0, 0.85, 0.7, 0.6, 0.5)
 #: a smaller picture goes back up a step once the latency is under this share of the target
 RELAX = 0.6
+#: behind on frame rate: fewer frames shown than this share of the rate to keep
+SLOW = 0.9
+#: ... and back up a step only where the network's time per frame, scaled to the larger
+#: picture, leaves this share of the frame interval free
+ROOM = 0.8
+#: windows before a size that was too slow for the frame rate is tried again
+HOLD = 12
 
 
 @dataclass
 class PaintScale:
-    """The painted size's factor (:data:`SCALES`): a step down after a window of frames
-    whose median latency was over ``target`` seconds, a step up after one under
-    :data:`RELAX` of it. A ``target`` of None keeps the full size."""
+    """The painted size's factor (:data:`SCALES`), decided after each window of shown frames.
+
+    A step down when the window's median latency was over ``target`` seconds, or when fewer
+    frames were shown than :data:`SLOW` of ``fps`` (or of the rate the camera delivered, if
+    lower); a step up when the latency is under :data:`RELAX` of the target and the
+    network's time per frame, scaled to the larger picture, fits the frame interval with
+    :data:`ROOM` to spare. A size left for the frame rate is not tried again for
+    :data:`HOLD` windows. ``target`` and ``fps`` None: the full size always.
+    """
 
     target: float | None
+    fps: float | None = None
     window: int = WINDOW
     step: int = 0
     _latencies: list[float] = field(default_factory=list)
+    _shown: list[tuple[float, int]] = field(default_factory=list)  # (when, camera frame index)
+    _work: list[float] = field(default_factory=list)  # network seconds per frame at this size
+    _hold: int = 0  # windows left before stepping up to a size that was too slow
 
     @property
     def factor(self) -> float:
         return SCALES[self.step]
 
-    def record(self, latency: float) -> None:
-        """One shown frame's seconds from capture to display."""
-        if not self.target:
+    def painted(self, seconds: float) -> None:
+        """One frame's network time at the current size."""
+        self._work.append(seconds)
+
+    def record(self, latency: float, when: float | None = None, index: int | None = None) -> None:
+        """One shown frame: seconds from capture to display, and (for the frame rate) the
+        time it was shown and the camera's number for it."""
+        if not self.target and not self.fps:
             return
         self._latencies.append(latency)
+        if when is not None and index is not None:
+            self._shown.append((when, index))
         if len(self._latencies) < self.window:
             return
-        median, self._latencies = statistics.median(self._latencies), []
-        if median > self.target and self.step < len(SCALES) - 1:
+        latency, goal = statistics.median(self._latencies), self._goal()
+        work = statistics.median(self._work) if self._work else None
+        shown = len(self._shown)
+        rate = (shown - 1) / (self._shown[-1][0] - self._shown[0][0]) if goal else None
+        self._latencies, self._shown, self._work = [], [], []
+        self._hold = max(0, self._hold - 1)
+        late = self.target is not None and latency > self.target
+        slow = goal is not None and rate is not None and rate < SLOW * goal
+        if (late or slow) and self.step < len(SCALES) - 1:
             self.step += 1
-        elif median < RELAX * self.target and self.step > 0:
+            self._hold = HOLD if slow else self._hold
+        elif self.step > 0 and self._can_grow(latency, goal, work):
             self.step -= 1
+
+    def _goal(self) -> float | None:
+        """The frame rate to keep over the window: ``fps``, or the camera's if lower."""
+        if not self.fps or len(self._shown) < 2:
+            return None
+        (first, start), (last, end) = self._shown[0], self._shown[-1]
+        if last <= first:
+            return None
+        return min(self.fps, (end - start) / (last - first))
+
+    def _can_grow(self, latency: float, goal: float | None, work: float | None) -> bool:
+        if self.target and latency >= RELAX * self.target:
+            return False
+        if not self.fps:
+            return True
+        if self._hold or goal is None or work is None:
+            return False
+        larger = work * (SCALES[self.step - 1] / SCALES[self.step]) ** 2
+        return larger < ROOM / goal
 
 
 class LivePace:
@@ -217,21 +269,26 @@ class LivePace:
         factor = self.scale.factor
         start = time.perf_counter()
         out = painted(stylizer, image, factor, look)
+        seconds = time.perf_counter() - start
+        self.scale.painted(seconds)
         if self.tuner is not None:
-            self.tuner.record((time.perf_counter() - start) / factor**2)
+            self.tuner.record(seconds / factor**2)
         return out
 
-    def shown(self, latency: float) -> None:
-        self.scale.record(latency)
+    def shown(self, latency: float, when: float | None = None, index: int | None = None) -> None:
+        self.scale.record(latency, when, index)
 
 
-def live_pace(device: str, threads: int | None = None, max_latency: float | None = None) -> LivePace:
+def live_pace(
+    device: str, threads: int | None = None, max_latency: float | None = None, min_fps: float | None = None
+) -> LivePace:
     """The pace of a live session on ``device`` (a torch device type): ``threads`` fixed
     as given, or on a CPU tuned from the cores free now; the painted size kept within
-    ``max_latency`` seconds (None or 0: full size always)."""
+    ``max_latency`` seconds and at ``min_fps`` frames per second (None or 0: no such
+    limit; neither: full size always)."""
     import torch
 
-    scale = PaintScale(max_latency or None)
+    scale = PaintScale(max_latency or None, min_fps or None)
     if threads or device != "cpu":
         if threads:
             torch.set_num_threads(threads)

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from ..defaults import WEBCAM_MAX_LATENCY as DEFAULT_MAX_LATENCY
+from ..defaults import WEBCAM_MIN_FPS as DEFAULT_MIN_FPS
 from ..defaults import WEBCAM_SIZE as DEFAULT_SIZE
 from ..defaults import WEBCAM_STYLE_SCALE as STYLE_SCALE
 from ..device import select_device
@@ -544,7 +545,7 @@ class LiveView:
         self._shown.append(now)
         self.frames += 1
         self.latency_total += now - frame.time
-        self.pace.shown(now - frame.time)
+        self.pace.shown(now - frame.time, now, frame.index)
         self.dropped += max(0, frame.index - self._last_index - 1)
         self._last_index = frame.index
         if self.window is None and self.log is not None and now >= self._next_log:
@@ -669,6 +670,7 @@ def run_webcam(
     virtual_cam: bool | str = False,
     threads: int | None = None,
     max_latency: float | None = DEFAULT_MAX_LATENCY,
+    min_fps: float | None = DEFAULT_MIN_FPS,
     log: Callable[[str], None] | None = None,
 ) -> WebcamResult:
     """Run a live session until quit, window close, Ctrl-C, the end of a video source or a limit.
@@ -690,7 +692,10 @@ def run_webcam(
         threads: the network's CPU threads (default: the cores other programs leave free,
             retuned from frame times while the session runs; see :mod:`vidstyle.jobs.pace`).
         max_latency: seconds from capture to display over which the network paints a
-            smaller picture until it catches up (None or 0: always the full size).
+            smaller picture until it catches up (None or 0: no latency limit).
+        min_fps: frames per second (or the camera's rate, if lower) under which the
+            network paints a smaller picture (None or 0: no frame-rate limit). With neither
+            limit the picture is always painted at full size.
         log: receives status lines (snapshots, recordings; headless: fps every few seconds).
 
     Recordings are finalised and the virtual camera released whatever ends the session; a
@@ -702,7 +707,7 @@ def run_webcam(
         check_record_path(Path(record), overwrite)
     output_dir = Path(output_dir)
     require_folder(output_dir, "output directory")
-    pace = live_pace(select_device(device).type, threads, max_latency)  # before the models load
+    pace = live_pace(select_device(device).type, threads, max_latency, min_fps)  # before the models load
     stylizers = load_stylizers(styles, device, style_scale)
     state = ViewState([s.name for s in stylizers], look=look)
     preview = PreviewWindow() if window else None
