@@ -284,3 +284,15 @@ def test_settings_errors_name_the_option_that_sets_them(
     command = typer.main.get_command(vidstyle.cli.app).commands["stylize"]  # type: ignore[attr-defined]
     names = ("style_scale", "preserve_color", "style", "tile")
     assert [command.flag(name) for name in names] == ["--style-scale", "--preserve-color", "--style", "tile"]
+
+
+def test_a_setting_with_its_value_is_said_as_the_flag_that_gives_it() -> None:
+    import typer
+
+    from vidstyle.cli import app
+
+    commands = typer.main.get_command(app).commands
+    webcam, train = commands["webcam"], commands["train"]
+    assert webcam.flag("window=False") == "--no-window" and webcam.flag("window=True") == "--window"
+    assert train.flag("style_weight=30") == "--style-weight 30" and train.flag("output") == "--output"
+    assert train.flag("no_such_field") == "no_such_field"

@@ -217,6 +217,16 @@ def test_window_without_display_suggests_no_window(
     assert "--no-window" in err and len(err.strip().splitlines()) == 1
 
 
+def test_no_display_names_the_setting_in_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Python caller is told the keyword to pass, not the command line's flag."""
+    from vidstyle.jobs.webcam import check_display
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(VidstyleError, match=r"use window=False to run without") as caught:
+        check_display()
+    assert "--" not in str(caught.value)
+
+
 def test_existing_recording_is_not_overwritten(
     tmp_path: Path, styles: list[Path], camera_video: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 from collections.abc import Callable
@@ -16,6 +17,8 @@ class VidstyleError(Exception):
     field listed in ``settings`` (``restart``, ``style_weight``): the library cannot know how
     the setting was given, so ``str()`` says the field's name (a Python caller's keyword)
     and the command line its own option's flag (``--restart``) through :meth:`naming`.
+    ``{field=value}`` names a setting with the value to give it (``window=False``, which
+    the command line says as ``--no-window``).
     """
 
     exit_code: int = 1
@@ -29,10 +32,12 @@ class VidstyleError(Exception):
             self.exit_code = exit_code
 
     def naming(self, flag: Callable[[str], str]) -> str:
-        """The message with each setting's ``{field}`` said as ``flag(field)``."""
+        """The message with each setting's ``{field}`` said as ``flag(field)`` (and
+        ``{field=value}`` as ``flag("field=value")``)."""
         message = self.template
         for field in self.settings:
-            message = message.replace("{" + field + "}", flag(field))
+            pattern = re.compile(r"\{(" + re.escape(field) + r"(?:=[^{}]*)?)\}")
+            message = pattern.sub(lambda found: flag(found.group(1)), message)
         return message
 
 

@@ -60,10 +60,14 @@ class Command(_ClassicHelp, TyperCommand):
             raise
 
     def flag(self, field: str) -> str:
-        """The option that sets ``field`` (its long flag), else the field's own name."""
+        """The option that sets ``field`` (its long flag), else the field's own name; for
+        ``field=value``, the option with that value (``--no-window`` for ``window=False``)."""
+        name, _, value = field.partition("=")
         for param in self.params:
-            if param.name == field and isinstance(param, TyperOption):
-                return next((opt for opt in param.opts if opt.startswith("--")), param.opts[0])
+            if param.name == name and isinstance(param, TyperOption):
+                if param.is_bool_flag and value in ("True", "False"):
+                    return _long(param.opts if value == "True" else param.secondary_opts)
+                return " ".join([_long(param.opts), value]) if value else _long(param.opts)
         return field
 
 
@@ -97,3 +101,8 @@ def wrote(result: StylizeResult) -> str:
         f"wrote {result.output} ({size}, {frames} in {result.seconds:.1f} s, {speed} on {result.device}, "
         f"style {result.style}{lost})"
     )
+
+
+def _long(opts: list[str]) -> str:
+    """The long form among an option's flags (``--output`` of ``-o``/``--output``)."""
+    return next((opt for opt in opts if opt.startswith("--")), opts[0])

@@ -62,7 +62,7 @@ LOG_EVERY = 2.0  # seconds between headless fps lines
 FPS_WINDOW = 30  # frames the fps meter averages over
 TOAST_SECONDS = 2.5
 MIN_TEXT_SCALE = 0.25  # smaller Hershey text is unreadable
-NO_WINDOW_HINT = "use --no-window to run without a preview window"
+NO_WINDOW_HINT = "use {window=False} to run without a preview window"
 
 
 class Command(Enum):
@@ -280,10 +280,12 @@ def check_display() -> None:
     display = os.environ.get("DISPLAY", "")
     if not display:
         raise VidstyleError(
-            f"no display available for the preview window (DISPLAY is not set); {NO_WINDOW_HINT}"
+            f"no display available for the preview window (DISPLAY is not set); {NO_WINDOW_HINT}",
+            settings=("window",),
         )
     if not _x_server_answers(display):
-        raise VidstyleError(f"cannot connect to the X display {display}; {NO_WINDOW_HINT}")
+        hint = f"cannot connect to the X display {display}; {NO_WINDOW_HINT}"
+        raise VidstyleError(hint, settings=("window",))
 
 
 def _x_server_answers(display: str) -> bool:
@@ -317,7 +319,9 @@ class PreviewWindow:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as exc:
             reason = str(exc).strip().splitlines()[-1]
-            raise VidstyleError(f"cannot open a preview window ({reason}); {NO_WINDOW_HINT}") from None
+            raise VidstyleError(
+                f"cannot open a preview window ({reason}); {NO_WINDOW_HINT}", settings=("window",)
+            ) from None
 
     def show(self, image: np.ndarray) -> None:
         if not self._sized:  # start at the frame's own size; the user may resize later
