@@ -14,6 +14,7 @@ structure (:func:`vidstyle.quality.structure`, higher keeps the scene), plus the
 warping error (:func:`vidstyle.stylizers.flow.warping_error`, lower flickers less).
 
     python scripts/bench_hq.py --frames 3 --width 640 --save /tmp/hq-bench
+    python scripts/bench_hq.py --recipes new --try iterations_next=16
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ OLD_DEFAULTS = {
 }
 
 
-def recipes(names: list[str]) -> dict[str, HQConfig]:
-    """The named recipes, each optimising at the frames' own size (``size=None``)."""
+def recipes(names: list[str], tried: dict[str, object] | None = None) -> dict[str, HQConfig]:
+    """The named recipes, each optimising at the frames' own size (``size=None``), and
+    ``tried``: the defaults with these settings changed, if given."""
     new = HQConfig(size=None)
     known = {
         "new": new,
@@ -70,7 +72,22 @@ def recipes(names: list[str]) -> dict[str, HQConfig]:
         "independent": dataclasses.replace(new, temporal_weight=0.0, warm_start=False),
         "adam-eps-0": dataclasses.replace(new, **NETWORK_START, adam_eps=0.0),
     }
-    return {name: known[name] for name in names}
+    chosen = {name: known[name] for name in names}
+    if tried:
+        chosen["tried"] = dataclasses.replace(new, **tried)
+    return chosen
+
+
+def setting(text: str) -> tuple[str, object]:
+    """``iterations_next=16`` as (field, value), the value typed as HQConfig's default is."""
+    name, _, value = text.partition("=")
+    fields = {f.name: f for f in dataclasses.fields(HQConfig)}
+    if name not in fields or not value:
+        raise argparse.ArgumentTypeError(f"not FIELD=VALUE of HQConfig: {text}")
+    default = getattr(HQConfig(), name)
+    if isinstance(default, bool):
+        return name, value.lower() in ("1", "true", "yes")
+    return name, value if isinstance(default, str) or default is None else type(default)(value)
 
 
 def read_frames(path: Path, count: int, width: int) -> list[np.ndarray]:
@@ -133,6 +150,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     choices = ["new", "network", "old", "independent", "adam-eps-0"]
     parser.add_argument("--recipes", nargs="+", default=["network", "new"], choices=choices)
+    parser.add_argument(
+        "--try", dest="tried", nargs="+", type=setting, metavar="FIELD=VALUE",
+        help="also a recipe 'tried': the defaults with these HQConfig fields changed",
+    )
     parser.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's choice)")
     parser.add_argument("--save", type=Path, help="write the stylized frames (PNG) to this directory")
     args = parser.parse_args()
@@ -141,7 +162,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     frames = read_frames(args.video, args.frames, args.width)
     style_image, _ = load_style_image(args.style)
-    configs = recipes(args.recipes)
+    configs = recipes(args.recipes, dict(args.tried or []))
     stylizers = {name: HQStylizer(Gatys(c, style_image, torch.device("cpu"))) for name, c in configs.items()}
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in configs}
     seconds: dict[str, list[float]] = {name: [] for name in configs}
