@@ -71,7 +71,9 @@ def training_summary(info: StyleInfo) -> str:
     training = info.metadata.get("training", {})
     seconds = training.get("seconds")
     minutes = f", {seconds / 60:.0f} min" if seconds else ""
-    return f"{training.get('iterations', '?')} it{minutes}"
+    mixed = training.get("interpolated_with")
+    also = f"; {mixed['share']:g} of a {mixed.get('iterations', '?')} it run mixed in" if mixed else ""
+    return f"{training.get('iterations', '?')} it{minutes}{also}"
 
 
 def style_reference(info: StyleInfo, styles_dirs: list[Path]) -> np.ndarray:
