@@ -93,9 +93,8 @@ class Studio:
     def start(self, session: str, work: Any) -> Job:
         """Start ``work`` as this session's job (one at a time: a running one is stopped)."""
         previous = self.jobs.get(session)
-        if previous is not None and previous.running:
-            previous.stop()
-            previous.wait(30)
+        if previous is not None:
+            _stop_and_wait([previous])
         self.jobs[session] = job = Job(work).start()
         return job
 
@@ -106,17 +105,22 @@ class Studio:
         job.stop()
         return "stopping..."
 
-    def stop_all(self, seconds: float = 30) -> None:
+    def stop_all(self) -> None:
         """Stop every running job and wait for it, so that none is still working (a training
         writing its checkpoint, a network mid-frame) when the server's process ends."""
-        running = [job for job in self.jobs.values() if job.running]
-        for job in running:
-            job.stop()
-        for job in running:
-            job.wait(seconds)
+        _stop_and_wait(list(self.jobs.values()))
 
     def new_folder(self) -> Path:
         return Path(tempfile.mkdtemp(prefix="job-", dir=self.folder))
+
+
+def _stop_and_wait(jobs: list[Job], seconds: float = 30) -> None:
+    """Stop those of ``jobs`` still running, then wait up to ``seconds`` for each to end."""
+    running = [job for job in jobs if job.running]
+    for job in running:
+        job.stop()
+    for job in running:
+        job.wait(seconds)
 
 
 def _follow(job: Job, progress: Any, unit: str) -> None:

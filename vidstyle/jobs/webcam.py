@@ -62,7 +62,12 @@ LOG_EVERY = 2.0  # seconds between headless fps lines
 FPS_WINDOW = 30  # frames the fps meter averages over
 TOAST_SECONDS = 2.5
 MIN_TEXT_SCALE = 0.25  # smaller Hershey text is unreadable
-NO_WINDOW_HINT = "use {window=False} to run without a preview window"
+
+
+def _no_window_error(problem: str) -> VidstyleError:
+    """``problem`` with the way round it: a session without the preview window."""
+    hint = "use {window=False} to run without a preview window"
+    return VidstyleError(f"{problem}; {hint}", settings=("window",))
 
 
 class Command(Enum):
@@ -279,13 +284,9 @@ def check_display() -> None:
         return
     display = os.environ.get("DISPLAY", "")
     if not display:
-        raise VidstyleError(
-            f"no display available for the preview window (DISPLAY is not set); {NO_WINDOW_HINT}",
-            settings=("window",),
-        )
+        raise _no_window_error("no display available for the preview window (DISPLAY is not set)")
     if not _x_server_answers(display):
-        hint = f"cannot connect to the X display {display}; {NO_WINDOW_HINT}"
-        raise VidstyleError(hint, settings=("window",))
+        raise _no_window_error(f"cannot connect to the X display {display}")
 
 
 def _x_server_answers(display: str) -> bool:
@@ -319,9 +320,7 @@ class PreviewWindow:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as exc:
             reason = str(exc).strip().splitlines()[-1]
-            raise VidstyleError(
-                f"cannot open a preview window ({reason}); {NO_WINDOW_HINT}", settings=("window",)
-            ) from None
+            raise _no_window_error(f"cannot open a preview window ({reason})") from None
 
     def show(self, image: np.ndarray) -> None:
         if not self._sized:  # start at the frame's own size; the user may resize later
