@@ -124,8 +124,10 @@ def test_paint_scale_steps_down_while_behind_and_back_up() -> None:
         scale.record(0.01)
     assert scale.factor == SCALES[-2]
     fixed = PaintScale(target=None, window=1)
-    fixed.record(10.0)
-    assert fixed.factor == 1.0
+    for _ in range(3):
+        fixed.painted(0.5)
+        fixed.record(10.0, 1.0, 1)
+    assert fixed.factor == 1.0 and not fixed._work  # nothing kept that no rule reads
 
 
 def _show(

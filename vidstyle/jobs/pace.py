@@ -203,8 +203,10 @@ class PaintScale:
         return SCALES[self.step]
 
     def painted(self, seconds: float) -> None:
-        """One frame's network time at the current size."""
-        self._work.append(seconds)
+        """One frame's network time at the current size (kept only for the frame-rate rule,
+        whose window empties the list)."""
+        if self.fps:
+            self._work.append(seconds)
 
     def record(self, latency: float, when: float | None = None, index: int | None = None) -> None:
         """One shown frame: seconds from capture to display, and (for the frame rate) the
