@@ -6,6 +6,7 @@ from :mod:`vidstyle.defaults`, so that --help and --version answer at once.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import warnings
@@ -86,8 +87,8 @@ def main(argv: list[str] | None = None) -> None:
         restore()
     if code == 130:  # a signal stopped the job (typer reports Ctrl-C as 130)
         if stopped_by() == signal.SIGTERM:
-            _fail("terminated", Terminated.exit_code, prefix="")
-        _fail("interrupted", 130, prefix="")
+            _stopped("terminated", Terminated.exit_code, whole_process=argv is None)
+        _stopped("interrupted", 130, whole_process=argv is None)
     if isinstance(code, int) and code:
         sys.exit(code)
 
@@ -102,6 +103,20 @@ def _one_line_warning(
 ) -> None:
     """Python warnings, from vidstyle or a library, as one ``warning: ...`` line without source."""
     typer.echo(f"warning: {str(message).strip().splitlines()[0]}", err=True)
+
+
+def _stopped(word: str, code: int, whole_process: bool) -> None:
+    """End a job stopped by a signal. The job has already removed its partial output (or
+    kept its checkpoint, its recording). As the whole process (not a caller's ``main(args)``)
+    it ends at once, without the interpreter's shutdown: a library thread the signal cut
+    short (a PyTorch tensor freed in a daemon thread) can still be running then, and one
+    that waits for the GIL during shutdown aborts the process from C++ ("terminate called")."""
+    typer.echo(word, err=True)
+    if whole_process:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _fail(message: str, code: int, prefix: str = "error: ") -> None:
