@@ -38,11 +38,12 @@ def make_style(
     blocks: int = 1,
     name: str | None = None,
     arch: str = "johnson",
+    dilation: tuple[int, ...] | None = None,
 ) -> Path:
     """A randomly initialised style network saved in the weights format, named ``name``
     (default: the file's stem)."""
     torch.manual_seed(seed)
-    net = ARCHITECTURES[arch](width, blocks)
+    net = ARCHITECTURES[arch](width, blocks, dilation)
     style_image = np.random.default_rng(seed).integers(0, 256, (40, 60, 3), dtype=np.uint8)
     save_style(path, net, name=name or path.stem, style_image=style_image, metadata={"description": "test"})
     return path

@@ -20,11 +20,54 @@ from vidstyle.weights import find_style, list_styles, load_style, read_info
 
 @pytest.mark.parametrize("size", [(32, 32), (37, 51), (5, 9)])
 @pytest.mark.parametrize("cls", [TransformerNet, LiteTransformerNet])
-def test_transformer_keeps_any_size(size: tuple[int, int], cls: type) -> None:
-    net = cls(width=8, blocks=2).eval()
+@pytest.mark.parametrize("dilation", [None, (1, 4)])
+def test_transformer_keeps_any_size(size: tuple[int, int], cls: type, dilation: tuple | None) -> None:
+    net = cls(width=8, blocks=2, dilation=dilation).eval()
     with torch.no_grad():
         out = net(torch.rand(2, 3, *size))
-    assert out.shape == (2, 3, *size)
+        fast = net(torch.rand(1, 3, *size).contiguous(memory_format=torch.channels_last))
+    assert out.shape == (2, 3, *size) and fast.shape == (1, 3, *size)
+
+
+def test_dilated_blocks_reach_further_at_the_same_cost() -> None:
+    """A dilated block has the plain block's weights (a file's tensors fit either) and its
+    first convolution samples ``dilation`` pixels apart; the fast CPU path agrees."""
+    plain, dilated = LiteTransformerNet(4, 2), LiteTransformerNet(4, 2, (1, 3))
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {
+        k: v.shape for k, v in dilated.state_dict().items()
+    }
+    first_convs = [block.body[0][1] for block in dilated.residuals]
+    assert [conv.dilation for conv in first_convs] == [(1, 1), (3, 3)]
+    assert dilated.config == {"type": "lite", "width": 4, "blocks": 2, "dilation": [1, 3]}
+    assert plain.config == {"type": "lite", "width": 4, "blocks": 2}  # files without dilation unchanged
+    dilated.eval()
+    x = torch.rand(1, 3, 40, 56)
+    with torch.no_grad():
+        reference = dilated(x)
+        fast = dilated(x.contiguous(memory_format=torch.channels_last))
+    assert (fast - reference).abs().max() < 1e-5
+
+
+def test_dilation_is_stored_in_and_read_from_weights_files(tmp_path: Path) -> None:
+    path = make_style(tmp_path / "wide.safetensors", width=4, blocks=3, arch="lite", dilation=(1, 2, 4))
+    style = load_style(path)
+    assert style.net.dilation == (1, 2, 4)
+    assert style.info.network == "lite, width 4, 3 blocks, dilated 1,2,4"
+    rebuilt = build_transformer(read_info(path).arch)
+    rebuilt.load_state_dict(style.net.state_dict())
+    x = torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        assert torch.equal(style.net.eval()(x), rebuilt.eval()(x))
+
+
+@pytest.mark.parametrize(
+    ("dilation", "problem"),
+    [([1], "one integer per block"), ([1, 0], "from 1 to 16"), ([1, 17], "from 1 to 16"),
+     ([1, 2.0], "integer"), ("12", "one integer per block"), ([True, 1], "integer")],
+)
+def test_bad_dilation_in_a_file_is_refused(dilation: object, problem: str) -> None:
+    with pytest.raises(VidstyleError, match=problem):
+        build_transformer({"type": "lite", "width": 4, "blocks": 2, "dilation": dilation})
 
 
 def test_transformer_width_and_blocks_change_capacity() -> None:

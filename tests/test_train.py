@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from vidstyle.errors import VidstyleError
+from vidstyle.models import LiteTransformerNet
 from vidstyle.training.data import PhotoSampler, find_images
 from vidstyle.training.losses import (
     content_loss,
@@ -278,8 +279,6 @@ def test_distillation_moves_a_style_into_the_lite_network(
     """The student approaches the teacher's output, with no VGG at all."""
     from conftest import make_style
 
-    from vidstyle.models import LiteTransformerNet
-
     monkeypatch.setenv("VIDSTYLE_VGG_WEIGHTS", str(tmp_path / "absent.safetensors"))  # loading would fail
     teacher_path = make_style(tmp_path / "teacher.safetensors", seed=4, width=4, blocks=1)
     losses: list[float] = []
@@ -321,8 +320,33 @@ def test_fine_tuning_starts_from_the_given_network(tmp_path: Path, photo_dir: Pa
     shallow = load_style(train(cfg)).net.state_dict()
     assert load_style(cfg.output).info.arch["blocks"] == 1 and "residuals.1.body.1.weight" not in shallow
     assert (shallow["residuals.0.body.1.weight"] - start["residuals.0.body.1.weight"]).abs().max() < 0.01
-    with pytest.raises(VidstyleError, match="has only 2 to keep"):
-        train(config(tmp_path / "three", photo_dir, init=start_path, blocks=3))
+    with pytest.raises(VidstyleError, match="dilation applies to the blocks a run adds"):
+        train(config(tmp_path / "same", photo_dir, init=start_path, dilation=2))
+
+
+@pytest.mark.filterwarnings("ignore:skipping unreadable")
+def test_blocks_added_to_a_network_start_as_the_identity(
+    tmp_path: Path, photo_dir: Path, random_vgg: Path
+) -> None:
+    """More --blocks than --init's add blocks (here dilated) that leave its output as it was;
+    training then changes them, and the file records each block's dilation."""
+    from conftest import make_style
+
+    from vidstyle.training.train import _start_from
+
+    start_path = make_style(tmp_path / "start.safetensors", seed=3, width=4, blocks=2, arch="lite")
+    start = load_style(start_path).net.eval()
+    grown = LiteTransformerNet(4, 4, (1, 1, 3, 3))
+    _start_from(grown, start)
+    x = PhotoSampler(photo_dir, 32, seed=1).batch(0, 2)
+    with torch.no_grad():
+        assert torch.allclose(grown.eval()(x), start(x), atol=1e-6)
+
+    cfg = config(tmp_path, photo_dir, init=start_path, blocks=4, dilation=3, lr=1e-3)
+    tuned = load_style(train(cfg))
+    assert tuned.info.arch == {"type": "lite", "width": 4, "blocks": 4, "dilation": [1, 1, 3, 3]}
+    added = tuned.net.residuals[3].body[-1].weight
+    assert 0 < added.abs().max() < 0.05  # moved from zero by a few steps
 
 
 def test_training_needs_a_style_image_or_a_teacher(tmp_path: Path, photo_dir: Path) -> None:

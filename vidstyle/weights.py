@@ -76,7 +76,9 @@ class StyleInfo:
     def network(self) -> str:
         """A short description of the architecture, e.g. ``lite, width 8, 5 blocks``."""
         kind, blocks = self.arch.get("type", "johnson"), self.arch.get("blocks")
-        return f"{kind}, width {self.arch.get('width')}, {blocks} block{'' if blocks == 1 else 's'}"
+        text = f"{kind}, width {self.arch.get('width')}, {blocks} block{'' if blocks == 1 else 's'}"
+        dilation = self.arch.get("dilation")
+        return f"{text}, dilated {','.join(map(str, dilation))}" if dilation else text
 
     def summary(self, default: bool = False) -> dict[str, Any]:
         """Everything ``vidstyle styles`` shows, JSON-friendly: ``training`` holds the training

@@ -111,7 +111,20 @@ def train(
     ] = None,
     blocks: Annotated[
         int | None,
-        typer.Option(metavar="N", help="Residual blocks (default 5; with --init: its own, or fewer)."),
+        typer.Option(
+            metavar="N",
+            help="Residual blocks (default 5; with --init: its own; fewer keep its first ones, "
+            "more add blocks that start by changing nothing).",
+        ),
+    ] = None,
+    dilation: Annotated[
+        int | None,
+        typer.Option(
+            metavar="D",
+            help="Spread the taps of the residual blocks this run creates D pixels apart "
+            "(all of a new network's; with --init, the added ones): they reach further, "
+            "for larger motifs, at the same cost (default 1).",
+        ),
     ] = None,
     vgg: Annotated[str, typer.Option(metavar="NAME", help="vgg16 or vgg19.")] = TrainDefaults.vgg,
     vgg_weights: Annotated[
@@ -207,6 +220,7 @@ def train(
         lr=lr,
         width=width,
         blocks=blocks,
+        dilation=dilation,
         vgg=vgg,
         vgg_weights=vgg_weights,
         content_layer=content_layer,

@@ -26,6 +26,8 @@ from ..errors import VidstyleError
 #: refusing weights-file metadata (``blocks: 1e8``) that would allocate until memory runs out.
 MAX_WIDTH = 128
 MAX_BLOCKS = 32
+#: the largest dilation of a residual block's first convolution (see :class:`ResidualBlock`)
+MAX_DILATION = 16
 
 
 class ArchitectureError(VidstyleError, ValueError):
@@ -33,16 +35,28 @@ class ArchitectureError(VidstyleError, ValueError):
     exit 1) that callers of the network constructors may also catch as ``ValueError``."""
 
 
-def check_size(width: object, blocks: object) -> None:
-    """Refuse a width or block count that is not an integer within the limits, before any
-    layer is allocated (the values may come from an untrusted weights file)."""
-    for name, value, low, high in (("width", width, 1, MAX_WIDTH), ("blocks", blocks, 0, MAX_BLOCKS)):
-        try:
-            number = None if isinstance(value, bool) else operator.index(value)  # ints, not 8.0
-        except TypeError:
-            number = None
-        if number is None or not low <= number <= high:
-            raise ArchitectureError(f"{name} must be an integer from {low} to {high}, not {value!r:.30}")
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    """``value`` as an int, refused unless it is an integer (not 8.0 or True) from low to high."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise ArchitectureError(f"{name} must be an integer from {low} to {high}, not {value!r:.30}")
+    return number
+
+
+def check_size(width: object, blocks: object, dilation: object = None) -> tuple[int, ...]:
+    """Refuse a width, block count or dilation list that is not made of integers within the
+    limits, before any layer is allocated (the values may come from an untrusted weights
+    file). Returns the dilation of each block (``None``: 1 for every block)."""
+    _check_int("width", width, 1, MAX_WIDTH)
+    count = _check_int("blocks", blocks, 0, MAX_BLOCKS)
+    if dilation is None:
+        return (1,) * count
+    if not isinstance(dilation, (list, tuple)) or len(dilation) != count:
+        raise ArchitectureError(f"dilation must list one integer per block ({count}), not {dilation!r:.60}")
+    return tuple(_check_int("dilation", d, 1, MAX_DILATION) for d in dilation)
 
 
 def _fast_path(x: torch.Tensor) -> bool:
@@ -138,12 +152,18 @@ def upsample_conv(
 class ConvLayer(nn.Sequential):
     """Reflection padding then a convolution, so borders carry no zero-padding seam."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> None:
-        super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(in_ch, out_ch, kernel, stride))
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, dilation: int = 1) -> None:
+        super().__init__(
+            nn.ReflectionPad2d(dilation * (kernel // 2)),
+            nn.Conv2d(in_ch, out_ch, kernel, stride, dilation=dilation),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pad, conv = self
-        return conv(reflect_pad(x, conv.kernel_size[0] // 2) if _fast_path(x) else pad(x))
+        width = pad.padding[0]
+        if width >= min(x.shape[-2:]):  # too small a map to mirror (a dilated tap on a tiny frame)
+            return conv(F.pad(x, (width,) * 4, mode="replicate"))
+        return conv(reflect_pad(x, width) if _fast_path(x) else pad(x))
 
 
 class SpaceToDepth(nn.PixelUnshuffle):
@@ -262,12 +282,18 @@ class UpsampleConvNormReLU(nn.Sequential):
 
 
 class ResidualBlock(nn.Module):
-    """Two 3x3 convolutions with instance norm and an identity shortcut."""
+    """Two 3x3 convolutions with instance norm and an identity shortcut.
 
-    def __init__(self, channels: int) -> None:
+    ``dilation`` spreads the first convolution's taps that many pixels apart: the block then
+    sees ``dilation + 1`` pixels each way instead of 2 for the same cost, so a few blocks at
+    quarter resolution can paint motifs larger than a small network's reach. The second
+    convolution stays dense and fills the gaps between the taps.
+    """
+
+    def __init__(self, channels: int, dilation: int = 1) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            ConvLayer(channels, channels, 3),
+            ConvLayer(channels, channels, 3, dilation=dilation),
             InstanceNorm(channels),
             nn.ReLU(inplace=True),
             ConvLayer(channels, channels, 3),
@@ -276,6 +302,14 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
+
+    def make_identity(self) -> None:
+        """Zero the last normalisation's scale and shift, so that the block passes its input
+        through unchanged: a block added to a trained network starts without changing its
+        output, and training then grows what it adds."""
+        norm = self.body[-1]
+        nn.init.zeros_(norm.weight)
+        nn.init.zeros_(norm.bias)
 
 
 class StyleNetwork(nn.Module):
@@ -290,10 +324,14 @@ class StyleNetwork(nn.Module):
     residuals: nn.Sequential
     decoder: nn.Sequential
 
-    def __init__(self, width: int, blocks: int) -> None:
-        check_size(width, blocks)
+    def __init__(self, width: int, blocks: int, dilation: tuple[int, ...] | None = None) -> None:
+        self.dilation = check_size(width, blocks, dilation)
         super().__init__()
         self.width, self.blocks = width, blocks
+
+    def residual_blocks(self, channels: int) -> nn.Sequential:
+        """The residual blocks, each with its dilation."""
+        return nn.Sequential(*(ResidualBlock(channels, d) for d in self.dilation))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Stylize ``x`` (N x 3 x H x W, RGB in [0, 1]); any H and W; output is unclamped."""
@@ -306,9 +344,15 @@ class StyleNetwork(nn.Module):
         return y[..., :h, :w]
 
     @property
-    def config(self) -> dict[str, int | str]:
-        """The architecture and constructor arguments, as stored in a weights file."""
-        return {"type": self.kind, "width": self.width, "blocks": self.blocks}
+    def config(self) -> dict[str, int | str | list[int]]:
+        """The architecture and constructor arguments, as stored in a weights file
+        (``dilation`` only when a block is dilated)."""
+        config: dict[str, int | str | list[int]] = {
+            "type": self.kind, "width": self.width, "blocks": self.blocks
+        }
+        if any(d != 1 for d in self.dilation):
+            config["dilation"] = list(self.dilation)
+        return config
 
 
 class TransformerNet(StyleNetwork):
@@ -318,19 +362,20 @@ class TransformerNet(StyleNetwork):
         width: channels of the first layer; the encoder uses ``width``, ``2*width`` and
             ``4*width``. Johnson et al. use 32; 8 or 16 make light networks for CPU real time.
         blocks: number of residual blocks at ``4*width`` channels (classic: 5).
+        dilation: each block's dilation (see :class:`ResidualBlock`); ``None``: 1 for all.
     """
 
     kind = "johnson"
 
-    def __init__(self, width: int = 32, blocks: int = 5) -> None:
-        super().__init__(width, blocks)
+    def __init__(self, width: int = 32, blocks: int = 5, dilation: tuple[int, ...] | None = None) -> None:
+        super().__init__(width, blocks, dilation)
         w = width
         self.encoder = nn.Sequential(
             ConvNormReLU(3, w, 9),
             ConvNormReLU(w, 2 * w, 3, stride=2),
             ConvNormReLU(2 * w, 4 * w, 3, stride=2),
         )
-        self.residuals = nn.Sequential(*(ResidualBlock(4 * w) for _ in range(blocks)))
+        self.residuals = self.residual_blocks(4 * w)
         self.decoder = nn.Sequential(
             UpsampleConvNormReLU(4 * w, 2 * w),
             UpsampleConvNormReLU(2 * w, w),
@@ -351,19 +396,20 @@ class LiteTransformerNet(StyleNetwork):
         width: the half-resolution layers use ``2*width`` channels, the residual blocks
             ``4*width`` (8 is the shipped real-time size).
         blocks: residual blocks at quarter resolution.
+        dilation: each block's dilation (see :class:`ResidualBlock`); ``None``: 1 for all.
     """
 
     kind = "lite"
 
-    def __init__(self, width: int = 8, blocks: int = 5) -> None:
-        super().__init__(width, blocks)
+    def __init__(self, width: int = 8, blocks: int = 5, dilation: tuple[int, ...] | None = None) -> None:
+        super().__init__(width, blocks, dilation)
         w = width
         self.encoder = nn.Sequential(
             SpaceToDepth(2),
             ConvNormReLU(12, 2 * w, 3),
             ConvNormReLU(2 * w, 4 * w, 3, stride=2),
         )
-        self.residuals = nn.Sequential(*(ResidualBlock(4 * w) for _ in range(blocks)))
+        self.residuals = self.residual_blocks(4 * w)
         self.decoder = nn.Sequential(
             UpsampleConvNormReLU(4 * w, 2 * w),
             ConvLayer(2 * w, 12, 3),
@@ -377,10 +423,11 @@ ARCHITECTURES: dict[str, type[StyleNetwork]] = {
 }
 
 
-def check_config(config: object) -> dict[str, int | str]:
+def check_config(config: object) -> dict[str, int | str | list[int]]:
     """A weights file's ``arch`` entry, checked and completed (``type`` defaults to johnson,
-    as in files written before it was recorded): the one validation of stored architectures,
-    run before anything is built since the entry may come from any file."""
+    as in files written before it was recorded; ``dilation`` is only kept when a block is
+    dilated): the one validation of stored architectures, run before anything is built
+    since the entry may come from any file."""
     if not isinstance(config, dict):
         raise ArchitectureError(f"the architecture must be a JSON object, not {config!r:.60}")
     kind = config.get("type", "johnson")
@@ -389,11 +436,19 @@ def check_config(config: object) -> dict[str, int | str]:
     missing = [key for key in ("width", "blocks") if key not in config]
     if missing:
         raise ArchitectureError(f"the architecture lacks {' and '.join(missing)}")
-    check_size(config["width"], config["blocks"])
-    return {"type": kind, "width": int(config["width"]), "blocks": int(config["blocks"])}
+    dilation = check_size(config["width"], config["blocks"], config.get("dilation"))
+    checked: dict[str, int | str | list[int]] = {
+        "type": kind, "width": int(config["width"]), "blocks": int(config["blocks"])
+    }
+    if any(d != 1 for d in dilation):
+        checked["dilation"] = list(dilation)
+    return checked
 
 
-def build_transformer(config: dict[str, int | str]) -> StyleNetwork:
+def build_transformer(config: dict[str, int | str | list[int]]) -> StyleNetwork:
     """The network described by a weights file's ``arch`` entry (see :func:`check_config`)."""
     checked = check_config(config)
-    return ARCHITECTURES[str(checked["type"])](int(checked["width"]), int(checked["blocks"]))
+    dilation = checked.get("dilation")
+    return ARCHITECTURES[str(checked["type"])](
+        int(checked["width"]), int(checked["blocks"]), None if dilation is None else tuple(dilation)
+    )

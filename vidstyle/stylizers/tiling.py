@@ -95,7 +95,7 @@ def receptive_radius(net: nn.Module) -> int:
     radius = 0.0
     for module, before, after in _layers(net):
         if isinstance(module, nn.Conv2d):
-            radius += (module.kernel_size[0] // 2) * before
+            radius += (module.kernel_size[0] // 2) * module.dilation[0] * before
         else:
             radius += abs(after - before)
     return math.ceil(radius)

@@ -45,7 +45,7 @@ from ..errors import SettingsError, Stopped, Terminated, VidstyleError, signals_
 from ..io.fileio import check_output_path, same_file
 from ..io.images import read_image, resize_max, to_images, to_tensor, write_image
 from ..models import ARCHITECTURES, StyleNetwork, VGGFeatures
-from ..models.transformer import MAX_BLOCKS, MAX_WIDTH
+from ..models.transformer import MAX_BLOCKS, MAX_DILATION, MAX_WIDTH
 from ..models.vgg import layer_names
 from ..quality import lab_pixels
 from ..weights import DEFAULT_STYLE, Style, find_style, load_style, save_style
@@ -57,10 +57,11 @@ from .losses import content_loss, gram_matrix, palette_loss, parse_layer_weights
 
 #: settings a resumed run must share with its checkpoint (the rest may change, e.g. weights)
 _RESUME_KEYS = (
-    "arch", "width", "blocks", "batch_size", "image_size", "seed", "style_layers", "teacher", "init"
+    "arch", "width", "blocks", "dilation", "batch_size", "image_size", "seed", "style_layers", "teacher",
+    "init",
 )
 #: what checkpoints written before a resume key existed meant by its absence
-_BEFORE_KEYS = {"arch": "johnson", "teacher": None, "init": None}
+_BEFORE_KEYS = {"arch": "johnson", "teacher": None, "init": None, "dilation": None}
 #: the smallest training crop the style networks take: they work at a quarter of it (rounded
 #: up), where reflection padding and instance norm need 2 pixels; the loss network may need more
 MIN_IMAGE_SIZE = 5
@@ -102,7 +103,8 @@ class TrainConfig:
     arch: str | None = None
     teacher: Path | None = None
     #: a weights file to start from (fine-tuning); its architecture replaces arch and width,
-    #: and blocks unless fewer are asked for (its first ``blocks`` residual blocks are kept)
+    #: and blocks unless others are asked for: fewer keep its first ``blocks`` residual
+    #: blocks, more add blocks that start as the identity (the network's output unchanged)
     init: Path | None = None
     distill_weight: float = TrainDefaults.distill_weight
     image_size: int = TrainDefaults.image_size
@@ -120,6 +122,10 @@ class TrainConfig:
     width: int | None = None
     #: residual blocks; ``None`` = 5, or with ``init`` as many as that network has
     blocks: int | None = None
+    #: dilation of the first convolution of the residual blocks this run creates: every block
+    #: of a new network, or the blocks added to ``init``'s (a wider reach for the same cost,
+    #: see :class:`~vidstyle.models.transformer.ResidualBlock`); ``None``: 1
+    dilation: int | None = None
     vgg: str = TrainDefaults.vgg
     vgg_weights: Path | None = None
     content_layer: str = TrainDefaults.content_layer
@@ -234,6 +240,8 @@ class TrainConfig:
             raise SettingsError("width", f"must be from 1 to {MAX_WIDTH}, not {self.width}")
         if self.blocks is not None and not 1 <= self.blocks <= MAX_BLOCKS:
             raise SettingsError("blocks", f"must be from 1 to {MAX_BLOCKS}, not {self.blocks}")
+        if self.dilation is not None and not 1 <= self.dilation <= MAX_DILATION:
+            raise SettingsError("dilation", f"must be from 1 to {MAX_DILATION}, not {self.dilation}")
         smallest = max(MIN_IMAGE_SIZE, self.vgg_min_size)
         if self.image_size < smallest:
             raise SettingsError(
@@ -410,6 +418,25 @@ def _check_paths(config: TrainConfig, resume: bool, overwrite: bool) -> None:
     check_output_path(output, overwrite=overwrite or resume)  # resuming replaces what the stop wrote
 
 
+def _dilation(config: TrainConfig, init: StyleNetwork | None) -> tuple[int, ...]:
+    """Each residual block's dilation: ``init``'s own for the blocks kept from it, and
+    ``config.dilation`` (1 if unset) for the blocks the run creates."""
+    kept = init.dilation[: config.blocks] if init is not None else ()
+    return (*kept, *(config.dilation or 1,) * (config.blocks - len(kept)))
+
+
+def _start_from(net: StyleNetwork, init: StyleNetwork) -> None:
+    """Copy ``init``'s weights into ``net``: its first residual blocks when ``net`` has
+    fewer, and blocks that pass their input through unchanged when ``net`` has more, so
+    the run starts from exactly ``init``'s output."""
+    kept = min(len(init.residuals), len(net.residuals))
+    state = {k: v for k, v in init.state_dict().items() if not k.startswith("residuals.")}
+    state.update({f"residuals.{k}": v for k, v in init.residuals[:kept].state_dict().items()})
+    net.load_state_dict(state, strict=False)
+    for block in net.residuals[kept:]:
+        block.make_identity()
+
+
 def _resume(
     config: TrainConfig, net: StyleNetwork, optimizer: torch.optim.Optimizer, device: torch.device
 ) -> tuple[int, float, dict[str, float] | None, float | None]:
@@ -506,10 +533,11 @@ def train(
     if init is not None:
         kind = init.info.arch
         blocks = int(kind["blocks"]) if config.blocks is None else config.blocks
-        if blocks > int(kind["blocks"]):
+        if config.dilation is not None and blocks <= int(kind["blocks"]):
             raise VidstyleError(
-                f"{{blocks}} {blocks}: {{init}} {config.init} has only {kind['blocks']} to keep",
-                settings=("blocks", "init"),
+                f"{{dilation}} applies to the blocks a run adds: {{init}} {config.init} has "
+                f"{kind['blocks']}, so ask for more {{blocks}}",
+                settings=("dilation", "init", "blocks"),
             )
         arch = str(kind.get("type", "johnson"))
         config = dataclasses.replace(config, arch=arch, width=int(kind["width"]), blocks=blocks)
@@ -528,15 +556,15 @@ def train(
         total = max(1, math.ceil(config.epochs * len(sampler) / config.batch_size))
 
     torch.manual_seed(config.seed)  # initial weights depend on the seed alone
-    net = ARCHITECTURES[config.arch](config.width, config.blocks).to(device)
+    dilation = _dilation(config, init.net if init is not None else None)
+    net = ARCHITECTURES[config.arch](config.width, config.blocks, dilation).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     start, elapsed, last_losses, steered = 0, 0.0, None, None
     ckpt = config.checkpoint_path
     if resume:
         start, elapsed, last_losses, steered = _resume(config, net, optimizer, device)
     elif init is not None:
-        init.net.residuals = init.net.residuals[: config.blocks]
-        net.load_state_dict(init.net.state_dict())
+        _start_from(net, init.net)
 
     model: torch.nn.Module = net
     if world > 1:
