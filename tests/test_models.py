@@ -119,7 +119,8 @@ def test_channels_last_kernels_match_pytorch(size: tuple[int, int]) -> None:
     """The inference-only layout kernels give PyTorch's results exactly, kept channels-last."""
     import torch.nn.functional as F
 
-    from vidstyle.models.transformer import DepthToSpace, SpaceToDepth, reflect_pad, upsample_conv
+    from vidstyle.models.kernels import reflect_pad, upsample_conv
+    from vidstyle.models.transformer import DepthToSpace, SpaceToDepth
 
     x = torch.randn(2, 5, *size).contiguous(memory_format=torch.channels_last)
     results = {f"pad {p}": (reflect_pad(x, p), F.pad(x, (p,) * 4, mode="reflect")) for p in (1, 2, 4)}

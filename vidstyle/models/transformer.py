@@ -5,10 +5,9 @@ tensors ``N x 3 x H x W``, RGB, values in ``[0, 1]``. The network maps such a ba
 a stylized batch of the same size in the same range (clamped at inference).
 
 Inference on the CPU (no gradients, channels-last tensors, as ``vidstyle.FastStylizer`` runs
-it) takes kernels written here for padding, upsampling, pixel shuffles and instance norm:
-PyTorch's own copy channels-last tensors into another layout and back, which cost the
-small networks about half their time. They compute the same function; training and
-every other device use PyTorch's kernels.
+it) takes the kernels of :mod:`vidstyle.models.kernels` for padding, upsampling, pixel
+shuffles and instance norm; they compute the same function, and training and every other
+device use PyTorch's.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import VidstyleError
+from . import kernels
 
 #: the largest ``width`` and ``blocks`` a network may have. The shipped networks use width 8
 #: or 16 and 2 or 5 blocks; the limits leave generous room for heavier trained networks while
@@ -59,96 +59,6 @@ def check_size(width: object, blocks: object, dilation: object = None) -> tuple[
     return tuple(_check_int("dilation", d, 1, MAX_DILATION) for d in dilation)
 
 
-def _fast_path(x: torch.Tensor) -> bool:
-    """Whether inference-only CPU kernels may replace PyTorch's: no gradients, a
-    channels-last tensor on the CPU (where several reference kernels copy it around)."""
-    return (
-        not torch.is_grad_enabled()
-        and x.device.type == "cpu"
-        and x.dim() == 4
-        and x.is_contiguous(memory_format=torch.channels_last)
-    )
-
-
-def _nhwc(x: torch.Tensor) -> torch.Tensor:
-    """The N x H x W x C view of a channels-last tensor (no copy)."""
-    return x.permute(0, 2, 3, 1)
-
-
-def _nchw(x: torch.Tensor) -> torch.Tensor:
-    """The N x C x H x W (channels-last) view of an N x H x W x C tensor (no copy)."""
-    return x.permute(0, 3, 1, 2)
-
-
-def reflect_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """``F.pad(x, (pad,) * 4, mode="reflect")`` for a channels-last tensor, kept channels-last.
-
-    PyTorch's reflection padding is slower on channels-last tensors than a copy of the
-    interior plus one copy per mirrored row and column, which this does.
-    """
-    n, h, w, c = _nhwc(x).shape
-    if pad >= min(h, w):  # not a valid reflection: the reference raises its error
-        return F.pad(x, (pad,) * 4, mode="reflect")
-    out = x.new_empty((n, h + 2 * pad, w + 2 * pad, c))
-    out[:, pad : pad + h, pad : pad + w] = _nhwc(x)
-    for i in range(1, pad + 1):  # rows, then whole columns (corners included)
-        out[:, pad - i, pad : pad + w] = out[:, pad + i, pad : pad + w]
-        out[:, pad + h - 1 + i, pad : pad + w] = out[:, pad + h - 1 - i, pad : pad + w]
-    for i in range(1, pad + 1):
-        out[:, :, pad - i] = out[:, :, pad + i]
-        out[:, :, pad + w - 1 + i] = out[:, :, pad + w - 1 - i]
-    return _nchw(out)
-
-
-def replicate_pad1(x: torch.Tensor) -> torch.Tensor:
-    """``x`` (channels-last) with one replicated pixel around it, as an N x H x W x C tensor."""
-    n, h, w, c = _nhwc(x).shape
-    out = x.new_empty((n, h + 2, w + 2, c))
-    out[:, 1:-1, 1:-1] = _nhwc(x)
-    out[:, 0, 1:-1], out[:, -1, 1:-1] = out[:, 1, 1:-1], out[:, -2, 1:-1]
-    out[:, :, 0], out[:, :, -1] = out[:, :, 1], out[:, :, -2]
-    return out
-
-
-#: which 3x3 taps fall on which of the two low-resolution rows, for output phase 0 and 1:
-#: after nearest 2x upsampling and 1-pixel reflection padding, the three rows under an even
-#: output row are low-resolution rows (i-1, i, i) and under an odd one (i, i, i+1).
-_PHASE_TAPS = ((1, 0, 0), (0, 1, 1)), ((1, 1, 0), (0, 0, 1))
-
-
-def phase_weights(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The weights and bias of :func:`upsample_conv`'s 2x2 convolution, derived from a 3x3
-    ``conv``: output channel ``(2 * a + b) * out + o`` is phase (row parity a, column parity b)
-    of ``conv``'s output channel ``o``."""
-    taps = conv.weight.new_tensor(_PHASE_TAPS)  # phase, tap, 3x3 row
-    weight = torch.einsum("atu,bsv,ocuv->abocts", taps, taps, conv.weight).flatten(0, 2)
-    return weight, None if conv.bias is None else conv.bias.repeat(4)
-
-
-def upsample_conv(
-    x: torch.Tensor, conv: nn.Conv2d, weights: tuple[torch.Tensor, torch.Tensor | None] | None = None
-) -> torch.Tensor:
-    """``conv(reflect_pad(upsample_nearest_2x(x), 1))`` for a 3x3 ``conv`` without upsampling.
-
-    Every output pixel of a 3x3 convolution over a nearest-upsampled image sees only 2x2
-    distinct input pixels, with summed weights that depend on its phase (row and column
-    parity). So the four phases are one 2x2 convolution with four times the outputs over
-    the replicate-padded low-resolution input, interleaved afterwards: the same result
-    from less than half the multiply-adds. ``x`` is channels-last; so is the result.
-    ``weights``: :func:`phase_weights` of ``conv``, when the caller keeps them.
-    """
-    n, h, w, _ = _nhwc(x).shape
-    weight, bias = weights or phase_weights(conv)
-    phases = _nhwc(F.conv2d(_nchw(replicate_pad1(x)), weight, bias))  # N x h+1 x w+1 x 4*out
-    out_ch = conv.out_channels
-    out = x.new_empty((n, 2 * h, 2 * w, out_ch))
-    for a in (0, 1):
-        for b in (0, 1):
-            k = (2 * a + b) * out_ch
-            out[:, a::2, b::2] = phases[:, a : a + h, b : b + w, k : k + out_ch]
-    return _nchw(out)
-
-
 class ConvLayer(nn.Sequential):
     """Reflection padding then a convolution, so borders carry no zero-padding seam."""
 
@@ -163,7 +73,7 @@ class ConvLayer(nn.Sequential):
         width = pad.padding[0]
         if width >= min(x.shape[-2:]):  # too small a map to mirror (a dilated tap on a tiny frame)
             return conv(F.pad(x, (width,) * 4, mode="replicate"))
-        return conv(reflect_pad(x, width) if _fast_path(x) else pad(x))
+        return conv(kernels.reflect_pad(x, width) if kernels.applies(x) else pad(x))
 
 
 class SpaceToDepth(nn.PixelUnshuffle):
@@ -171,15 +81,9 @@ class SpaceToDepth(nn.PixelUnshuffle):
     phase, which keeps the layout (PyTorch's kernel is several times slower there)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not _fast_path(x):
-            return super().forward(x)
-        r = self.downscale_factor
-        n, h, w, c = _nhwc(x).shape
-        out = x.new_empty((n, h // r, w // r, c, r, r))  # channel index: c * r * r + i * r + j
-        for i in range(r):
-            for j in range(r):
-                out[..., i, j] = _nhwc(x)[:, i::r, j::r]
-        return _nchw(out.view(n, h // r, w // r, c * r * r))
+        if kernels.applies(x):
+            return kernels.space_to_depth(x, self.downscale_factor)
+        return super().forward(x)
 
 
 class DepthToSpace(nn.PixelShuffle):
@@ -187,16 +91,9 @@ class DepthToSpace(nn.PixelShuffle):
     :class:`SpaceToDepth`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not _fast_path(x):
-            return super().forward(x)
-        r = self.upscale_factor
-        n, h, w, c = _nhwc(x).shape
-        phases = _nhwc(x).view(n, h, w, c // (r * r), r, r)
-        out = x.new_empty((n, h * r, w * r, c // (r * r)))
-        for i in range(r):
-            for j in range(r):
-                out[:, i::r, j::r] = phases[..., i, j]
-        return _nchw(out)
+        if kernels.applies(x):
+            return kernels.depth_to_space(x, self.upscale_factor)
+        return super().forward(x)
 
 
 class InstanceNorm(nn.InstanceNorm2d):
@@ -222,9 +119,9 @@ class InstanceNorm(nn.InstanceNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fixed_stats is not None:
             return self.normalise(x, *self.fixed_stats)
-        if not _fast_path(x):
+        if not kernels.applies(x):
             return super().forward(x)
-        return self.normalise(x, *channel_statistics(x))
+        return self.normalise(x, *kernels.channel_statistics(x))
 
     def normalise(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         """``x`` normalised by ``mean`` and ``var``, then scaled and shifted by the affine
@@ -232,14 +129,6 @@ class InstanceNorm(nn.InstanceNorm2d):
         scale = self.weight.float().view(1, -1, 1, 1) * torch.rsqrt(var + self.eps)
         shift = self.bias.float().view(1, -1, 1, 1) - mean * scale
         return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
-
-
-def channel_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample, per-channel mean and (biased) variance of ``x``, in fp32 (``N x C x 1 x 1``),
-    accumulated in fp32 whatever ``x``'s dtype, without copying ``x`` to another layout."""
-    mean = x.mean((2, 3), keepdim=True, dtype=torch.float32)
-    var = (x * x).mean((2, 3), keepdim=True, dtype=torch.float32).sub_(mean * mean).clamp_(min=0)
-    return mean, var
 
 
 class ConvNormReLU(nn.Sequential):
@@ -265,18 +154,18 @@ class UpsampleConvNormReLU(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, conv_layer, norm, relu = self
         conv = conv_layer[1]
-        if not _fast_path(x) or conv.kernel_size != (3, 3):
+        if not kernels.applies(x) or conv.kernel_size != (3, 3):
             return super().forward(x)
-        return relu(norm(upsample_conv(x, conv, self._phase_weights(conv))))
+        return relu(norm(kernels.upsample_conv(x, conv, self._phase_weights(conv))))
 
     def _phase_weights(self, conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """:func:`phase_weights`, derived again only when the weights change (a new tensor,
-        dtype or device, or an in-place update), not for every frame."""
+        """:func:`~vidstyle.models.kernels.phase_weights`, derived again only when the weights
+        change (a new tensor, dtype or device, or an in-place update), not for every frame."""
         params = [p for p in (conv.weight, conv.bias) if p is not None]
         key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
         cached = self.__dict__.get("_phase_cache")
         if cached is None or cached[0] != key:
-            cached = (key, phase_weights(conv))
+            cached = (key, kernels.phase_weights(conv))
             self.__dict__["_phase_cache"] = cached
         return cached[1]
 

@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from ..io.images import to_images, to_tensor
-from ..models.transformer import InstanceNorm, StyleNetwork, channel_statistics
+from ..models.kernels import channel_statistics
+from ..models.transformer import InstanceNorm, StyleNetwork
 
 #: a frame larger than this is normalised with the statistics of crops of it of this many
 #: pixels in all (or fewer, where one pass of the network takes fewer): half a 4K frame.
