@@ -499,6 +499,158 @@ def _fixed_sample(config: TrainConfig, sampler: PhotoSampler) -> np.ndarray:
     return resize_max(photo, 384)
 
 
+@dataclass
+class _Objective:
+    """The loss of one step, weighted as the run's settings say: content and style (VGG),
+    distillation from a teacher, total variation, the palette term and the stability term."""
+
+    config: TrainConfig
+    vgg: VGGFeatures | None
+    grams: dict[str, torch.Tensor]
+    style_layers: dict[str, float]
+    teacher: Style | None
+    painting_lab: torch.Tensor | None
+    balance: StyleBalance | None
+
+    def __call__(
+        self, model: torch.nn.Module, x: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, Callable[[], Losses]]:
+        """The total loss of ``model`` on the batch ``x``, and a function that reads its
+        terms (a synchronisation on a GPU, so called only once the step is taken)."""
+        config = self.config
+        y = model(x)
+        zero = torch.zeros((), device=x.device)
+        c = s = d = stab = pal = zero
+        if self.vgg is not None:
+            with torch.no_grad():
+                target = self.vgg(x, until=config.content_layer)[config.content_layer]
+            feats = self.vgg(y)
+            c = config.content_weight * content_loss(feats[config.content_layer], target)
+            if self.grams:
+                weight = self.balance.weight if self.balance else config.style_weight
+                s = weight * style_loss(feats, self.grams, self.style_layers)
+        if self.teacher is not None and config.distill_weight:
+            with torch.no_grad():
+                wanted = self.teacher.net(x).clamp(0, 1)
+            d = config.distill_weight * F.mse_loss(y.float(), wanted.float())
+        t = config.tv_weight * tv_loss(y.float())
+        if self.painting_lab is not None:
+            pal = config.palette_weight * palette_loss(F.avg_pool2d(y, PALETTE_POOL), self.painting_lab, gen)
+        if config.stability_weight > 0:
+            x2, grid = perturb(x, gen)
+            y_warped = F.grid_sample(y, grid, padding_mode="border", align_corners=False)
+            stab = config.stability_weight * F.mse_loss(model(x2).float(), y_warped.float())
+        loss = c + s + t + stab + d + pal
+        terms = (c, s, t, stab, d, loss, pal)
+        return loss, lambda: Losses(*(term.item() for term in terms))
+
+
+@dataclass
+class _Step:
+    """One optimisation step: the batch of iteration ``it``, the loss, the update.
+
+    Each iteration's photos and random draws are a function of the iteration alone, so a
+    resumed run takes the steps it would have taken. A loss that is not finite skips the
+    update; three in a row end the run (a learning rate or weight too high).
+    """
+
+    config: TrainConfig
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    objective: _Objective
+    sampler: PhotoSampler
+    device: torch.device
+    rank: int
+    local_batch: int
+    amp_dtype: torch.dtype | None  # None: full precision
+    scaler: torch.amp.GradScaler
+    bad_steps: int = 0
+
+    def __call__(self, it: int) -> Losses | None:
+        """Train on iteration ``it``'s batch; its losses, or None if the step was skipped."""
+        config = self.config
+        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + it * 7 + self.rank)
+        first = it * config.batch_size + self.rank * self.local_batch
+        x = self.sampler.batch(first, self.local_batch, self.device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            loss, terms = self.objective(self.model, x, gen)
+        self.optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            self.bad_steps += 1
+            if self.bad_steps >= 3:
+                raise VidstyleError(
+                    f"loss is not finite at iteration {it + 1} three times in a row; "
+                    "lower {lr} or the loss weights",
+                    settings=("lr",),
+                )
+            return None
+        self.bad_steps = 0
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return terms()
+
+
+@dataclass
+class _Checkpointer:
+    """Writes the run's checkpoint (to resume) and its weights file (the result), both
+    atomically and on rank 0 only; both record the losses and the seconds trained."""
+
+    config: TrainConfig
+    net: StyleNetwork
+    optimizer: torch.optim.Optimizer
+    balance: StyleBalance | None
+    teacher: Style | None
+    style_image: np.ndarray
+    vgg_source: str | None
+    total: int
+    rank: int
+    world: int
+
+    def checkpoint(self, iteration: int, elapsed: float, losses: Losses) -> None:
+        if self.rank != 0:
+            return
+        _save_checkpoint(
+            self.config.checkpoint_path,
+            {
+                "model": self.net.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "iteration": iteration,
+                "elapsed": elapsed,
+                "losses": dataclasses.asdict(losses),
+                "config": self.config.to_json(),
+                **({"style_weight": self.balance.weight} if self.balance else {}),
+            },
+        )
+
+    def weights(self, done: int, elapsed: float, losses: Losses) -> None:
+        """Write the network as trained for ``done`` iterations."""
+        if self.rank != 0:
+            return
+        config, balance = self.config, self.balance
+        save_style(
+            config.output,
+            self.net,
+            name=config.name or _style_name(config, self.teacher),
+            style_image=self.style_image,
+            metadata={
+                "style_image_name": _style_image_name(config, self.teacher),
+                "training": {
+                    **config.to_metadata(),
+                    "iterations": done,
+                    "planned_iterations": self.total,
+                    "world_size": self.world,
+                    "seconds": round(elapsed, 1),
+                    "command": _command(config),
+                    "final_losses": dataclasses.asdict(losses),
+                    **({"final_style_weight": round(balance.weight, 3)} if balance else {}),
+                    "vgg_source": self.vgg_source and Path(self.vgg_source).name,
+                },
+            },
+        )
+
+
 def train(
     config: TrainConfig,
     resume: bool = False,
@@ -519,203 +671,193 @@ def train(
     code 130 or 143.
     """
     _check_paths(config, resume, overwrite)
-    device = select_device(config.device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    _setup_distributed(device)
-    rank, world = _world()
-    if config.batch_size % world:
-        raise SettingsError("batch_size", f"{{name}} {config.batch_size} must be divisible by {world} ranks")
-    local_batch = config.batch_size // world
-
-    teacher = load_style(config.teacher, device) if config.teacher is not None else None
-    init = load_style(config.init, device) if config.init is not None else None
-    if init is not None:
-        kind = init.info.arch
-        blocks = int(kind["blocks"]) if config.blocks is None else config.blocks
-        if config.dilation is not None and blocks <= int(kind["blocks"]):
-            raise VidstyleError(
-                f"{{dilation}} applies to the blocks a run adds: {{init}} {config.init} has "
-                f"{kind['blocks']}, so ask for more {{blocks}}",
-                settings=("dilation", "init", "blocks"),
-            )
-        arch = str(kind.get("type", "johnson"))
-        config = dataclasses.replace(config, arch=arch, width=int(kind["width"]), blocks=blocks)
-    style_full = read_image(config.style_image) if config.style_image is not None else teacher.style_image
-    style_weights = parse_layer_weights(config.style_layers)
-    vgg, vgg_source, grams = None, None, {}
-    if config.uses_vgg:
-        layers = list(dict.fromkeys([*style_weights, config.content_layer]))
-        vgg, vgg_source = _load_vgg(config, layers, device)
-        if config.style_weight:
-            grams = _style_grams(config, style_full, vgg, style_weights, device)
-    painting_lab = torch.from_numpy(lab_pixels(style_full)).to(device) if config.palette_weight else None
-    sampler = PhotoSampler(config.data, config.image_size, config.seed, warn)
-    total = config.iterations
-    if config.epochs is not None:
-        total = max(1, math.ceil(config.epochs * len(sampler) / config.batch_size))
-
-    torch.manual_seed(config.seed)  # initial weights depend on the seed alone
-    dilation = _dilation(config, init.net if init is not None else None)
-    net = ARCHITECTURES[config.arch](config.width, config.blocks, dilation).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    start, elapsed, last_losses, steered = 0, 0.0, None, None
-    ckpt = config.checkpoint_path
-    if resume:
-        start, elapsed, last_losses, steered = _resume(config, net, optimizer, device)
-    elif init is not None:
-        _start_from(net, init.net)
-
-    model: torch.nn.Module = net
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(net)
-    use_amp = mixed_precision(device, config.amp)
-    amp_dtype = select_dtype("auto", device)
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and device.type == "cuda")
-    gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
-    sample_photo = _fixed_sample(config, sampler) if rank == 0 else None
-    balance, probes = None, []
-    if config.structure_target and grams:
-        balance = StyleBalance(steered or config.style_weight, config.structure_target)
-        probes = probe_photos(sampler.spread_images(PROBES))
-    # a run resumed at its last iteration trains no more: its file reports the saved losses
-    losses = Losses(**last_losses) if last_losses else Losses(0, 0, 0, 0, 0, 0)
-    zero = torch.zeros((), device=device)
-    bad_steps = 0
-    last_time = time.perf_counter()
-
-    def checkpoint(iteration: int) -> None:
-        if rank == 0:
-            _save_checkpoint(
-                ckpt,
-                {
-                    "model": net.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "iteration": iteration,
-                    "elapsed": elapsed,
-                    "losses": dataclasses.asdict(losses),
-                    "config": config.to_json(),
-                    **({"style_weight": balance.weight} if balance else {}),
-                },
-            )
-
-    def save_weights(done: int) -> None:
-        """Write the network as trained for ``done`` iterations (rank 0; atomically)."""
-        if rank != 0:
-            return
-        save_style(
-            config.output,
-            net,
-            name=config.name or _style_name(config, teacher),
-            style_image=style_full,
-            metadata={
-                "style_image_name": _style_image_name(config, teacher),
-                "training": {
-                    **config.to_metadata(),
-                    "iterations": done,
-                    "planned_iterations": total,
-                    "world_size": world,
-                    "seconds": round(elapsed, 1),
-                    "command": _command(config),
-                    "final_losses": dataclasses.asdict(losses),
-                    **({"final_style_weight": round(balance.weight, 3)} if balance else {}),
-                    "vgg_source": vgg_source and Path(vgg_source).name,
-                },
-            },
-        )
-
-    completed = start
-    timed_from = 0.0  # when this run's first iteration ended
+    run = _Run.prepare(config, resume, warn)
+    step, saver, config = run.step, run.saver, run.config
+    if run.rank != 0:
+        progress = log = None
+    clock = _Clock(run.start, run.total, run.device, log)
     restore = signals_as_interrupts()
     try:
-        for it in range(start, total):
-            gen.manual_seed(config.seed * 1_000_003 + it * 7 + rank)
-            x = sampler.batch(it * config.batch_size + rank * local_batch, local_batch, device)
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                y = model(x)
-                c = s = d = stab = pal = zero
-                if vgg is not None:
-                    with torch.no_grad():
-                        target = vgg(x, until=config.content_layer)[config.content_layer]
-                    feats = vgg(y)
-                    c = config.content_weight * content_loss(feats[config.content_layer], target)
-                    if grams:
-                        weight = balance.weight if balance else config.style_weight
-                        s = weight * style_loss(feats, grams, style_weights)
-                if teacher is not None and config.distill_weight:
-                    with torch.no_grad():
-                        wanted = teacher.net(x).clamp(0, 1)
-                    d = config.distill_weight * F.mse_loss(y.float(), wanted.float())
-                t = config.tv_weight * tv_loss(y.float())
-                if painting_lab is not None:
-                    colours = F.avg_pool2d(y, PALETTE_POOL)
-                    pal = config.palette_weight * palette_loss(colours, painting_lab, gen)
-                if config.stability_weight > 0:
-                    x2, grid = perturb(x, gen)
-                    y2 = model(x2)
-                    y_warped = F.grid_sample(y, grid, padding_mode="border", align_corners=False)
-                    stab = config.stability_weight * F.mse_loss(y2.float(), y_warped.float())
-                loss = c + s + t + stab + d + pal
-            if not torch.isfinite(loss):
-                bad_steps += 1
-                optimizer.zero_grad(set_to_none=True)
-                if bad_steps >= 3:
-                    raise VidstyleError(
-                        f"loss is not finite at iteration {it + 1} three times in a row; "
-                        "lower {lr} or the loss weights",
-                        settings=("lr",),
-                    )
+        for it in range(run.start, run.total):
+            losses = step(it)
+            if losses is None:
                 continue
-            bad_steps = 0
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            completed = it + 1
-
-            now = time.perf_counter()
-            elapsed += now - last_time
-            last_time = now
-            losses = Losses(c.item(), s.item(), t.item(), stab.item(), d.item(), loss.item(), pal.item())
-            done = completed
-            if balance is not None and done % BALANCE_EVERY == 0:  # part of the step: before a stop
-                balance.update(net, probes, device)
-            if done == start + 1:
-                timed_from = now
-            elif done == start + ESTIMATE_AFTER and log is not None and rank == 0 and done < total:
-                per_iteration = (now - timed_from) / (ESTIMATE_AFTER - 1)
-                log(_estimate(total - start, per_iteration, device))
-            if progress is not None and rank == 0:
-                progress(done, total, losses, elapsed)
-            if done % config.checkpoint_every == 0 or done == total:
-                checkpoint(done)
-                if log is not None and rank == 0 and done < total:
-                    log(f"checkpoint at iteration {done}: {ckpt}{_steering(balance)}")
-            if rank == 0 and sample_photo is not None and _sample_due(done, total, config.sample_every):
-                _write_sample(config, net, sample_photo, done, device)
+            run.completed, run.losses = it + 1, losses
+            run.elapsed += clock.tick(run.completed)
+            run.after_step(progress, log)
     except KeyboardInterrupt as stop:
-        code = Terminated.exit_code if isinstance(stop, Terminated) else 130
-        if completed == 0:
-            raise Stopped(
-                "stopped before the first iteration finished: nothing written", exit_code=code
-            ) from None
-        checkpoint(completed)
-        save_weights(completed)
-        raise Stopped(
-            f"stopped at iteration {completed}; weights so far in {config.output} (continue with {{resume}})",
-            settings=("resume",),
-            exit_code=code,
-        ) from None
+        raise run.stopped(stop) from None
     finally:
         restore()
-
-    save_weights(total)
-    if rank == 0:
-        ckpt.unlink(missing_ok=True)  # the weights file now holds the whole run
-    if world > 1:
+    saver.weights(run.total, run.elapsed, run.losses)
+    if run.rank == 0:
+        config.checkpoint_path.unlink(missing_ok=True)  # the weights file now holds the whole run
+    if run.world > 1:
         dist.barrier()
     return config.output
+
+
+class _Clock:
+    """Seconds trained, and the run's estimate of its length once a few iterations are timed."""
+
+    def __init__(
+        self, start: int, total: int, device: torch.device, log: Callable[[str], None] | None
+    ) -> None:
+        self.start, self.total, self.device, self.log = start, total, device, log
+        self.last = time.perf_counter()
+        self.timed_from = 0.0  # when this run's first iteration ended
+
+    def tick(self, done: int) -> float:
+        """The seconds since the last tick; logs the estimate at :data:`ESTIMATE_AFTER`."""
+        now = time.perf_counter()
+        seconds, self.last = now - self.last, now
+        if done == self.start + 1:
+            self.timed_from = now
+        elif done == self.start + ESTIMATE_AFTER and self.log is not None and done < self.total:
+            per_iteration = (now - self.timed_from) / (ESTIMATE_AFTER - 1)
+            self.log(_estimate(self.total - self.start, per_iteration, self.device))
+        return seconds
+
+
+@dataclass
+class _Run:
+    """A run's state between steps, and what it does after each one and when stopped."""
+
+    config: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    step: _Step
+    saver: _Checkpointer
+    net: StyleNetwork
+    total: int
+    start: int
+    elapsed: float
+    losses: Losses
+    balance: StyleBalance | None
+    probes: list[np.ndarray]
+    sample_photo: np.ndarray | None
+
+    def __post_init__(self) -> None:
+        self.completed = self.start
+
+    @classmethod
+    def prepare(cls, config: TrainConfig, resume: bool, warn: Callable[[str], None] | None) -> _Run:
+        """Everything the first step needs: networks, loss, photos, and the state to resume."""
+        device = select_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        _setup_distributed(device)
+        rank, world = _world()
+        if config.batch_size % world:
+            problem = f"{{name}} {config.batch_size} must be divisible by {world} ranks"
+            raise SettingsError("batch_size", problem)
+        teacher = load_style(config.teacher, device) if config.teacher is not None else None
+        init = load_style(config.init, device) if config.init is not None else None
+        config = _with_init_network(config, init)
+        if config.style_image is not None:
+            style_image = read_image(config.style_image)
+        else:
+            style_image = teacher.style_image
+        objective, vgg_source = _objective(config, style_image, teacher, device)
+        sampler = PhotoSampler(config.data, config.image_size, config.seed, warn)
+        total = config.iterations
+        if config.epochs is not None:
+            total = max(1, math.ceil(config.epochs * len(sampler) / config.batch_size))
+
+        torch.manual_seed(config.seed)  # initial weights depend on the seed alone
+        dilation = _dilation(config, init.net if init is not None else None)
+        net = ARCHITECTURES[config.arch](config.width, config.blocks, dilation).to(device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        start, elapsed, last_losses, steered = 0, 0.0, None, None
+        if resume:
+            start, elapsed, last_losses, steered = _resume(config, net, optimizer, device)
+        elif init is not None:
+            _start_from(net, init.net)
+        probes: list[np.ndarray] = []
+        if config.structure_target and objective.grams:
+            objective.balance = StyleBalance(steered or config.style_weight, config.structure_target)
+            probes = probe_photos(sampler.spread_images(PROBES))
+
+        model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
+        use_amp = mixed_precision(device, config.amp)
+        step = _Step(
+            config, model, optimizer, objective, sampler, device, rank, config.batch_size // world,
+            select_dtype("auto", device) if use_amp else None,
+            torch.amp.GradScaler(device.type, enabled=use_amp and device.type == "cuda"),
+        )
+        saver = _Checkpointer(
+            config, net, optimizer, objective.balance, teacher, style_image, vgg_source, total, rank, world
+        )
+        # a run resumed at its last iteration trains no more: its file reports the saved losses
+        losses = Losses(**last_losses) if last_losses else Losses(0, 0, 0, 0, 0, 0)
+        sample_photo = _fixed_sample(config, sampler) if rank == 0 else None
+        return cls(
+            config, device, rank, world, step, saver, net, total, start, elapsed, losses,
+            objective.balance, probes, sample_photo,
+        )
+
+    def after_step(
+        self, progress: Callable[[int, int, Losses, float], None] | None, log: Callable[[str], None] | None
+    ) -> None:
+        """Steer the style weight, report, checkpoint and sample, as each is due."""
+        done, config = self.completed, self.config
+        if self.balance is not None and done % BALANCE_EVERY == 0:  # part of the step: before a stop
+            self.balance.update(self.net, self.probes, self.device)
+        if progress is not None:
+            progress(done, self.total, self.losses, self.elapsed)
+        if done % config.checkpoint_every == 0 or done == self.total:
+            self.saver.checkpoint(done, self.elapsed, self.losses)
+            if log is not None and done < self.total:
+                log(f"checkpoint at iteration {done}: {config.checkpoint_path}{_steering(self.balance)}")
+        if self.sample_photo is not None and _sample_due(done, self.total, config.sample_every):
+            _write_sample(config, self.net, self.sample_photo, done, self.device)
+
+    def stopped(self, stop: KeyboardInterrupt) -> Stopped:
+        """Keep what a stopped run trained (a checkpoint and the weights so far) and say so."""
+        code = Terminated.exit_code if isinstance(stop, Terminated) else 130
+        if self.completed == 0:
+            return Stopped("stopped before the first iteration finished: nothing written", exit_code=code)
+        self.saver.checkpoint(self.completed, self.elapsed, self.losses)
+        self.saver.weights(self.completed, self.elapsed, self.losses)
+        return Stopped(
+            f"stopped at iteration {self.completed}; weights so far in {self.config.output} "
+            "(continue with {resume})",
+            settings=("resume",),
+            exit_code=code,
+        )
+
+
+def _with_init_network(config: TrainConfig, init: Style | None) -> TrainConfig:
+    """``config`` with the architecture and width of the network it starts from, and its
+    block count unless another is asked for."""
+    if init is None:
+        return config
+    kind = init.info.arch
+    blocks = int(kind["blocks"]) if config.blocks is None else config.blocks
+    if config.dilation is not None and blocks <= int(kind["blocks"]):
+        raise VidstyleError(
+            f"{{dilation}} applies to the blocks a run adds: {{init}} {config.init} has "
+            f"{kind['blocks']}, so ask for more {{blocks}}",
+            settings=("dilation", "init", "blocks"),
+        )
+    arch = str(kind.get("type", "johnson"))
+    return dataclasses.replace(config, arch=arch, width=int(kind["width"]), blocks=blocks)
+
+
+def _objective(
+    config: TrainConfig, style_image: np.ndarray, teacher: Style | None, device: torch.device
+) -> tuple[_Objective, str | None]:
+    """The run's loss (the style balance is added by the caller) and where its VGG came from."""
+    style_layers = parse_layer_weights(config.style_layers)
+    vgg, vgg_source, grams = None, None, {}
+    if config.uses_vgg:
+        layers = list(dict.fromkeys([*style_layers, config.content_layer]))
+        vgg, vgg_source = _load_vgg(config, layers, device)
+        if config.style_weight:
+            grams = _style_grams(config, style_image, vgg, style_layers, device)
+    painting_lab = torch.from_numpy(lab_pixels(style_image)).to(device) if config.palette_weight else None
+    return _Objective(config, vgg, grams, style_layers, teacher, painting_lab, None), vgg_source
 
 
 def mixed_precision(device: torch.device, amp: bool) -> bool:
