@@ -13,6 +13,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from clirun import run_cli
+from conftest import make_style
 
 from vidstyle.errors import VidstyleError
 from vidstyle.stylizers.export import INPUT, export_onnx
@@ -30,11 +31,17 @@ STYLES = [DEFAULT_STYLE, "starry_night"]
 SHAPES = [(1, 3, 48, 64), (2, 3, 80, 96)]
 
 
-@pytest.fixture(scope="module", params=STYLES)
+@pytest.fixture(scope="module", params=[*STYLES, "dilated"])
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    path = tmp_path_factory.mktemp("onnx") / f"{request.param}.onnx"
-    export_onnx(request.param, path)
-    return request.param, path
+    """A shipped style, or a network with dilated blocks, and its ONNX file."""
+    folder = tmp_path_factory.mktemp("onnx")
+    style = request.param
+    if style == "dilated":
+        made = make_style(folder / "dilated.safetensors", width=4, blocks=3, arch="lite", dilation=(1, 2, 4))
+        style = str(made)
+    path = folder / f"{request.param}.onnx"
+    export_onnx(style, path)
+    return style, path
 
 
 def _frames(shape: tuple[int, ...]) -> np.ndarray:
@@ -79,7 +86,7 @@ def test_file_describes_itself(exported: tuple[str, Path]) -> None:
     assert [i.shape for i in session.get_inputs()] == [["batch", 3, "height", "width"]]
     assert [o.shape for o in session.get_outputs()] == [["batch", 3, "height", "width"]]
     metadata = session.get_modelmeta().custom_metadata_map
-    assert metadata["vidstyle.style"] == style
+    assert metadata["vidstyle.style"] == Path(style).stem  # a shipped name, or the file's
     assert "[0, 1]" in metadata["vidstyle.convention"]
 
 
