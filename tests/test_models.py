@@ -159,6 +159,18 @@ def test_inference_path_matches_the_training_path(cls: type) -> None:
     assert (fast - reference).abs().max() < 1e-4
 
 
+def test_fast_path_under_autocast_leaves_the_network_usable_without() -> None:
+    """The upsampling's derived weights keep the parameters' dtype when first derived under
+    autocast, so the same network then runs in fp32 without it."""
+    net = LiteTransformerNet(4, 1).eval().to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = net(x)
+        full = net(x)
+    assert full.dtype == torch.float32 and (full - low.float()).abs().max() < 0.05
+
+
 def test_build_transformer_reads_the_stored_architecture() -> None:
     assert isinstance(build_transformer({"type": "lite", "width": 4, "blocks": 1}), LiteTransformerNet)
     classic = build_transformer({"width": 4, "blocks": 1})  # files written before "type" existed

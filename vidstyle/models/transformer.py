@@ -160,12 +160,14 @@ class UpsampleConvNormReLU(nn.Sequential):
 
     def _phase_weights(self, conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:func:`~vidstyle.models.kernels.phase_weights`, derived again only when the weights
-        change (a new tensor, dtype or device, or an in-place update), not for every frame."""
+        change (a new tensor, dtype or device, or an in-place update), not for every frame.
+        They keep the parameters' dtype, under autocast too (which casts the convolution)."""
         params = [p for p in (conv.weight, conv.bias) if p is not None]
         key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
         cached = self.__dict__.get("_phase_cache")
         if cached is None or cached[0] != key:
-            cached = (key, kernels.phase_weights(conv))
+            with torch.autocast(conv.weight.device.type, enabled=False):
+                cached = (key, kernels.phase_weights(conv))
             self.__dict__["_phase_cache"] = cached
         return cached[1]
 
