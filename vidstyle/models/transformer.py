@@ -236,14 +236,19 @@ class StyleNetwork(nn.Module):
 
     @property
     def config(self) -> dict[str, int | str | list[int]]:
-        """The architecture and constructor arguments, as stored in a weights file
-        (``dilation`` only when a block is dilated)."""
-        config: dict[str, int | str | list[int]] = {
-            "type": self.kind, "width": self.width, "blocks": self.blocks
-        }
-        if any(d != 1 for d in self.dilation):
-            config["dilation"] = list(self.dilation)
-        return config
+        """The architecture and constructor arguments, as stored in a weights file."""
+        return arch_entry(self.kind, self.width, self.blocks, self.dilation)
+
+
+def arch_entry(
+    kind: str, width: int, blocks: int, dilation: tuple[int, ...]
+) -> dict[str, int | str | list[int]]:
+    """A weights file's ``arch`` entry; ``dilation`` only when a block is dilated, so that
+    files of undilated networks read as they always did."""
+    entry: dict[str, int | str | list[int]] = {"type": kind, "width": width, "blocks": blocks}
+    if any(d != 1 for d in dilation):
+        entry["dilation"] = list(dilation)
+    return entry
 
 
 class TransformerNet(StyleNetwork):
@@ -328,12 +333,7 @@ def check_config(config: object) -> dict[str, int | str | list[int]]:
     if missing:
         raise ArchitectureError(f"the architecture lacks {' and '.join(missing)}")
     dilation = check_size(config["width"], config["blocks"], config.get("dilation"))
-    checked: dict[str, int | str | list[int]] = {
-        "type": kind, "width": int(config["width"]), "blocks": int(config["blocks"])
-    }
-    if any(d != 1 for d in dilation):
-        checked["dilation"] = list(dilation)
-    return checked
+    return arch_entry(kind, int(config["width"]), int(config["blocks"]), dilation)
 
 
 def build_transformer(config: dict[str, int | str | list[int]]) -> StyleNetwork:
