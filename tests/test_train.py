@@ -349,6 +349,34 @@ def test_blocks_added_to_a_network_start_as_the_identity(
     assert 0 < added.abs().max() < 0.05  # moved from zero by a few steps
 
 
+@pytest.mark.filterwarnings("ignore:skipping unreadable")
+def test_a_wider_width_adds_channels_that_start_unread(
+    tmp_path: Path, photo_dir: Path, random_vgg: Path
+) -> None:
+    """A --width above --init's adds channels (and here blocks) without changing its output;
+    training then grows the weights that read them. A narrower width is refused."""
+    from conftest import make_style
+
+    from vidstyle.models import TransformerNet
+    from vidstyle.training.train import _start_from
+
+    x = PhotoSampler(photo_dir, 32, seed=1).batch(0, 2)
+    for small, wide in ((LiteTransformerNet(4, 2), LiteTransformerNet(6, 3, (1, 1, 2))),
+                        (TransformerNet(4, 2), TransformerNet(6, 2))):
+        _start_from(wide, small.eval())
+        with torch.no_grad():
+            assert torch.allclose(wide.eval()(x), small(x), atol=1e-5)
+
+    start_path = make_style(tmp_path / "start.safetensors", seed=3, width=4, blocks=2, arch="lite")
+    cfg = config(tmp_path, photo_dir, init=start_path, width=6, blocks=None, lr=1e-3)
+    tuned = load_style(train(cfg))
+    assert tuned.info.arch == {"type": "lite", "width": 6, "blocks": 2}
+    reads_added = tuned.net.residuals[0].body[0][1].weight[:16, 16:]  # old channels from new ones
+    assert 0 < reads_added.abs().max() < 0.05
+    with pytest.raises(VidstyleError, match="width 3 is narrower than init"):
+        train(config(tmp_path / "narrow", photo_dir, init=start_path, width=3, blocks=None))
+
+
 def test_training_needs_a_style_image_or_a_teacher(tmp_path: Path, photo_dir: Path) -> None:
     with pytest.raises(VidstyleError, match="give a style image, or a teacher network"):
         config(tmp_path, photo_dir, style_image=None)

@@ -106,7 +106,8 @@ def train(
             metavar="N",
             help="Base channels (default: "
             + ", ".join(f"{width} for {arch}" for arch, width in DEFAULT_WIDTHS.items())
-            + "; Johnson et al. used 32).",
+            + "; Johnson et al. used 32; with --init: its own, and a larger one adds channels "
+            "that start by changing nothing).",
         ),
     ] = None,
     blocks: Annotated[

@@ -102,9 +102,10 @@ class TrainConfig:
     name: str | None = None
     arch: str | None = None
     teacher: Path | None = None
-    #: a weights file to start from (fine-tuning); its architecture replaces arch and width,
-    #: and blocks unless others are asked for: fewer keep its first ``blocks`` residual
-    #: blocks, more add blocks that start as the identity (the network's output unchanged)
+    #: a weights file to start from (fine-tuning); its architecture replaces arch, and its
+    #: width and blocks unless others are asked for: fewer blocks keep its first ``blocks``
+    #: residual blocks, more add blocks that start as the identity, and a larger width adds
+    #: channels that start unread (either way the network's output starts unchanged)
     init: Path | None = None
     distill_weight: float = TrainDefaults.distill_weight
     image_size: int = TrainDefaults.image_size
@@ -118,7 +119,8 @@ class TrainConfig:
     quality: str = TrainDefaults.quality
     epochs: float | None = None
     lr: float = TrainDefaults.lr
-    #: base channels; ``None``: the architecture's default (:data:`DEFAULT_WIDTHS`)
+    #: base channels; ``None``: the architecture's default (:data:`DEFAULT_WIDTHS`), or with
+    #: ``init`` that network's own
     width: int | None = None
     #: residual blocks; ``None`` = 5, or with ``init`` as many as that network has
     blocks: int | None = None
@@ -195,7 +197,7 @@ class TrainConfig:
         self.arch = self.arch or "johnson"
         if self.arch not in ARCHITECTURES:
             raise SettingsError("arch", f"unknown {{name}} {self.arch!r} (known: {', '.join(ARCHITECTURES)})")
-        if self.width is None:
+        if self.width is None and self.init is None:
             self.width = DEFAULT_WIDTHS[self.arch]
         if self.quality not in QUALITY_ITERATIONS:
             known = ", ".join(QUALITY_ITERATIONS)
@@ -236,7 +238,7 @@ class TrainConfig:
             if value < 1:
                 raise SettingsError(field, f"must be at least 1, not {value}")
         # the limits of a loadable weights file; 0 blocks (encoder and decoder alone) is a slip
-        if not 1 <= self.width <= MAX_WIDTH:
+        if self.width is not None and not 1 <= self.width <= MAX_WIDTH:
             raise SettingsError("width", f"must be from 1 to {MAX_WIDTH}, not {self.width}")
         if self.blocks is not None and not 1 <= self.blocks <= MAX_BLOCKS:
             raise SettingsError("blocks", f"must be from 1 to {MAX_BLOCKS}, not {self.blocks}")
@@ -426,13 +428,23 @@ def _dilation(config: TrainConfig, init: StyleNetwork | None) -> tuple[int, ...]
 
 
 def _start_from(net: StyleNetwork, init: StyleNetwork) -> None:
-    """Copy ``init``'s weights into ``net``: its first residual blocks when ``net`` has
-    fewer, and blocks that pass their input through unchanged when ``net`` has more, so
-    the run starts from exactly ``init``'s output."""
+    """Copy ``init``'s weights into ``net``, so that the run starts from exactly ``init``'s
+    output: its first residual blocks when ``net`` has fewer, and blocks that pass their
+    input through unchanged when ``net`` has more. Where ``net`` is wider, ``init``'s
+    channels come first and keep their weights; the added ones start from the usual random
+    weights, and the weights that carry them into ``init``'s channels from zero, so that
+    they change nothing until training grows those weights."""
     kept = min(len(init.residuals), len(net.residuals))
     state = {k: v for k, v in init.state_dict().items() if not k.startswith("residuals.")}
     state.update({f"residuals.{k}": v for k, v in init.residuals[:kept].state_dict().items()})
-    net.load_state_dict(state, strict=False)
+    own = net.state_dict()
+    for key, old in state.items():
+        new = own[key].clone()
+        new[tuple(slice(0, n) for n in old.shape)] = old
+        if new.dim() == 4:  # a convolution: out x in x kh x kw
+            new[: old.shape[0], old.shape[1] :] = 0
+        own[key] = new
+    net.load_state_dict(own)
     for block in net.residuals[kept:]:
         block.make_identity()
 
@@ -829,8 +841,8 @@ class _Run:
 
 
 def _with_init_network(config: TrainConfig, init: Style | None) -> TrainConfig:
-    """``config`` with the architecture and width of the network it starts from, and its
-    block count unless another is asked for."""
+    """``config`` with the architecture of the network it starts from, and its width and
+    block count unless others are asked for."""
     if init is None:
         return config
     kind = init.info.arch
@@ -841,8 +853,15 @@ def _with_init_network(config: TrainConfig, init: Style | None) -> TrainConfig:
             f"{kind['blocks']}, so ask for more {{blocks}}",
             settings=("dilation", "init", "blocks"),
         )
+    width = int(kind["width"]) if config.width is None else config.width
+    if width < int(kind["width"]):
+        raise VidstyleError(
+            f"{{width}} {width} is narrower than {{init}} {config.init} (width {kind['width']}): "
+            "a run can add channels to a network, not remove them",
+            settings=("width", "init"),
+        )
     arch = str(kind.get("type", "johnson"))
-    return dataclasses.replace(config, arch=arch, width=int(kind["width"]), blocks=blocks)
+    return dataclasses.replace(config, arch=arch, width=width, blocks=blocks)
 
 
 def _objective(
