@@ -155,6 +155,16 @@ def test_perturb_is_small_and_invertible_by_its_grid() -> None:
     assert 0 < (moved - x).abs().mean() < 0.2
 
 
+def test_perturb_adds_the_noise_asked_for() -> None:
+    """The same draw with more noise moves the same way and differs by noise alone, of the
+    standard deviation asked for (in levels of 255)."""
+    x = torch.full((2, 3, 64, 64), 0.5)  # flat grey: moving it changes nothing, no clipping
+    clean, grid = perturb(x, torch.Generator().manual_seed(3), noise=0)
+    noisy, same_grid = perturb(x, torch.Generator().manual_seed(3), noise=8)
+    assert torch.equal(grid, same_grid) and torch.allclose(clean, x)
+    assert (noisy - clean).std().item() * 255 == pytest.approx(8, rel=0.05)
+
+
 def config(tmp_path: Path, photo_dir: Path, **overrides) -> TrainConfig:
     tmp_path.mkdir(parents=True, exist_ok=True)
     style = tmp_path / "style.png"
@@ -423,6 +433,7 @@ def test_cli_train_errors(
         ([*good, "--image-size", "4"], "--image-size must be at least 8, not 4"),
         ([*good, "--style-size", "-1"], "--style-size must be positive"),
         ([*good, "--style-layers", "relu1_2:lots"], "--style-layers: bad layer weight"),
+        ([*good, "--stability-noise", "100"], "--stability-noise must be from 0 to 64 levels"),
     ]
     for args, message in cases:
         assert run_cli(["train", "--iterations", "1", *args]) == 1, message
@@ -509,6 +520,8 @@ def test_training_options_are_checked_before_any_work(tmp_path: Path, photo_dir:
         (dict(style_weight=float("nan")), "style_weight must be 0 or more, not nan"),
         (dict(tv_weight=-1.0), "tv_weight must be 0 or more"),
         (dict(stability_weight=-1.0), "stability_weight must be 0 or more"),
+        (dict(stability_noise=-1.0), "stability_noise must be from 0 to 64 levels, not -1.0"),
+        (dict(stability_noise=float("inf")), "stability_noise must be from 0 to 64 levels, not inf"),
         (dict(distill_weight=-1.0), "distill_weight must be 0 or more"),
         (dict(palette_weight=-1.0), "palette_weight must be 0 or more"),
         (dict(content_weight=0, style_weight=0, tv_weight=0, palette_weight=0), "every loss weight is 0"),

@@ -106,6 +106,9 @@ class TrainDefaults:
     content_layer = "relu2_2"
     style_layers = DEFAULT_STYLE_LAYERS
     stability_weight = 0.0
+    #: noise added to the moved copy of the stability term, in levels of 255 (standard
+    #: deviation): more teaches a network to ignore a camera's and a codec's noise
+    stability_noise = 2.0
     #: the palette term (vidstyle.training.losses.palette_loss) of runs with a style loss: without
     #: it the Gram matrices let a network paint a wash of the painting's main colour
     palette_weight = 0.1

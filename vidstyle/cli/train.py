@@ -148,6 +148,14 @@ def train(
     stability_weight: Annotated[
         float, typer.Option(metavar="W", help="Temporal stability term; 0 = off.")
     ] = TrainDefaults.stability_weight,
+    stability_noise: Annotated[
+        float,
+        typer.Option(
+            metavar="LEVELS",
+            help="Noise in the stability term's moved copy, in levels of 255: more keeps the "
+            "painted motifs from following a video's grain (less flicker on real footage).",
+        ),
+    ] = TrainDefaults.stability_noise,
     palette_weight: Annotated[
         float | None,
         typer.Option(
@@ -230,6 +238,7 @@ def train(
         style_weight=style_weight,
         tv_weight=tv_weight,
         stability_weight=stability_weight,
+        stability_noise=stability_noise,
         palette_weight=palette_weight,
         structure_target=structure_target,
         seed=seed,

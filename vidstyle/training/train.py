@@ -62,6 +62,8 @@ _RESUME_KEYS = (
 )
 #: what checkpoints written before a resume key existed meant by its absence
 _BEFORE_KEYS = {"arch": "johnson", "teacher": None, "init": None, "dilation": None}
+#: the most noise the stability term adds (levels of 255): beyond it the copy is mostly noise
+MAX_STABILITY_NOISE = 64
 #: the smallest training crop the style networks take: they work at a quarter of it (rounded
 #: up), where reflection padding and instance norm need 2 pixels; the loss network may need more
 MIN_IMAGE_SIZE = 5
@@ -137,6 +139,8 @@ class TrainConfig:
     style_weight: float | None = None
     tv_weight: float | None = None
     stability_weight: float = TrainDefaults.stability_weight
+    #: noise of the stability term's moved copy (:func:`perturb`), levels of 255
+    stability_noise: float = TrainDefaults.stability_noise
     #: weight of the palette term (vidstyle.training.losses.palette_loss, CIELAB units): pulls the
     #: output's colours to the painting's in their proportions; 0 = off
     palette_weight: float | None = None
@@ -274,6 +278,9 @@ class TrainConfig:
         for field, value in weights.items():
             if not (math.isfinite(value) and value >= 0):
                 raise SettingsError(field, f"must be 0 or more, not {value}")
+        if not (math.isfinite(self.stability_noise) and 0 <= self.stability_noise <= MAX_STABILITY_NOISE):
+            problem = f"must be from 0 to {MAX_STABILITY_NOISE} levels, not {self.stability_noise}"
+            raise SettingsError("stability_noise", problem)
         if self.teacher is None:
             del weights["distill_weight"]  # it weighs nothing without a teacher
         if not any(weights.values()):
@@ -333,11 +340,16 @@ def _setup_distributed(device: torch.device) -> None:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
 
 
-def perturb(images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def perturb(
+    images: torch.Tensor, generator: torch.Generator, noise: float = TrainDefaults.stability_noise
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A slightly shifted, rotated, scaled and noised copy, and the affine grid that made it.
 
     The grid lets the caller apply the same transform to the network's output, so that
-    ``net(perturb(x))`` can be compared with ``perturb(net(x))`` (stability loss).
+    ``net(perturb(x))`` can be compared with ``perturb(net(x))`` (stability loss). ``noise``
+    is the standard deviation of the Gaussian noise added, in levels of 255: a video's frames
+    differ by a camera's and a codec's noise as well as by motion, and a network that paints
+    its motifs from that noise makes them flicker.
     """
     n = images.shape[0]
     r = torch.rand(n, 4, generator=generator, device="cpu") * 2 - 1
@@ -350,8 +362,8 @@ def perturb(images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Ten
     ).to(images)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     warped = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
-    noise = torch.randn(warped.shape, generator=generator, device="cpu").to(images) * (2 / 255)
-    return (warped + noise).clamp(0, 1), grid
+    grain = torch.randn(warped.shape, generator=generator, device="cpu").to(images) * (noise / 255)
+    return (warped + grain).clamp(0, 1), grid
 
 
 def _load_vgg(config: TrainConfig, layers: list[str], device: torch.device) -> tuple[VGGFeatures, str]:
@@ -549,7 +561,7 @@ class _Objective:
         if self.painting_lab is not None:
             pal = config.palette_weight * palette_loss(F.avg_pool2d(y, PALETTE_POOL), self.painting_lab, gen)
         if config.stability_weight > 0:
-            x2, grid = perturb(x, gen)
+            x2, grid = perturb(x, gen, config.stability_noise)
             y_warped = F.grid_sample(y, grid, padding_mode="border", align_corners=False)
             stab = config.stability_weight * F.mse_loss(model(x2).float(), y_warped.float())
         loss = c + s + t + stab + d + pal
